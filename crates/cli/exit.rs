@@ -1,0 +1,117 @@
+//! Exit codes, in one place. Documented in the README and in `--help`.
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | a threshold failed (the run itself worked) |
+//! | 2 | usage or input error: bad flag, scenario, config or run directory |
+//! | 3 | AWS or remote error: credentials, permissions, throttling that never cleared |
+//! | 4 | internal error: a bug |
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// What the process exits with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// 0
+    Ok,
+    /// 1
+    ThresholdFailed,
+    /// 2
+    Input,
+    /// 3
+    Remote,
+    /// 4
+    Internal,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(match e {
+            Exit::Ok => 0,
+            Exit::ThresholdFailed => 1,
+            Exit::Input => 2,
+            Exit::Remote => 3,
+            Exit::Internal => 4,
+        })
+    }
+}
+
+/// An error tagged with the exit code it should produce.
+#[derive(Debug)]
+pub struct Coded {
+    /// The exit code.
+    pub exit: Exit,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Coded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Coded {}
+
+/// An input error (exit 2) with a message naming the file, line, field or flag.
+pub fn input_error(message: impl Into<String>) -> anyhow::Error {
+    Coded {
+        exit: Exit::Input,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// Tags an error with an exit code, keeping its cause chain.
+pub trait WithExit<T> {
+    /// Tags the error as an input error (exit 2).
+    fn input(self) -> anyhow::Result<T>;
+    /// Tags the error as a remote/AWS error (exit 3).
+    fn remote(self) -> anyhow::Result<T>;
+}
+
+impl<T, E: Into<anyhow::Error>> WithExit<T> for Result<T, E> {
+    fn input(self) -> anyhow::Result<T> {
+        self.map_err(|e| tag(e.into(), Exit::Input))
+    }
+    fn remote(self) -> anyhow::Result<T> {
+        self.map_err(|e| tag(e.into(), Exit::Remote))
+    }
+}
+
+fn tag(err: anyhow::Error, exit: Exit) -> anyhow::Error {
+    let message = format!("{err:#}");
+    anyhow::Error::new(Coded { exit, message })
+}
+
+/// The exit code for an error: the first tag found in its chain; errors from reading run
+/// directories are input errors; anything untagged is a bug.
+pub fn classify(err: &anyhow::Error) -> Exit {
+    for cause in err.chain() {
+        if let Some(coded) = cause.downcast_ref::<Coded>() {
+            return coded.exit;
+        }
+        if cause.downcast_ref::<stormwatch_model::ModelError>().is_some() {
+            return Exit::Input;
+        }
+    }
+    Exit::Internal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn tags_survive_added_context() {
+        let e: anyhow::Result<()> = Err(std::io::Error::other("boom")).input();
+        let e = e.context("reading scenario").unwrap_err();
+        assert_eq!(classify(&e), Exit::Input);
+        assert_eq!(format!("{e:#}"), "reading scenario: boom");
+        let e: anyhow::Error = anyhow::anyhow!("plain");
+        assert_eq!(classify(&e), Exit::Internal);
+    }
+}

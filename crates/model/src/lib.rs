@@ -1,0 +1,30 @@
+//! The run-directory contract shared by every stormwatch stage.
+//!
+//! Stages never call each other: `load` writes a run directory, `telemetry` adds to it,
+//! `analysis` and `report` read it. This crate is the only place that knows what each file
+//! holds and how it is laid out on disk, so every stage agrees on it. It does no I/O beyond
+//! reading and writing those files.
+
+pub mod error;
+pub mod finding;
+pub mod histogram;
+pub mod manifest;
+pub mod metric;
+pub mod request;
+pub mod run_dir;
+pub mod schema;
+pub mod span;
+pub mod time;
+
+pub use error::ModelError;
+pub use finding::{Evidence, Finding, FindingKind, Severity};
+pub use histogram::{EncodedHistogram, HistogramEntry, HistogramFile};
+pub use manifest::{
+    ApiKind, ApiResource, Arrivals, AwsResources, Phase, PhaseModel, RunManifest, RunStatus,
+    ScenarioCopy, MANIFEST_SCHEMA_VERSION,
+};
+pub use metric::MetricPoint;
+pub use request::{ErrorKind, RequestLog, RequestLogWriter, RequestRecord};
+pub use run_dir::RunDir;
+pub use span::{Span, SpanKind};
+pub use time::{PhaseWindow, UnixNanos};

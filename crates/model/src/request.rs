@@ -1,0 +1,396 @@
+//! `requests/`: one record per HTTP request sent, in crash-tolerant CSV segments.
+//!
+//! The load engine appends records to `requests/part-NNNNNN.csv` and flushes about once a
+//! second; a new segment starts every [`RequestLogWriter::SEGMENT_RECORDS`] records. Each
+//! segment has a header line. A run killed with SIGKILL leaves at worst a torn last line,
+//! which [`RequestLog::read`] drops and counts, so nothing before it is lost. CSV keeps the
+//! files readable by people, spreadsheets and polars alike.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ModelError, UnixNanos};
+
+/// Columns of a request segment, in order.
+pub const REQUEST_COLUMNS: [&str; 13] = [
+    "sequence",
+    "flow",
+    "endpoint",
+    "phase",
+    "vu",
+    "intended_ns",
+    "sent_ns",
+    "end_ns",
+    "status",
+    "error",
+    "bytes",
+    "trace_id",
+    "sampled",
+];
+
+/// One HTTP request as the client saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Run-wide sequence number, in order of intended send time within a worker.
+    pub sequence: u64,
+    /// Name of the scenario flow the request belongs to.
+    pub flow: String,
+    /// Endpoint name used for grouping, e.g. `GET /products/:id`.
+    pub endpoint: String,
+    /// Index of the phase (in the manifest) the request was scheduled in.
+    pub phase: u32,
+    /// Virtual user (closed model) or arrival slot (open model) that sent it.
+    pub vu: u32,
+    /// When the scheduler meant to send it (UTC).
+    #[serde(rename = "intended_ns")]
+    pub intended: UnixNanos,
+    /// When it was actually handed to the connection (UTC).
+    #[serde(rename = "sent_ns")]
+    pub sent: UnixNanos,
+    /// When the response was fully read, or the request failed (UTC).
+    #[serde(rename = "end_ns")]
+    pub end: UnixNanos,
+    /// HTTP status; 0 for a transport error.
+    pub status: u16,
+    /// Why the request counts as failed, if it does.
+    pub error: Option<ErrorKind>,
+    /// Response body bytes read.
+    pub bytes: u64,
+    /// X-Ray root trace id sent with the request (`1-xxxxxxxx-yyyyyyyyyyyyyyyyyyyyyyyy`).
+    pub trace_id: Option<String>,
+    /// Whether the trace header said `Sampled=1`.
+    pub sampled: bool,
+}
+
+impl RequestRecord {
+    /// Latency from the intended send time: includes time spent waiting to be sent, so a
+    /// stalled server cannot hide requests it delayed (no coordinated omission).
+    pub fn corrected_latency(&self) -> Duration {
+        self.end.since(self.intended).unwrap_or_default()
+    }
+
+    /// Latency from the actual send time, as most load tools report it.
+    pub fn raw_latency(&self) -> Duration {
+        self.end.since(self.sent).unwrap_or_default()
+    }
+}
+
+/// Why a request counts as failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The connection was refused.
+    ConnectRefused,
+    /// Connecting failed for another reason (unreachable, connect timeout).
+    Connect,
+    /// The connection was reset or closed mid-request.
+    ConnectionReset,
+    /// The per-request timeout elapsed.
+    Timeout,
+    /// The host name did not resolve.
+    Dns,
+    /// The TLS handshake failed.
+    Tls,
+    /// The response was not valid HTTP.
+    Protocol,
+    /// The status was not one the step expects.
+    UnexpectedStatus,
+    /// An extraction rule found nothing in the response.
+    Extraction,
+    /// A poll step did not reach its expected state in time.
+    PollTimeout,
+}
+
+impl ErrorKind {
+    /// The snake_case name used in files and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConnectRefused => "connect_refused",
+            Self::Connect => "connect",
+            Self::ConnectionReset => "connection_reset",
+            Self::Timeout => "timeout",
+            Self::Dns => "dns",
+            Self::Tls => "tls",
+            Self::Protocol => "protocol",
+            Self::UnexpectedStatus => "unexpected_status",
+            Self::Extraction => "extraction",
+            Self::PollTimeout => "poll_timeout",
+        }
+    }
+
+    /// Whether no HTTP response was received at all.
+    pub fn is_transport(self) -> bool {
+        matches!(
+            self,
+            Self::ConnectRefused
+                | Self::Connect
+                | Self::ConnectionReset
+                | Self::Timeout
+                | Self::Dns
+                | Self::Tls
+                | Self::Protocol
+        )
+    }
+}
+
+/// Appends request records to CSV segments under a `requests/` folder.
+///
+/// Records are encoded into memory by [`append`](Self::append) and reach the file on
+/// [`flush`](Self::flush); the caller flushes on a timer (about every second), which bounds
+/// what a SIGKILL can lose.
+pub struct RequestLogWriter {
+    dir: PathBuf,
+    segment: u32,
+    records_in_segment: u64,
+    file: File,
+    encoder: csv::Writer<Vec<u8>>,
+}
+
+impl RequestLogWriter {
+    /// Records per segment before a new file starts.
+    pub const SEGMENT_RECORDS: u64 = 1_000_000;
+
+    /// Creates `dir` (if needed) and the first segment in it.
+    pub fn create(dir: impl Into<PathBuf>) -> Result<Self, ModelError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(|e| ModelError::io(&dir, e))?;
+        let file = Self::open_segment(&dir, 1)?;
+        Ok(Self {
+            dir,
+            segment: 1,
+            records_in_segment: 0,
+            file,
+            encoder: new_encoder(),
+        })
+    }
+
+    fn segment_path(dir: &Path, n: u32) -> PathBuf {
+        dir.join(format!("part-{n:06}.csv"))
+    }
+
+    fn open_segment(dir: &Path, n: u32) -> Result<File, ModelError> {
+        let path = Self::segment_path(dir, n);
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| ModelError::io(&path, e))?;
+        let mut header = REQUEST_COLUMNS.join(",");
+        header.push('\n');
+        file.write_all(header.as_bytes())
+            .map_err(|e| ModelError::io(&path, e))?;
+        Ok(file)
+    }
+
+    /// Encodes one record into the pending buffer (no I/O unless a segment is full).
+    pub fn append(&mut self, record: &RequestRecord) -> Result<(), ModelError> {
+        if self.records_in_segment >= Self::SEGMENT_RECORDS {
+            self.flush()?;
+            self.segment += 1;
+            self.file = Self::open_segment(&self.dir, self.segment)?;
+            self.records_in_segment = 0;
+        }
+        self.encoder
+            .serialize(record)
+            .map_err(|e| self.csv_error(&e))?;
+        self.records_in_segment += 1;
+        Ok(())
+    }
+
+    /// Writes every pending record to the current segment.
+    pub fn flush(&mut self) -> Result<(), ModelError> {
+        self.encoder.flush().map_err(|e| self.io_error(e))?;
+        let pending = std::mem::replace(&mut self.encoder, new_encoder())
+            .into_inner()
+            .map_err(|e| self.io_error(e.into_error()))?;
+        if !pending.is_empty() {
+            self.file
+                .write_all(&pending)
+                .map_err(|e| self.io_error(e))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and makes the data durable on disk.
+    pub fn finish(mut self) -> Result<(), ModelError> {
+        self.flush()?;
+        self.file.sync_all().map_err(|e| self.io_error(e))
+    }
+
+    fn io_error(&self, e: std::io::Error) -> ModelError {
+        ModelError::io(Self::segment_path(&self.dir, self.segment), e)
+    }
+
+    fn csv_error(&self, e: &csv::Error) -> ModelError {
+        ModelError::Record {
+            path: Self::segment_path(&self.dir, self.segment),
+            line: 0,
+            field: String::new(),
+            message: e.to_string(),
+        }
+    }
+}
+
+fn new_encoder() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::with_capacity(64 * 1024))
+}
+
+/// Every request record of a run, read back from its segments.
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    /// Records in segment order.
+    pub records: Vec<RequestRecord>,
+    /// Segment files read.
+    pub segments: usize,
+    /// Torn trailing lines dropped (a run killed mid-write leaves at most one per segment).
+    pub torn_lines: usize,
+}
+
+impl RequestLog {
+    /// The segment files of `dir`, in order.
+    pub fn segment_paths(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
+        let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+            .map_err(|e| ModelError::io(dir, e))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("part-") && n.ends_with(".csv"))
+            })
+            .collect();
+        paths.sort();
+        Ok(paths)
+    }
+
+    /// Reads every segment under `dir`, dropping a torn last line of a segment.
+    ///
+    /// A malformed complete line is an error naming the file, line and column.
+    pub fn read(dir: &Path) -> Result<Self, ModelError> {
+        let mut log = Self::default();
+        for path in Self::segment_paths(dir)? {
+            let bytes = fs::read(&path).map_err(|e| ModelError::io(&path, e))?;
+            let complete = match bytes.iter().rposition(|&b| b == b'\n') {
+                Some(i) => &bytes[..=i],
+                None => &bytes[..0],
+            };
+            if complete.len() < bytes.len() {
+                log.torn_lines += 1;
+            }
+            log.segments += 1;
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .from_reader(complete);
+            for (i, row) in reader.deserialize::<RequestRecord>().enumerate() {
+                let record = row.map_err(|e| record_error(&path, i + 2, &e))?;
+                log.records.push(record);
+            }
+        }
+        Ok(log)
+    }
+}
+
+fn record_error(path: &Path, line: usize, e: &csv::Error) -> ModelError {
+    let field = match e.kind() {
+        csv::ErrorKind::Deserialize { err, .. } => err
+            .field()
+            .and_then(|i| REQUEST_COLUMNS.get(i as usize))
+            .map_or_else(String::new, |s| (*s).to_string()),
+        _ => String::new(),
+    };
+    ModelError::Record {
+        path: path.to_path_buf(),
+        line,
+        field,
+        message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(seq: u64) -> RequestRecord {
+        RequestRecord {
+            sequence: seq,
+            flow: "browse, then buy".into(),
+            endpoint: "GET /products/:id".into(),
+            phase: 1,
+            vu: 7,
+            intended: UnixNanos(1_700_000_000_000_000_000),
+            sent: UnixNanos(1_700_000_000_000_500_000),
+            end: UnixNanos(1_700_000_000_020_000_000),
+            status: if seq % 2 == 0 { 200 } else { 0 },
+            error: (seq % 2 == 1).then_some(ErrorKind::ConnectionReset),
+            bytes: 512,
+            trace_id: (seq % 3 == 0).then(|| "1-5759e988-bd862e3fe1be46a994272793".into()),
+            sampled: seq % 3 == 0,
+        }
+    }
+
+    #[test]
+    fn records_round_trip_including_commas_and_empty_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = RequestLogWriter::create(dir.path().join("requests")).unwrap();
+        let recs: Vec<_> = (0..10).map(rec).collect();
+        for r in &recs {
+            w.append(r).unwrap();
+        }
+        w.finish().unwrap();
+        let log = RequestLog::read(&dir.path().join("requests")).unwrap();
+        assert_eq!(log.records, recs);
+        assert_eq!(log.torn_lines, 0);
+        assert_eq!(log.records[0].corrected_latency(), Duration::from_millis(20));
+        assert_eq!(log.records[0].raw_latency(), Duration::from_micros(19_500));
+    }
+
+    #[test]
+    fn a_torn_last_line_is_dropped_not_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let req = dir.path().join("requests");
+        let mut w = RequestLogWriter::create(&req).unwrap();
+        for i in 0..3 {
+            w.append(&rec(i)).unwrap();
+        }
+        w.finish().unwrap();
+        let seg = req.join("part-000001.csv");
+        let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
+        f.write_all(b"3,flow,GET /x,0,1,17000").unwrap();
+        let log = RequestLog::read(&req).unwrap();
+        assert_eq!(log.records.len(), 3);
+        assert_eq!(log.torn_lines, 1);
+    }
+
+    #[test]
+    fn a_malformed_line_names_file_line_and_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let req = dir.path().join("requests");
+        fs::create_dir_all(&req).unwrap();
+        let mut text = REQUEST_COLUMNS.join(",");
+        text.push_str("\n1,f,GET /,0,0,1,2,3,200,,10,,false\n2,f,GET /,0,0,1,2,x3,200,,10,,false\n");
+        fs::write(req.join("part-000001.csv"), text).unwrap();
+        let err = RequestLog::read(&req).unwrap_err().to_string();
+        assert!(err.contains("part-000001.csv:3"), "{err}");
+        assert!(err.contains("end_ns"), "{err}");
+    }
+
+    #[test]
+    fn unflushed_records_are_not_on_disk_and_flushed_ones_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let req = dir.path().join("requests");
+        let mut w = RequestLogWriter::create(&req).unwrap();
+        w.append(&rec(0)).unwrap();
+        w.flush().unwrap();
+        w.append(&rec(1)).unwrap();
+        // Simulate SIGKILL: drop without flushing.
+        std::mem::forget(w);
+        let log = RequestLog::read(&req).unwrap();
+        assert_eq!(log.records.len(), 1);
+    }
+}

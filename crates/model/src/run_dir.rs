@@ -1,0 +1,109 @@
+//! Paths inside a run directory, and reading/writing its manifest safely.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::{MANIFEST_SCHEMA_VERSION, ModelError, RunManifest};
+
+/// A run directory (`runs/<run-id>/`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// A run directory at `root` (nothing is read or created).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `manifest.json`.
+    pub fn manifest_path(&self) -> PathBuf {
+        self.root.join("manifest.json")
+    }
+
+    /// `requests/`.
+    pub fn requests_dir(&self) -> PathBuf {
+        self.root.join("requests")
+    }
+
+    /// `histograms.json`.
+    pub fn histograms_path(&self) -> PathBuf {
+        self.root.join("histograms.json")
+    }
+
+    /// `telemetry/`.
+    pub fn telemetry_dir(&self) -> PathBuf {
+        self.root.join("telemetry")
+    }
+
+    /// `telemetry/metrics.parquet`.
+    pub fn metrics_path(&self) -> PathBuf {
+        self.telemetry_dir().join("metrics.parquet")
+    }
+
+    /// `telemetry/spans.parquet`.
+    pub fn spans_path(&self) -> PathBuf {
+        self.telemetry_dir().join("spans.parquet")
+    }
+
+    /// `telemetry/collect.json`.
+    pub fn collect_path(&self) -> PathBuf {
+        self.telemetry_dir().join("collect.json")
+    }
+
+    /// `analysis.json`.
+    pub fn analysis_path(&self) -> PathBuf {
+        self.root.join("analysis.json")
+    }
+
+    /// `report/`.
+    pub fn report_dir(&self) -> PathBuf {
+        self.root.join("report")
+    }
+
+    /// Reads and checks `manifest.json`.
+    pub fn read_manifest(&self) -> Result<RunManifest, ModelError> {
+        let path = self.manifest_path();
+        let text = fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
+        // Check the version first so a newer layout gets a useful message, not a
+        // field-by-field complaint.
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| ModelError::json(&path, &e))?;
+        let found = value
+            .get("schema_version")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        if found > u64::from(MANIFEST_SCHEMA_VERSION) {
+            return Err(ModelError::SchemaVersion {
+                path,
+                found: u32::try_from(found).unwrap_or(u32::MAX),
+                supported: MANIFEST_SCHEMA_VERSION,
+            });
+        }
+        serde_json::from_str(&text).map_err(|e| ModelError::json(&path, &e))
+    }
+
+    /// Writes `manifest.json` atomically (temporary file, then rename), so a reader or a
+    /// crash never sees half a manifest.
+    pub fn write_manifest(&self, manifest: &RunManifest) -> Result<(), ModelError> {
+        write_json_atomic(&self.manifest_path(), manifest)
+    }
+}
+
+/// Writes `value` as pretty JSON to `path` through a temporary file and a rename.
+pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), ModelError> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
+    }
+    let mut text = serde_json::to_vec_pretty(value).map_err(|e| ModelError::json(path, &e))?;
+    text.push(b'\n');
+    let tmp = path.with_extension("json.tmp");
+    fs::write(&tmp, &text).map_err(|e| ModelError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+}

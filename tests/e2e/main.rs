@@ -1,0 +1,3 @@
+//! End-to-end tests of the `stormwatch` binary. One module per subcommand.
+
+mod runs_list;
