@@ -74,14 +74,14 @@ pub trait WithExit<T> {
 
 impl<T, E: Into<anyhow::Error>> WithExit<T> for Result<T, E> {
     fn input(self) -> anyhow::Result<T> {
-        self.map_err(|e| tag(e.into(), Exit::Input))
+        self.map_err(|e| tag(&e.into(), Exit::Input))
     }
     fn remote(self) -> anyhow::Result<T> {
-        self.map_err(|e| tag(e.into(), Exit::Remote))
+        self.map_err(|e| tag(&e.into(), Exit::Remote))
     }
 }
 
-fn tag(err: anyhow::Error, exit: Exit) -> anyhow::Error {
+fn tag(err: &anyhow::Error, exit: Exit) -> anyhow::Error {
     let message = format!("{err:#}");
     anyhow::Error::new(Coded { exit, message })
 }
@@ -93,7 +93,10 @@ pub fn classify(err: &anyhow::Error) -> Exit {
         if let Some(coded) = cause.downcast_ref::<Coded>() {
             return coded.exit;
         }
-        if cause.downcast_ref::<stormwatch_model::ModelError>().is_some() {
+        if cause
+            .downcast_ref::<stormwatch_model::ModelError>()
+            .is_some()
+        {
             return Exit::Input;
         }
     }

@@ -39,11 +39,25 @@ fn write_run(root: &Path, id: &str, text: &str) {
 #[test]
 fn lists_good_and_aborted_runs_and_skips_a_corrupt_one() {
     let root = tempfile::tempdir().unwrap();
-    let good = manifest("run-good", "completed", "2026-11-22T14:00:00Z", Some("2026-11-22T14:02:30Z"));
-    let aborted = manifest("run-aborted", "aborted", "2026-11-22T13:00:00Z", Some("2026-11-22T13:00:12.5Z"));
+    let good = manifest(
+        "run-good",
+        "completed",
+        "2026-11-22T14:00:00Z",
+        Some("2026-11-22T14:02:30Z"),
+    );
+    let aborted = manifest(
+        "run-aborted",
+        "aborted",
+        "2026-11-22T13:00:00Z",
+        Some("2026-11-22T13:00:12.5Z"),
+    );
     write_run(root.path(), "run-good", &good.to_string());
     write_run(root.path(), "run-aborted", &aborted.to_string());
-    write_run(root.path(), "run-corrupt", "{\"schema_version\": 1, \"run_id\": ");
+    write_run(
+        root.path(),
+        "run-corrupt",
+        "{\"schema_version\": 1, \"run_id\": ",
+    );
     fs::create_dir_all(root.path().join("not-a-run")).unwrap();
 
     let out = Command::cargo_bin("stormwatch")
@@ -52,7 +66,9 @@ fn lists_good_and_aborted_runs_and_skips_a_corrupt_one() {
         .arg(root.path())
         .assert()
         .success()
-        .stderr(predicate::str::contains("run-corrupt").and(predicate::str::contains("manifest.json")))
+        .stderr(
+            predicate::str::contains("run-corrupt").and(predicate::str::contains("manifest.json")),
+        )
         .get_output()
         .stdout
         .clone();
@@ -61,11 +77,23 @@ fn lists_good_and_aborted_runs_and_skips_a_corrupt_one() {
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].starts_with("RUN"), "{text}");
     // Sorted by start time: the aborted run started an hour earlier.
-    assert!(lines[1].contains("run-aborted") && lines[1].contains("aborted"), "{text}");
+    assert!(
+        lines[1].contains("run-aborted") && lines[1].contains("aborted"),
+        "{text}"
+    );
     assert!(lines[1].contains("12.5s"), "{text}");
-    assert!(lines[2].contains("run-good") && lines[2].contains("completed"), "{text}");
-    assert!(lines[2].contains("2m30s") && lines[2].contains("warm,burst"), "{text}");
-    assert!(lines[2].contains("store.toml") && lines[2].contains("2026-11-22T14:00:00Z"), "{text}");
+    assert!(
+        lines[2].contains("run-good") && lines[2].contains("completed"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("2m30s") && lines[2].contains("warm,burst"),
+        "{text}"
+    );
+    assert!(
+        lines[2].contains("store.toml") && lines[2].contains("2026-11-22T14:00:00Z"),
+        "{text}"
+    );
     assert!(!text.contains("run-corrupt"), "{text}");
 }
 

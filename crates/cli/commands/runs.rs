@@ -3,6 +3,7 @@
 //! Reads only manifests. A corrupt or unreadable manifest is reported with its path on
 //! stderr and skipped; it does not stop the listing.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
@@ -15,7 +16,11 @@ use crate::exit::{Exit, WithExit};
 
 pub fn list(args: &RunsListArgs) -> anyhow::Result<Exit> {
     let mut runs = read_runs(&args.dir)?;
-    runs.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.run_id.cmp(&b.run_id)));
+    runs.sort_by(|a, b| {
+        a.started_at
+            .cmp(&b.started_at)
+            .then(a.run_id.cmp(&b.run_id))
+    });
     let mut out = std::io::stdout().lock();
     if args.json {
         for m in &runs {
@@ -49,7 +54,9 @@ fn read_runs(dir: &Path) -> anyhow::Result<Vec<RunManifest>> {
 }
 
 fn duration_text(m: &RunManifest) -> String {
-    let Some(end) = m.ended_at.or_else(|| m.phases.iter().rev().find_map(|p| p.actual.map(|w| w.end)))
+    let Some(end) = m
+        .ended_at
+        .or_else(|| m.phases.iter().rev().find_map(|p| p.actual.map(|w| w.end)))
     else {
         return "-".into();
     };
@@ -70,9 +77,10 @@ fn phases_text(m: &RunManifest) -> String {
 }
 
 fn scenario_name(m: &RunManifest) -> String {
-    Path::new(&m.scenario.path)
-        .file_name()
-        .map_or_else(|| m.scenario.path.clone(), |n| n.to_string_lossy().into_owned())
+    Path::new(&m.scenario.path).file_name().map_or_else(
+        || m.scenario.path.clone(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 fn summary(m: &RunManifest) -> serde_json::Value {
@@ -87,7 +95,14 @@ fn summary(m: &RunManifest) -> serde_json::Value {
 }
 
 fn write_table(out: &mut impl Write, runs: &[RunManifest]) -> std::io::Result<()> {
-    let header = ["RUN", "SCENARIO", "STATUS", "START (UTC)", "DURATION", "PHASES"];
+    let header = [
+        "RUN",
+        "SCENARIO",
+        "STATUS",
+        "START (UTC)",
+        "DURATION",
+        "PHASES",
+    ];
     let rows: Vec<[String; 6]> = runs
         .iter()
         .map(|m| {
@@ -113,7 +128,7 @@ fn write_table(out: &mut impl Write, runs: &[RunManifest]) -> std::io::Result<()
             if i + 1 == cells.len() {
                 s.push_str(cell);
             } else {
-                s.push_str(&format!("{cell:<w$}  "));
+                let _ = write!(s, "{cell:<w$}  ");
             }
         }
         s

@@ -20,8 +20,8 @@ pub use error::ModelError;
 pub use finding::{Evidence, Finding, FindingKind, Severity};
 pub use histogram::{EncodedHistogram, HistogramEntry, HistogramFile};
 pub use manifest::{
-    ApiKind, ApiResource, Arrivals, AwsResources, Phase, PhaseModel, RunManifest, RunStatus,
-    ScenarioCopy, MANIFEST_SCHEMA_VERSION,
+    ApiKind, ApiResource, Arrivals, AwsResources, MANIFEST_SCHEMA_VERSION, Phase, PhaseModel,
+    RunManifest, RunStatus, ScenarioCopy,
 };
 pub use metric::MetricPoint;
 pub use request::{ErrorKind, RequestLog, RequestLogWriter, RequestRecord};

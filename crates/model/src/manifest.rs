@@ -326,6 +326,9 @@ mod tests {
         assert_eq!(m.phase_at(w[0].start), Some(0));
         assert_eq!(m.phase_at(w[1].start), Some(1));
         assert_eq!(m.phase_at(w[1].end), None);
-        assert_eq!(m.overall_window().unwrap().duration(), Duration::from_secs(90));
+        assert_eq!(
+            m.overall_window().unwrap().duration(),
+            Duration::from_secs(90)
+        );
     }
 }

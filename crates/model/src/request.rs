@@ -260,9 +260,9 @@ impl RequestLog {
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("part-") && n.ends_with(".csv"))
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.starts_with("part-") && Path::new(n).extension().is_some_and(|e| e == "csv")
+                })
             })
             .collect();
         paths.sort();
@@ -326,11 +326,11 @@ mod tests {
             intended: UnixNanos(1_700_000_000_000_000_000),
             sent: UnixNanos(1_700_000_000_000_500_000),
             end: UnixNanos(1_700_000_000_020_000_000),
-            status: if seq % 2 == 0 { 200 } else { 0 },
-            error: (seq % 2 == 1).then_some(ErrorKind::ConnectionReset),
+            status: if seq.is_multiple_of(2) { 200 } else { 0 },
+            error: (!seq.is_multiple_of(2)).then_some(ErrorKind::ConnectionReset),
             bytes: 512,
-            trace_id: (seq % 3 == 0).then(|| "1-5759e988-bd862e3fe1be46a994272793".into()),
-            sampled: seq % 3 == 0,
+            trace_id: (seq.is_multiple_of(3)).then(|| "1-5759e988-bd862e3fe1be46a994272793".into()),
+            sampled: seq.is_multiple_of(3),
         }
     }
 
@@ -346,7 +346,10 @@ mod tests {
         let log = RequestLog::read(&dir.path().join("requests")).unwrap();
         assert_eq!(log.records, recs);
         assert_eq!(log.torn_lines, 0);
-        assert_eq!(log.records[0].corrected_latency(), Duration::from_millis(20));
+        assert_eq!(
+            log.records[0].corrected_latency(),
+            Duration::from_millis(20)
+        );
         assert_eq!(log.records[0].raw_latency(), Duration::from_micros(19_500));
     }
 
@@ -373,7 +376,9 @@ mod tests {
         let req = dir.path().join("requests");
         fs::create_dir_all(&req).unwrap();
         let mut text = REQUEST_COLUMNS.join(",");
-        text.push_str("\n1,f,GET /,0,0,1,2,3,200,,10,,false\n2,f,GET /,0,0,1,2,x3,200,,10,,false\n");
+        text.push_str(
+            "\n1,f,GET /,0,0,1,2,3,200,,10,,false\n2,f,GET /,0,0,1,2,x3,200,,10,,false\n",
+        );
         fs::write(req.join("part-000001.csv"), text).unwrap();
         let err = RequestLog::read(&req).unwrap_err().to_string();
         assert!(err.contains("part-000001.csv:3"), "{err}");

@@ -38,10 +38,13 @@ impl UnixNanos {
         Utc.timestamp_nanos(self.0)
     }
 
-    /// This instant plus a duration.
+    /// This instant plus a duration (saturating).
     #[must_use]
-    pub fn add(self, d: Duration) -> Self {
-        Self(self.0.saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)))
+    pub fn plus(self, d: Duration) -> Self {
+        Self(
+            self.0
+                .saturating_add(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+        )
     }
 
     /// Time elapsed from `earlier` to `self`, or `None` when `earlier` is later.
@@ -84,7 +87,9 @@ impl PhaseWindow {
         let length = chrono::Duration::from_std(length).unwrap_or(chrono::Duration::MAX);
         Self {
             start,
-            end: start.checked_add_signed(length).unwrap_or(DateTime::<Utc>::MAX_UTC),
+            end: start
+                .checked_add_signed(length)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
         }
     }
 
@@ -126,6 +131,7 @@ impl PhaseWindow {
 
     /// The smallest window made of whole periods (aligned to the Unix epoch, as CloudWatch
     /// aligns datapoints) that contains this one.
+    #[must_use]
     pub fn align_to_period(&self, period: Duration) -> PhaseWindow {
         let p = i64::try_from(period.as_nanos()).unwrap_or(i64::MAX).max(1);
         let s = UnixNanos::from_datetime(self.start).0;
@@ -193,8 +199,7 @@ mod tests {
     #[test]
     fn inverted_window_is_refused_and_empty_window_contains_nothing() {
         assert!(PhaseWindow::new(t("2026-01-01T00:01:00Z"), t("2026-01-01T00:00:00Z")).is_err());
-        let empty =
-            PhaseWindow::new(t("2026-01-01T00:01:00Z"), t("2026-01-01T00:01:00Z")).unwrap();
+        let empty = PhaseWindow::new(t("2026-01-01T00:01:00Z"), t("2026-01-01T00:01:00Z")).unwrap();
         assert!(!empty.contains(t("2026-01-01T00:01:00Z")));
         assert_eq!(empty.duration(), Duration::ZERO);
     }
@@ -225,8 +230,7 @@ mod tests {
         assert_eq!(a.end, t("2026-06-01T14:04:00Z"));
         assert_eq!(w.period_starts(p).len(), 3);
         // Already aligned: unchanged (EndTime is exclusive, so no extra period).
-        let exact =
-            PhaseWindow::new(t("2026-06-01T14:01:00Z"), t("2026-06-01T14:03:00Z")).unwrap();
+        let exact = PhaseWindow::new(t("2026-06-01T14:01:00Z"), t("2026-06-01T14:03:00Z")).unwrap();
         assert_eq!(exact.align_to_period(p), exact);
         assert_eq!(exact.period_starts(p).len(), 2);
     }
@@ -247,11 +251,11 @@ mod tests {
         let d = t("2026-06-01T14:01:30.123456789Z");
         let n = UnixNanos::from_datetime(d);
         assert_eq!(n.to_datetime(), d);
-        let later = n.add(Duration::from_millis(1500));
+        let later = n.plus(Duration::from_millis(1500));
         assert_eq!(later.since(n), Some(Duration::from_millis(1500)));
         assert_eq!(n.since(later), None);
         let w = PhaseWindow::starting_at(d, Duration::from_secs(1));
         assert!(w.contains_nanos(n));
-        assert!(!w.contains_nanos(n.add(Duration::from_secs(1))));
+        assert!(!w.contains_nanos(n.plus(Duration::from_secs(1))));
     }
 }

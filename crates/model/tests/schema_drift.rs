@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 #[test]
 fn manifest_schema_matches_checked_in_copy() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/schema/manifest.schema.json");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/schema/manifest.schema.json");
     let generated = stormwatch_model::schema::manifest_schema_json();
     if std::env::var_os("STORMWATCH_BLESS").is_some() {
         std::fs::write(&path, &generated).unwrap();
