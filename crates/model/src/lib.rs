@@ -5,6 +5,7 @@
 //! holds and how it is laid out on disk, so every stage agrees on it. It does no I/O beyond
 //! reading and writing those files.
 
+pub mod analysis;
 pub mod error;
 pub mod finding;
 pub mod histogram;
@@ -16,6 +17,7 @@ pub mod schema;
 pub mod span;
 pub mod time;
 
+pub use analysis::{ANALYSIS_SCHEMA_VERSION, AnalysisReport, Millis};
 pub use error::ModelError;
 pub use finding::{Evidence, Finding, FindingKind, Severity};
 pub use histogram::{EncodedHistogram, HistogramEntry, HistogramFile};

@@ -7,3 +7,11 @@ pub fn manifest_schema_json() -> String {
     text.push('\n');
     text
 }
+
+/// The JSON Schema of `analysis.json`, pretty-printed with a trailing newline.
+pub fn analysis_schema_json() -> String {
+    let schema = schemars::schema_for!(crate::AnalysisReport);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema always serializes");
+    text.push('\n');
+    text
+}

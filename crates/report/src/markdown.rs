@@ -1,0 +1,131 @@
+//! Markdown: a summary short enough for a pull-request comment — verdict, findings,
+//! a per-phase table and the thresholds. User strings are escaped (GitHub renders HTML).
+
+use std::fmt::Write as _;
+
+use stormwatch_model::AnalysisReport;
+use stormwatch_model::Severity;
+
+use crate::Artifact;
+use crate::text::{escape_markdown as esc, percent};
+
+pub fn render(report: &AnalysisReport) -> Artifact {
+    let mut md = String::new();
+    let mark = if report.verdict.passed {
+        "✅ passed"
+    } else {
+        "❌ failed"
+    };
+    let _ = writeln!(
+        md,
+        "## stormwatch: {} — {mark}\n",
+        esc(&report.run.scenario)
+    );
+    let _ = writeln!(md, "**{}**\n", esc(&report.verdict.headline));
+    for d in &report.verdict.details {
+        let _ = writeln!(md, "- {}", esc(d));
+    }
+    if !report.verdict.details.is_empty() {
+        md.push('\n');
+    }
+    let _ = writeln!(
+        md,
+        "Run `{}` against {} — status {}.\n",
+        esc(&report.run.run_id),
+        esc(&report.run.target),
+        report.run.status
+    );
+
+    if !report.findings.is_empty() {
+        md.push_str("### Findings\n\n");
+        for f in &report.findings {
+            let sev = match f.severity {
+                Severity::Critical => "🔴 critical",
+                Severity::Warning => "🟠 warning",
+                Severity::Info => "🔵 info",
+            };
+            let _ = writeln!(md, "- **{sev}** {}", esc(&f.title));
+            for e in &f.evidence {
+                let _ = writeln!(md, "  - {}: {}", esc(&e.label), esc(&e.value));
+            }
+            let _ = writeln!(md, "  - ➜ {}", esc(&f.recommendation));
+        }
+        md.push('\n');
+    }
+
+    if !report.phases.is_empty() {
+        md.push_str("### Phases\n\n");
+        md.push_str("| phase | model | requests | rate/s | p50 | p99 | max | errors | dropped |\n");
+        md.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|\n");
+        for p in &report.phases {
+            // Phase-level percentiles are the slowest endpoint's: the one a user feels.
+            let worst = p.endpoints.iter().max_by(|a, b| {
+                a.corrected
+                    .p99
+                    .0
+                    .partial_cmp(&b.corrected.p99.0)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+            let (p50, p99, max) = worst.map_or(("–".into(), "–".into(), "–".into()), |e| {
+                (
+                    e.corrected.p50.to_string(),
+                    e.corrected.p99.to_string(),
+                    e.corrected.max.to_string(),
+                )
+            });
+            let err = if p.requests == 0 {
+                "–".to_string()
+            } else {
+                format!(
+                    "{} ({})",
+                    p.errors,
+                    percent(p.errors as f64 / p.requests as f64)
+                )
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.1} | {p50} | {p99} | {max} | {err} | {} |",
+                esc(&p.name),
+                esc(&p.model),
+                p.requests,
+                p.achieved_rate_per_sec,
+                p.dropped
+            );
+        }
+        md.push('\n');
+    }
+
+    if let Some(c) = &report.cold_starts {
+        let _ = writeln!(
+            md,
+            "### Cold starts\n\n{} cold starts ({} of invocations, from {}); init p50 {}, p99 {}, max {}{}.\n",
+            c.count,
+            percent(c.share),
+            esc(&c.source),
+            c.init.p50,
+            c.init.p99,
+            c.init.max,
+            c.penalty
+                .map(|p| format!("; each cost about {p} of client latency"))
+                .unwrap_or_default()
+        );
+    }
+
+    if !report.thresholds.is_empty() {
+        md.push_str("### Thresholds\n\n| | threshold | observed |\n|---|---|---|\n");
+        for t in &report.thresholds {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                if t.passed { "✅" } else { "❌" },
+                esc(&t.name),
+                esc(t.observed.as_deref().unwrap_or("no data"))
+            );
+        }
+        md.push('\n');
+    }
+    Artifact {
+        name: "summary.md".into(),
+        bytes: md.into_bytes(),
+    }
+}
