@@ -2,7 +2,7 @@
 //! a self-contained HTML page, PNG charts, a Markdown summary for a PR comment, JSON and
 //! JUnit XML for CI.
 //!
-//! Each format is a pure function from the report to bytes, in its own module; [`write`] is
+//! Each format is a pure function from the report to bytes, in its own module; [`write()`] is
 //! the one place that touches the file system. Nothing here reads other run files.
 
 mod charts;

@@ -1,0 +1,132 @@
+//! Puts the computed parts together into the report value, with its verdict.
+
+use std::path::Path;
+
+use stormwatch_model::analysis::{
+    ColdStartSummary, DataSources, LatencyDistribution, PhaseStats, RunSummary, TimelinePoint,
+    Verdict,
+};
+use stormwatch_model::{ANALYSIS_SCHEMA_VERSION, AnalysisReport, Finding, Millis, Severity};
+
+use crate::inputs::RunInputs;
+
+/// The computed parts of a report.
+pub struct Parts {
+    pub phases: Vec<PhaseStats>,
+    pub timeline: Vec<TimelinePoint>,
+    pub distributions: Vec<LatencyDistribution>,
+    pub findings: Vec<Finding>,
+    pub cold_starts: Option<ColdStartSummary>,
+    pub traced: u64,
+}
+
+pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
+    let Parts {
+        phases,
+        timeline,
+        distributions,
+        findings,
+        cold_starts,
+        traced,
+    } = parts;
+    let m = &inputs.manifest;
+    let mut notes = Vec::new();
+    if inputs.torn_lines > 0 {
+        notes.push(format!(
+            "{} torn request line(s) at the end of a segment were dropped (the run was killed mid-write)",
+            inputs.torn_lines
+        ));
+    }
+    if inputs.server.is_empty() {
+        notes.push("no CloudWatch metrics (run `stormwatch collect` first for server-side causes)".into());
+    }
+    if inputs.spans.is_empty() {
+        notes.push("no X-Ray traces: per-request cold starts and latency breakdown are unavailable".into());
+    }
+    let verdict = verdict(&phases, &findings);
+    AnalysisReport {
+        schema_version: ANALYSIS_SCHEMA_VERSION,
+        run: RunSummary {
+            run_id: m.run_id.clone(),
+            scenario: Path::new(&m.scenario.path)
+                .file_name()
+                .map_or_else(|| m.scenario.path.clone(), |n| n.to_string_lossy().into_owned()),
+            target: m.target.clone(),
+            status: m.status,
+            window: m.overall_window(),
+            api_kind: m.aws.as_ref().and_then(|a| a.api.as_ref()).map(|a| a.kind),
+            functions: m.aws.as_ref().map(|a| a.functions.clone()).unwrap_or_default(),
+        },
+        verdict,
+        findings,
+        phases,
+        thresholds: Vec::new(),
+        cold_starts,
+        timeline,
+        distributions,
+        sources: DataSources {
+            metric_series: inputs.server.series_count() as u64,
+            traces: traced,
+            log_reports: 0,
+            clock_skew: None,
+            notes,
+        },
+    }
+}
+
+/// The answer in one sentence: how p99 moved between the baseline and the worst phase, and
+/// the most severe finding as the cause. Thresholds decide `passed` (evaluated by the caller).
+fn verdict(phases: &[PhaseStats], findings: &[Finding]) -> Verdict {
+    let p99 = |p: &PhaseStats| {
+        p.endpoints
+            .iter()
+            .map(|e| e.corrected.p99.0)
+            .fold(0.0, f64::max)
+    };
+    let base = phases.iter().find(|p| p.requests > 0);
+    let worst = phases
+        .iter()
+        .filter(|p| p.requests > 0)
+        .max_by(|a, b| p99(a).total_cmp(&p99(b)));
+    let movement = match (base, worst) {
+        (Some(b), Some(w)) if b.index != w.index && p99(w) > 1.2 * p99(b) => Some(format!(
+            "p99 rose from {} in {} to {} in {} (at {})",
+            Millis(p99(b)),
+            b.name,
+            Millis(p99(w)),
+            w.name,
+            w.window.start.format("%H:%M:%S UTC")
+        )),
+        _ => None,
+    };
+    let serious: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .collect();
+    let headline = match (movement, serious.first()) {
+        (Some(m), Some(f)) => format!("{m} because {}", lowercase_first(&f.title)),
+        (Some(m), None) => format!("{m}; no server-side cause was found in the collected telemetry"),
+        (None, Some(f)) => f.title.clone(),
+        (None, None) => {
+            let requests: u64 = phases.iter().map(|p| p.requests).sum();
+            let errors: u64 = phases.iter().map(|p| p.errors).sum();
+            format!("No problem found: {requests} requests, {errors} failed")
+        }
+    };
+    Verdict {
+        passed: true,
+        headline,
+        details: serious.iter().skip(1).map(|f| f.title.clone()).collect(),
+    }
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        // Keep acronyms and numbers as they are ("API Gateway", "41 cold starts").
+        Some(f) if f.is_uppercase() && c.clone().next().is_some_and(char::is_lowercase) => {
+            f.to_lowercase().chain(c).collect()
+        }
+        _ => s.to_string(),
+    }
+}

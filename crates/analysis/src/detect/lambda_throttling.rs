@@ -1,0 +1,84 @@
+//! Lambda hit its concurrency limit: `Throttles` > 0 while `ConcurrentExecutions` sits at a
+//! ceiling, and the client saw the front's throttle status (500 behind a REST or HTTP API,
+//! 429 from a function URL).
+
+use stormwatch_model::{ApiKind, Evidence, Finding, FindingKind, Severity};
+
+use super::{Context, share};
+
+pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
+    let client_status = if ctx.api_kind == Some(ApiKind::FunctionUrl) {
+        "429"
+    } else {
+        "500"
+    };
+    let mut out = Vec::new();
+    for phase in ctx.phases {
+        let Some(server) = &phase.server else { continue };
+        let throttles = server.throttles.unwrap_or(0.0);
+        if throttles < 0.5 {
+            continue;
+        }
+        let client = ctx.status_count(phase, client_status);
+        let ceiling = server.max_concurrency;
+        let severity = if client > 0 || share(throttles as u64, phase.requests) >= 0.01 {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        let window = ctx
+            .seconds_where(phase, |p| p.lambda_throttles.is_some_and(|t| t > 0.0))
+            .or(Some(phase.window));
+        let ceiling_text =
+            ceiling.map_or_else(String::new, |c| format!(" at a concurrency ceiling of {c:.0}"));
+        let mut evidence = vec![Evidence {
+            label: "Lambda Throttles".into(),
+            value: format!("{throttles:.0}"),
+            source: Some("AWS/Lambda Throttles (Sum)".into()),
+        }];
+        if let Some(c) = ceiling {
+            evidence.push(Evidence {
+                label: "peak ConcurrentExecutions".into(),
+                value: format!("{c:.0}"),
+                source: Some("AWS/Lambda ConcurrentExecutions (Maximum)".into()),
+            });
+        }
+        evidence.push(Evidence {
+            label: format!("client {client_status} responses"),
+            value: format!("{client} of {}", phase.requests),
+            source: Some("requests/".into()),
+        });
+        if let Some(base) = ctx.baseline().filter(|b| b.index != phase.index) {
+            evidence.push(Evidence {
+                label: format!("p99 {} → {}", base.name, phase.name),
+                value: format!(
+                    "{} → {}",
+                    stormwatch_model::Millis(Context::p99(base)),
+                    stormwatch_model::Millis(Context::p99(phase))
+                ),
+                source: Some("requests/ (corrected latency)".into()),
+            });
+        }
+        out.push((
+            Finding {
+                kind: FindingKind::LambdaThrottling,
+                severity,
+                title: format!(
+                    "Lambda throttled {throttles:.0} requests{ceiling_text} in {}",
+                    phase.name
+                ),
+                window,
+                phase: Some(phase.name.clone()),
+                evidence,
+                recommendation: format!(
+                    "Raise the function's reserved concurrency (or the account's concurrency quota){}, \
+                     add provisioned concurrency for the burst, or shape the burst below the ceiling \
+                     (API Gateway stage throttling, a queue in front).",
+                    ceiling.map_or_else(String::new, |c| format!(" above {c:.0}"))
+                ),
+            },
+            throttles,
+        ));
+    }
+    out
+}

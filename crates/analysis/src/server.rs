@@ -1,0 +1,200 @@
+//! Server-side series (CloudWatch datapoints) aligned to phase windows and to seconds.
+//!
+//! CloudWatch data is per period (60 s for AWS/Lambda and AWS/ApiGateway, 1 s in the
+//! sandbox's fast mode). Counts (`Sum`) are attributed to a window in proportion to how much
+//! of each period it covers; gauges (`Maximum`) take the largest period that overlaps it;
+//! for the per-second timeline a count is spread evenly over its period and a gauge is held.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use stormwatch_model::analysis::ServerStats;
+use stormwatch_model::{Millis, MetricPoint, PhaseWindow};
+
+/// All datapoints of a run, as read from `telemetry/metrics.parquet`.
+#[derive(Debug, Default)]
+pub struct ServerSeries {
+    points: Vec<MetricPoint>,
+}
+
+/// Downstream throttle metrics, as (namespace, metric).
+pub const DOWNSTREAM_THROTTLES: [(&str, &str); 3] = [
+    ("AWS/DynamoDB", "ThrottledRequests"),
+    ("AWS/DynamoDB", "WriteThrottleEvents"),
+    ("AWS/Kinesis", "WriteProvisionedThroughputExceeded"),
+];
+
+impl ServerSeries {
+    /// Wraps datapoints.
+    pub fn new(points: Vec<MetricPoint>) -> Self {
+        Self { points }
+    }
+
+    /// Whether there is any datapoint at all.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// Number of distinct series.
+    pub fn series_count(&self) -> usize {
+        let mut names: Vec<String> = self.points.iter().map(MetricPoint::series_name).collect();
+        names.sort();
+        names.dedup();
+        names.len()
+    }
+
+    /// Points of one metric and statistic, over every dimension set, that are measured at the
+    /// API or function level (the per-`Resource` and per-version duplicates are skipped so
+    /// nothing is counted twice).
+    pub fn points<'a>(
+        &'a self,
+        namespace: &'a str,
+        metric: &'a str,
+        stat: &'a str,
+    ) -> impl Iterator<Item = &'a MetricPoint> + 'a {
+        self.points.iter().filter(move |p| {
+            p.namespace == namespace
+                && p.metric == metric
+                && p.stat == stat
+                && !p.dimensions.contains_key("Resource")
+                && !p.dimensions.contains_key("ExecutedVersion")
+                && !(namespace == "AWS/ApiGateway" && p.dimensions.contains_key("Method"))
+        })
+    }
+
+    /// Sum of a count metric over `window`, each period weighted by the share of it inside
+    /// the window; `None` when the metric was not collected at all.
+    pub fn sum_in(&self, namespace: &str, metric: &str, window: &PhaseWindow) -> Option<f64> {
+        let mut any = false;
+        let total = self
+            .points(namespace, metric, "Sum")
+            .inspect(|_| any = true)
+            .map(|p| p.value * window.period_coverage(p.timestamp, period(p)))
+            .sum();
+        any.then_some(total)
+    }
+
+    /// Largest value of `stat` among periods overlapping `window`.
+    pub fn max_in(
+        &self,
+        namespace: &str,
+        metric: &str,
+        stat: &str,
+        window: &PhaseWindow,
+    ) -> Option<f64> {
+        self.points(namespace, metric, stat)
+            .filter(|p| window.overlap_with_period(p.timestamp, period(p)) > Duration::ZERO)
+            .map(|p| p.value)
+            .fold(None, |m, v| Some(m.map_or(v, |m: f64| m.max(v))))
+    }
+
+    /// Value of a gauge (held) or count (spread evenly) at the second starting at `t`.
+    pub fn per_second(&self, namespace: &str, metric: &str, stat: &str, t: DateTime<Utc>) -> Option<f64> {
+        let second = PhaseWindow::starting_at(t, Duration::from_secs(1));
+        let mut found = None;
+        for p in self.points(namespace, metric, stat) {
+            let share = second.overlap_with_period(p.timestamp, period(p));
+            if share.is_zero() {
+                continue;
+            }
+            let v = if stat == "Sum" {
+                p.value * share.as_secs_f64() / period(p).as_secs_f64()
+            } else {
+                p.value
+            };
+            found = Some(match (found, stat) {
+                (None, _) => v,
+                (Some(acc), "Sum") => acc + v,
+                (Some(acc), _) => f64::max(acc, v),
+            });
+        }
+        found
+    }
+
+    /// Sum of every downstream throttle metric over `window`.
+    pub fn downstream_throttles_in(&self, window: &PhaseWindow) -> Option<f64> {
+        DOWNSTREAM_THROTTLES
+            .iter()
+            .filter_map(|(ns, m)| self.sum_in(ns, m, window))
+            .fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v))
+    }
+
+    /// The server-side numbers of one phase window.
+    pub fn phase_stats(&self, window: &PhaseWindow) -> Option<ServerStats> {
+        if self.is_empty() {
+            return None;
+        }
+        let lambda = "AWS/Lambda";
+        let api_5xx = self
+            .sum_in("AWS/ApiGateway", "5XXError", window)
+            .or_else(|| self.sum_in("AWS/ApiGateway", "5xx", window));
+        let api_4xx = self
+            .sum_in("AWS/ApiGateway", "4XXError", window)
+            .or_else(|| self.sum_in("AWS/ApiGateway", "4xx", window));
+        Some(ServerStats {
+            max_concurrency: self.max_in(lambda, "ConcurrentExecutions", "Maximum", window),
+            invocations: self.sum_in(lambda, "Invocations", window),
+            throttles: self.sum_in(lambda, "Throttles", window),
+            function_errors: self.sum_in(lambda, "Errors", window),
+            // Percentiles of different periods cannot be merged exactly; the worst period
+            // is what a user felt, so that is what is shown.
+            duration_p50: self.max_in(lambda, "Duration", "p50", window).map(Millis),
+            duration_p99: self.max_in(lambda, "Duration", "p99", window).map(Millis),
+            api_5xx,
+            api_4xx,
+            downstream_throttles: self.downstream_throttles_in(window),
+        })
+    }
+}
+
+fn period(p: &MetricPoint) -> Duration {
+    Duration::from_secs(u64::from(p.period_secs.max(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn point(metric: &str, stat: &str, ts: &str, value: f64, dims: &[(&str, &str)]) -> MetricPoint {
+        MetricPoint {
+            timestamp: t(ts),
+            namespace: "AWS/Lambda".into(),
+            metric: metric.into(),
+            dimensions: dims.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect::<BTreeMap<_, _>>(),
+            stat: stat.into(),
+            period_secs: 60,
+            value,
+            filled_zero: false,
+        }
+    }
+
+    #[test]
+    fn counts_are_weighted_by_coverage_and_gauges_take_the_max() {
+        let f = [("FunctionName", "f")];
+        let s = ServerSeries::new(vec![
+            point("Throttles", "Sum", "2026-11-22T14:00:00Z", 60.0, &f),
+            point("Throttles", "Sum", "2026-11-22T14:01:00Z", 120.0, &f),
+            // A per-version duplicate must not be counted again.
+            point("Throttles", "Sum", "2026-11-22T14:01:00Z", 120.0, &[("FunctionName", "f"), ("Resource", "f:1")]),
+            point("ConcurrentExecutions", "Maximum", "2026-11-22T14:00:00Z", 40.0, &f),
+            point("ConcurrentExecutions", "Maximum", "2026-11-22T14:01:00Z", 100.0, &f),
+        ]);
+        // 14:00:30 – 14:01:30 covers half of each period.
+        let w = PhaseWindow::new(t("2026-11-22T14:00:30Z"), t("2026-11-22T14:01:30Z")).unwrap();
+        assert_eq!(s.sum_in("AWS/Lambda", "Throttles", &w), Some(90.0));
+        assert_eq!(s.max_in("AWS/Lambda", "ConcurrentExecutions", "Maximum", &w), Some(100.0));
+        assert_eq!(s.sum_in("AWS/Lambda", "Errors", &w), None);
+        // Per second: a count is spread, a gauge is held.
+        let sec = t("2026-11-22T14:01:10Z");
+        assert_eq!(s.per_second("AWS/Lambda", "Throttles", "Sum", sec), Some(2.0));
+        assert_eq!(s.per_second("AWS/Lambda", "ConcurrentExecutions", "Maximum", sec), Some(100.0));
+        let stats = s.phase_stats(&w).unwrap();
+        assert_eq!(stats.throttles, Some(90.0));
+        assert_eq!(stats.max_concurrency, Some(100.0));
+    }
+}

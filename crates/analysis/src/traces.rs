@@ -1,0 +1,171 @@
+//! Per-request breakdown from X-Ray spans, joined to request records by trace id.
+//!
+//! For a traced request: client-observed (raw) latency = network + API Gateway overhead +
+//! Lambda placement + init (cold) + invocation + downstream + overhead. Each term is the
+//! difference of nested span durations, so the parts add up to what the client measured.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use polars::prelude::*;
+use stormwatch_model::analysis::Waterfall;
+use stormwatch_model::{Millis, Span, SpanKind, UnixNanos};
+
+use crate::AnalysisError;
+use crate::inputs::RunInputs;
+
+/// What the spans of one trace say.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TraceBreakdown {
+    /// An `Initialization`/`Init` subsegment was present.
+    pub cold: bool,
+    /// When the init began.
+    pub init_start: Option<UnixNanos>,
+    /// Init duration.
+    pub init: Duration,
+    /// API Gateway stage segment duration.
+    pub api_gateway: Option<Duration>,
+    /// `AWS::Lambda` segment duration.
+    pub lambda_service: Option<Duration>,
+    /// `AWS::Lambda::Function` segment duration.
+    pub function: Option<Duration>,
+    /// Invocation subsegment duration (downstream calls included).
+    pub invocation: Duration,
+    /// Overhead subsegment duration.
+    pub overhead: Duration,
+    /// Sum of downstream subsegment durations.
+    pub downstream: Duration,
+    /// A downstream call was throttled.
+    pub downstream_throttled: bool,
+    /// Downstream retries.
+    pub retries: u32,
+}
+
+/// Groups spans by trace.
+pub fn breakdowns(spans: &[Span]) -> HashMap<&str, TraceBreakdown> {
+    let mut out: HashMap<&str, TraceBreakdown> = HashMap::new();
+    for s in spans {
+        let b = out.entry(s.trace_id.as_str()).or_default();
+        let d = s.duration();
+        match s.kind {
+            SpanKind::Init | SpanKind::Restore => {
+                b.cold = true;
+                b.init += d;
+                b.init_start = Some(b.init_start.map_or(s.start, |t| t.min(s.start)));
+            }
+            SpanKind::ApiGateway => b.api_gateway = Some(d),
+            SpanKind::LambdaService => b.lambda_service = Some(d),
+            SpanKind::LambdaFunction => {
+                b.function = Some(d);
+                b.cold |= s.cold;
+            }
+            SpanKind::Invocation => b.invocation += d,
+            SpanKind::Overhead => b.overhead += d,
+            SpanKind::Downstream => {
+                b.downstream += d;
+                b.downstream_throttled |= s.throttle;
+                b.retries += s.retries;
+            }
+            SpanKind::Other => {}
+        }
+    }
+    out
+}
+
+/// One traced request with its breakdown.
+#[derive(Clone, Debug)]
+pub struct TracedRequest {
+    /// Phase index.
+    pub phase: u32,
+    /// Endpoint name.
+    pub endpoint: String,
+    /// Client-observed latency from actual send.
+    pub raw: Duration,
+    /// The trace's breakdown.
+    pub trace: TraceBreakdown,
+}
+
+/// Joins sampled requests with their trace breakdowns (requests without spans are left out).
+pub fn join(
+    inputs: &RunInputs,
+    traces: &HashMap<&str, TraceBreakdown>,
+) -> Result<Vec<TracedRequest>, AnalysisError> {
+    if traces.is_empty() {
+        return Ok(Vec::new());
+    }
+    let df = inputs
+        .requests
+        .clone()
+        .lazy()
+        .filter(col("trace_id").is_not_null())
+        .select([
+            col("trace_id"),
+            col("phase"),
+            col("endpoint"),
+            col("raw_ms"),
+        ])
+        .collect()
+        .map_err(AnalysisError::query("joining requests with traces"))?;
+    let err = AnalysisError::query("joining requests with traces");
+    let get = || -> PolarsResult<_> {
+        Ok((
+            df.column("trace_id")?.str()?.clone(),
+            df.column("phase")?.u32()?.clone(),
+            df.column("endpoint")?.str()?.clone(),
+            df.column("raw_ms")?.f64()?.clone(),
+        ))
+    };
+    let (ids, phases, endpoints, raw) = get().map_err(err)?;
+    let ms = |v: Option<f64>| Duration::from_secs_f64(v.unwrap_or(0.0).max(0.0) / 1000.0);
+    Ok((0..df.height())
+        .filter_map(|i| {
+            let trace = traces.get(ids.get(i)?)?;
+            Some(TracedRequest {
+                phase: phases.get(i)?,
+                endpoint: endpoints.get(i)?.to_string(),
+                raw: ms(raw.get(i)),
+                trace: trace.clone(),
+            })
+        })
+        .collect())
+}
+
+/// Mean decomposition of the traced requests of one phase.
+pub fn waterfall<'a>(requests: impl Iterator<Item = &'a TracedRequest>) -> Option<Waterfall> {
+    let mut n = 0u64;
+    let mut sums = [0.0f64; 7];
+    for r in requests {
+        let t = &r.trace;
+        let function = t.function.unwrap_or(t.init + t.invocation + t.overhead);
+        let lambda = t.lambda_service.unwrap_or(function).max(function);
+        let api = t.api_gateway.unwrap_or(lambda).max(lambda);
+        let client = r.raw.max(api);
+        let parts = [
+            client - api,
+            api - lambda,
+            lambda - function,
+            t.init,
+            t.invocation.saturating_sub(t.downstream),
+            t.downstream,
+            t.overhead,
+        ];
+        for (s, p) in sums.iter_mut().zip(parts) {
+            *s += p.as_secs_f64() * 1000.0;
+        }
+        n += 1;
+    }
+    if n == 0 {
+        return None;
+    }
+    let m = |i: usize| Millis(sums[i] / n as f64);
+    Some(Waterfall {
+        traced_requests: n,
+        network: m(0),
+        api_gateway: m(1),
+        lambda_placement: m(2),
+        init: m(3),
+        invocation: m(4),
+        downstream: m(5),
+        overhead: m(6),
+    })
+}

@@ -1,0 +1,185 @@
+//! The analyzer's statistics on a synthetic run whose answers are known by construction.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use stormwatch_model::{
+    Arrivals, ErrorKind, Phase, PhaseModel, PhaseWindow, RequestLogWriter, RequestRecord, RunDir,
+    RunManifest, RunStatus, ScenarioCopy, UnixNanos, MANIFEST_SCHEMA_VERSION,
+};
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-22T14:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn manifest() -> RunManifest {
+    let w1 = PhaseWindow::starting_at(t0(), Duration::from_secs(10));
+    let w2 = PhaseWindow::starting_at(w1.end, Duration::from_secs(5));
+    RunManifest {
+        schema_version: MANIFEST_SCHEMA_VERSION,
+        run_id: "r1".into(),
+        tool_version: "0.1.0".into(),
+        scenario: ScenarioCopy {
+            path: "dir/synthetic.toml".into(),
+            sha256: String::new(),
+            content: String::new(),
+        },
+        target: "http://127.0.0.1:1".into(),
+        aws: None,
+        status: RunStatus::Completed,
+        trace_sampling: 1.0,
+        started_at: t0(),
+        ended_at: Some(w2.end),
+        phases: vec![
+            Phase {
+                index: 0,
+                name: "steady".into(),
+                model: PhaseModel::Open {
+                    start_rate_per_sec: 10.0,
+                    end_rate_per_sec: 10.0,
+                    arrivals: Arrivals::Uniform,
+                    max_in_flight: None,
+                },
+                planned: w1,
+                actual: Some(w1),
+            },
+            Phase {
+                index: 1,
+                name: "errors".into(),
+                model: PhaseModel::Closed {
+                    start_users: 1,
+                    end_users: 1,
+                },
+                planned: w2,
+                actual: Some(w2),
+            },
+        ],
+        labels: BTreeMap::new(),
+    }
+}
+
+/// Phase 0: 100 requests, one every 100 ms, corrected latency i ms (i = 1..=100) of which
+/// the first 10 ms were queueing (raw = corrected − 10 ms).
+/// Phase 1: 5 requests: 2 × 200, 1 × 429, 1 × 502, 1 transport timeout.
+fn write_run(dir: &std::path::Path) {
+    let run = RunDir::new(dir);
+    run.write_manifest(&manifest()).unwrap();
+    let mut w = RequestLogWriter::create(run.requests_dir()).unwrap();
+    let base = UnixNanos::from_datetime(t0());
+    for i in 1..=100u64 {
+        let intended = base.plus(Duration::from_millis((i - 1) * 100));
+        w.append(&RequestRecord {
+            sequence: i,
+            flow: "f".into(),
+            endpoint: "GET /items/:id".into(),
+            phase: 0,
+            vu: 0,
+            intended,
+            sent: intended.plus(Duration::from_millis(10)),
+            end: intended.plus(Duration::from_millis(i)),
+            status: 200,
+            error: None,
+            bytes: 2,
+            trace_id: None,
+            sampled: false,
+        })
+        .unwrap();
+    }
+    let p1 = base.plus(Duration::from_secs(10));
+    for (i, (status, error)) in [
+        (200, None),
+        (200, None),
+        (429, Some(ErrorKind::UnexpectedStatus)),
+        (502, Some(ErrorKind::UnexpectedStatus)),
+        (0, Some(ErrorKind::Timeout)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let intended = p1.plus(Duration::from_millis(i as u64 * 1000));
+        w.append(&RequestRecord {
+            sequence: 200 + i as u64,
+            flow: "f".into(),
+            endpoint: "POST /orders".into(),
+            phase: 1,
+            vu: 0,
+            intended,
+            sent: intended,
+            end: intended.plus(Duration::from_millis(20)),
+            status,
+            error,
+            bytes: 0,
+            trace_id: None,
+            sampled: false,
+        })
+        .unwrap();
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn per_phase_and_endpoint_statistics_match_the_construction() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    let report = stormwatch_analysis::analyze(&RunDir::new(dir.path())).unwrap();
+    assert_eq!(report.run.scenario, "synthetic.toml");
+    assert_eq!(report.phases.len(), 2);
+
+    let steady = &report.phases[0];
+    assert_eq!(steady.model, "open 10/s");
+    assert_eq!(steady.requests, 100);
+    assert_eq!(steady.errors, 0);
+    assert!((steady.achieved_rate_per_sec - 10.0).abs() < 1e-9);
+    let e = &steady.endpoints[0];
+    assert_eq!(e.endpoint, "GET /items/:id");
+    assert_eq!(e.corrected.p50.0, 50.0);
+    assert_eq!(e.corrected.p99.0, 99.0);
+    assert_eq!(e.corrected.max.0, 100.0);
+    assert_eq!(e.raw.max.0, 90.0);
+    assert_eq!(e.outcomes.get("2xx"), Some(&100));
+
+    let errors = &report.phases[1];
+    assert_eq!(errors.model, "closed 1 VUs");
+    assert_eq!(errors.requests, 5);
+    assert_eq!(errors.errors, 3);
+    let o = &errors.endpoints[0].outcomes;
+    assert_eq!(o.get("2xx"), Some(&2));
+    assert_eq!(o.get("429"), Some(&1));
+    assert_eq!(o.get("502"), Some(&1));
+    assert_eq!(o.get("timeout"), Some(&1));
+    assert!((errors.endpoints[0].error_rate - 0.6).abs() < 1e-9);
+}
+
+#[test]
+fn timeline_has_one_point_per_second_with_offered_completed_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    let report = stormwatch_analysis::analyze(&RunDir::new(dir.path())).unwrap();
+    assert_eq!(report.timeline.len(), 15);
+    // Each second of the steady phase offers 10 requests.
+    assert!(report.timeline[..10].iter().all(|p| p.offered == 10), "{:?}", report.timeline[0]);
+    assert_eq!(report.timeline[0].phase, Some(0));
+    assert_eq!(report.timeline[10].phase, Some(1));
+    let p1: Vec<_> = report.timeline[10..].iter().collect();
+    assert_eq!(p1.iter().map(|p| p.errors_4xx).sum::<u64>(), 1);
+    assert_eq!(p1.iter().map(|p| p.errors_5xx).sum::<u64>(), 1);
+    assert_eq!(p1.iter().map(|p| p.errors_transport).sum::<u64>(), 1);
+    let total: u64 = report.timeline.iter().map(|p| p.completed).sum();
+    assert_eq!(total, 105);
+}
+
+#[test]
+fn a_torn_last_line_is_dropped_and_noted() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    let seg = RunDir::new(dir.path()).requests_dir().join("part-000001.csv");
+    let mut text = std::fs::read_to_string(&seg).unwrap();
+    text.push_str("999,f,GET /items/:id,0,0,17");
+    std::fs::write(&seg, text).unwrap();
+    let report = stormwatch_analysis::analyze(&RunDir::new(dir.path())).unwrap();
+    assert_eq!(report.phases[0].requests, 100);
+    assert!(report.sources.notes.iter().any(|n| n.contains("torn")));
+}
