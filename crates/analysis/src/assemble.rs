@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use stormwatch_model::analysis::{
-    ColdStartSummary, DataSources, LatencyDistribution, PhaseStats, RunSummary, TimelinePoint,
-    Verdict,
+    ColdStartSummary, DataSources, LatencyDistribution, PhaseStats, RunSummary, ThresholdResult,
+    TimelinePoint, Verdict,
 };
 use stormwatch_model::{ANALYSIS_SCHEMA_VERSION, AnalysisReport, Finding, Millis, Severity};
 
@@ -17,6 +17,7 @@ pub struct Parts {
     pub distributions: Vec<LatencyDistribution>,
     pub findings: Vec<Finding>,
     pub cold_starts: Option<ColdStartSummary>,
+    pub thresholds: Vec<ThresholdResult>,
     pub traced: u64,
 }
 
@@ -27,6 +28,7 @@ pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
         distributions,
         findings,
         cold_starts,
+        thresholds,
         traced,
     } = parts;
     let m = &inputs.manifest;
@@ -43,7 +45,20 @@ pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
     if inputs.spans.is_empty() {
         notes.push("no X-Ray traces: per-request cold starts and latency breakdown are unavailable".into());
     }
-    let verdict = verdict(&phases, &findings);
+    let mut verdict = verdict(&phases, &findings);
+    let failed: Vec<&ThresholdResult> = thresholds.iter().filter(|t| !t.passed).collect();
+    verdict.passed = failed.is_empty();
+    if !failed.is_empty() {
+        verdict.details.insert(
+            0,
+            format!(
+                "{} of {} thresholds failed: {}",
+                failed.len(),
+                thresholds.len(),
+                failed.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join("; ")
+            ),
+        );
+    }
     AnalysisReport {
         schema_version: ANALYSIS_SCHEMA_VERSION,
         run: RunSummary {
@@ -60,7 +75,7 @@ pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
         verdict,
         findings,
         phases,
-        thresholds: Vec::new(),
+        thresholds,
         cold_starts,
         timeline,
         distributions,

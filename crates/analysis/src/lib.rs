@@ -13,6 +13,7 @@ mod inputs;
 mod outcome;
 mod phase_stats;
 mod server;
+mod thresholds;
 mod timeline;
 mod traces;
 
@@ -53,6 +54,7 @@ pub fn report_from(inputs: &RunInputs) -> Result<AnalysisReport, AnalysisError> 
             .map(|a| a.kind),
         cold_starts: cold_starts.as_ref(),
     });
+    let thresholds = thresholds::evaluate(inputs, cold_starts.as_ref())?;
     Ok(assemble::assemble(
         inputs,
         assemble::Parts {
@@ -61,6 +63,7 @@ pub fn report_from(inputs: &RunInputs) -> Result<AnalysisReport, AnalysisError> 
             distributions,
             findings,
             cold_starts,
+            thresholds,
             traced: traced.len() as u64,
         },
     ))

@@ -157,7 +157,7 @@ pub fn phase_stats(inputs: &RunInputs) -> Result<Vec<PhaseStats>, AnalysisError>
             achieved_rate_per_sec: 0.0,
             requests: 0,
             errors: 0,
-            dropped: 0,
+            dropped: p.dropped,
             endpoints: Vec::new(),
             server: None,
             waterfall: None,

@@ -51,9 +51,10 @@ fn write_run(dir: &Path, burst_status: impl Fn(u64) -> u16, burst_ms: u64, metri
         started_at: t0(),
         ended_at: Some(w2.end),
         phases: vec![
-            Phase { index: 0, name: "baseline".into(), model: open(10.0), planned: w1, actual: Some(w1) },
-            Phase { index: 1, name: "burst".into(), model: open(50.0), planned: w2, actual: Some(w2) },
+            Phase { index: 0, name: "baseline".into(), model: open(10.0), planned: w1, actual: Some(w1), dropped: 0 },
+            Phase { index: 1, name: "burst".into(), model: open(50.0), planned: w2, actual: Some(w2), dropped: 0 },
         ],
+        thresholds: Vec::new(),
         labels: BTreeMap::new(),
     })
     .unwrap();

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use stormwatch_model::{
+    Comparison, ThresholdMetric, ThresholdSpec,
     Arrivals, ErrorKind, Phase, PhaseModel, PhaseWindow, RequestLogWriter, RequestRecord, RunDir,
     RunManifest, RunStatus, ScenarioCopy, UnixNanos, MANIFEST_SCHEMA_VERSION,
 };
@@ -44,8 +45,7 @@ fn manifest() -> RunManifest {
                     max_in_flight: None,
                 },
                 planned: w1,
-                actual: Some(w1),
-            },
+                actual: Some(w1), dropped: 0 },
             Phase {
                 index: 1,
                 name: "errors".into(),
@@ -54,9 +54,9 @@ fn manifest() -> RunManifest {
                     end_users: 1,
                 },
                 planned: w2,
-                actual: Some(w2),
-            },
+                actual: Some(w2), dropped: 0 },
         ],
+        thresholds: Vec::new(),
         labels: BTreeMap::new(),
     }
 }
@@ -182,4 +182,48 @@ fn a_torn_last_line_is_dropped_and_noted() {
     let report = stormwatch_analysis::analyze(&RunDir::new(dir.path())).unwrap();
     assert_eq!(report.phases[0].requests, 100);
     assert!(report.sources.notes.iter().any(|n| n.contains("torn")));
+}
+
+#[test]
+fn thresholds_are_judged_on_the_records_and_decide_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    let run = RunDir::new(dir.path());
+    let mut m = run.read_manifest().unwrap();
+    let t = |phase: Option<&str>, metric, comparison, limit| ThresholdSpec {
+        phase: phase.map(str::to_string),
+        endpoint: None,
+        metric,
+        comparison,
+        limit,
+    };
+    m.thresholds = vec![
+        t(Some("steady"), ThresholdMetric::P99, Comparison::Less, 100.0),
+        t(Some("steady"), ThresholdMetric::P99, Comparison::Less, 99.0),
+        t(Some("errors"), ThresholdMetric::ErrorRate, Comparison::Less, 0.5),
+        t(Some("steady"), ThresholdMetric::AchievedRate, Comparison::GreaterOrEqual, 9.5),
+        t(None, ThresholdMetric::ColdStartShare, Comparison::Less, 0.1),
+        t(Some("no-such-phase"), ThresholdMetric::Max, Comparison::Less, 1.0),
+    ];
+    run.write_manifest(&m).unwrap();
+    let r = stormwatch_analysis::analyze(&run).unwrap();
+    let got: Vec<(bool, Option<&str>)> = r
+        .thresholds
+        .iter()
+        .map(|t| (t.passed, t.observed.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (true, Some("99 ms")),
+            (false, Some("99 ms")),
+            (false, Some("60 %")),
+            (true, Some("10/s")),
+            (false, None),
+            (false, None),
+        ]
+    );
+    assert_eq!(r.thresholds[0].name, "steady p99 < 100 ms");
+    assert!(!r.verdict.passed);
+    assert!(r.verdict.details[0].starts_with("4 of 6 thresholds failed"), "{:?}", r.verdict.details);
 }

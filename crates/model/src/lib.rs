@@ -15,6 +15,7 @@ pub mod request;
 pub mod run_dir;
 pub mod schema;
 pub mod span;
+pub mod threshold;
 pub mod time;
 
 pub use analysis::{ANALYSIS_SCHEMA_VERSION, AnalysisReport, Millis};
@@ -29,4 +30,5 @@ pub use metric::MetricPoint;
 pub use request::{ErrorKind, RequestLog, RequestLogWriter, RequestRecord};
 pub use run_dir::RunDir;
 pub use span::{Span, SpanKind};
+pub use threshold::{Comparison, ThresholdMetric, ThresholdSpec};
 pub use time::{PhaseWindow, UnixNanos};

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::PhaseWindow;
+use crate::{PhaseWindow, ThresholdSpec};
 
 /// The manifest layout version this build writes and the newest it reads.
 pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
@@ -43,6 +43,10 @@ pub struct RunManifest {
     pub ended_at: Option<DateTime<Utc>>,
     /// The phases, in the order they ran.
     pub phases: Vec<Phase>,
+    /// The scenario's thresholds, judged after the run (client-side ones by `run`, all of
+    /// them again by `analyze`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thresholds: Vec<ThresholdSpec>,
     /// Free-form labels (`--set`-style overrides, host name, git revision...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
@@ -196,6 +200,9 @@ pub struct Phase {
     /// When it really ran; absent if it never started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actual: Option<PhaseWindow>,
+    /// Open model: arrivals not sent because `max_in_flight` flows were already running.
+    #[serde(default)]
+    pub dropped: u64,
 }
 
 /// How load was generated in a phase.
@@ -285,6 +292,7 @@ mod tests {
                     },
                     planned: w1,
                     actual: Some(w1),
+                    dropped: 0,
                 },
                 Phase {
                     index: 1,
@@ -292,8 +300,10 @@ mod tests {
                     model: PhaseModel::Idle,
                     planned: w2,
                     actual: None,
+                    dropped: 0,
                 },
             ],
+            thresholds: Vec::new(),
             labels: BTreeMap::new(),
         }
     }
