@@ -16,20 +16,25 @@ use crate::text::percent;
 use crate::{Artifact, ReportError};
 
 const TEMPLATE: &str = include_str!("../../../reports/templates/report.html");
+const DASH: &str = "–";
 const CSS: &str = include_str!("../../../reports/report.css");
 
 pub fn render(report: &AnalysisReport) -> Result<Artifact, ReportError> {
     let mut env = Environment::new();
     env.add_template("report.html", TEMPLATE)
         .map_err(|e| ReportError::Template(format!("{e:#}")))?;
-    env.add_filter("ms", |v: f64| Millis(v).to_string());
-    env.add_filter("pct", |v: f64| percent(v));
-    env.add_filter("num", |v: f64| {
-        if v.fract() == 0.0 {
-            format!("{v:.0}")
-        } else {
-            format!("{v:.1}")
-        }
+    // Optional report fields are left out of the value when absent, so every number filter
+    // takes an Option and shows a dash for "no data".
+    env.add_filter("ms", |v: Option<f64>| v.map_or(DASH.into(), |v| Millis(v).to_string()));
+    env.add_filter("pct", |v: Option<f64>| v.map_or(DASH.into(), percent));
+    env.add_filter("num", |v: Option<f64>| {
+        v.map_or(DASH.into(), |v| {
+            if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.1}")
+            }
+        })
     });
     let mut charts = Vec::new();
     for chart in Chart::ALL {

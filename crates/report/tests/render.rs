@@ -329,6 +329,21 @@ fn pngs_are_valid_and_reproducible() {
 }
 
 #[test]
+fn absent_optional_numbers_render_as_a_dash() {
+    let mut r = report(true);
+    r.sources.clock_skew = None;
+    r.cold_starts.as_mut().unwrap().penalty = None;
+    for p in &mut r.phases {
+        p.offered_rate_per_sec = None;
+        p.server = None;
+    }
+    let html = text(Format::Html, &r);
+    assert!(!html.contains("clock skew"));
+    assert!(!html.contains("each cost about"));
+    assert!(html.contains("<td class=\"n\">–</td>"));
+}
+
+#[test]
 fn charts_without_data_are_left_out() {
     let mut r = report(true);
     r.timeline.clear();
