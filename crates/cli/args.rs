@@ -52,6 +52,44 @@ pub enum Command {
     /// Inspect run directories
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Run a load scenario and record every request into a new run directory
+    Run(RunArgs),
+    /// Run the local sandbox: Lambda behind API Gateway, with AWS-shaped telemetry
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Sandbox config (TOML; see docs/sandbox.md)
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Seed for every random draw (same seed, same draws)
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Address to listen on (port 0 picks a free port)
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// Write one ground-truth JSON line per request to this file
+    #[arg(long)]
+    pub ground_truth: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario file (TOML; see docs/scenario.md)
+    pub scenario: PathBuf,
+    /// Base URL to send load to, replacing the scenario's [target].url
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Folder in which the run directory is created
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// Override a scenario variable: --set key=value (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Check the scenario and print the plan (phases, expected requests, peak rate) without sending anything
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -68,16 +68,11 @@ pub fn input_error(message: impl Into<String>) -> anyhow::Error {
 pub trait WithExit<T> {
     /// Tags the error as an input error (exit 2).
     fn input(self) -> anyhow::Result<T>;
-    /// Tags the error as a remote/AWS error (exit 3).
-    fn remote(self) -> anyhow::Result<T>;
 }
 
 impl<T, E: Into<anyhow::Error>> WithExit<T> for Result<T, E> {
     fn input(self) -> anyhow::Result<T> {
         self.map_err(|e| tag(&e.into(), Exit::Input))
-    }
-    fn remote(self) -> anyhow::Result<T> {
-        self.map_err(|e| tag(&e.into(), Exit::Remote))
     }
 }
 

@@ -1,3 +1,5 @@
 //! End-to-end tests of the `stormwatch` binary. One module per subcommand.
 
+mod run;
 mod runs_list;
+mod sandbox;

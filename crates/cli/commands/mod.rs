@@ -1,6 +1,8 @@
 //! One module per subcommand; `run` dispatches to them.
 
+mod run;
 mod runs;
+mod sandbox;
 
 use crate::args::{Cli, Command, RunsCommand};
 use crate::exit::Exit;
@@ -9,5 +11,7 @@ use crate::exit::Exit;
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Runs(RunsCommand::List(args)) => runs::list(&args),
+        Command::Run(args) => run::run(&args, cli.global.quiet),
+        Command::Sandbox(args) => sandbox::run(&args),
     }
 }

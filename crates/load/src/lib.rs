@@ -1,2 +1,31 @@
-//! The stormwatch load engine: parses a scenario, runs its phases against a target and
-//! records every request into a run directory (see `stormwatch-model`).
+//! The stormwatch load engine: parses a scenario into a checked [`Plan`], runs its phases
+//! against a target with one scheduler loop, and records every request into a run
+//! directory (see `stormwatch-model`): request segments, histograms, per-second series
+//! and the manifest.
+
+mod client;
+mod duration;
+mod engine;
+mod error;
+mod h1;
+mod live;
+mod pacing;
+mod phase;
+mod plan;
+mod recorder;
+mod redact;
+mod scenario;
+mod step;
+mod summary;
+mod template;
+mod threshold;
+mod trace;
+mod worker;
+
+pub use duration::parse_duration;
+pub use engine::{Lateness, RunOptions, RunOutcome, run, run_blocking};
+pub use error::LoadError;
+pub use plan::{Flow, PhasePlan, Plan};
+pub use recorder::{EndpointStats, Stats};
+pub use summary::{ThresholdResult, dry_run_text, evaluate_thresholds, summary_table};
+pub use trace::TraceIds;

@@ -15,7 +15,9 @@ use stormwatch_model::{ANALYSIS_SCHEMA_VERSION, AnalysisReport, Millis, PhaseWin
 use stormwatch_report::{Format, render};
 
 fn main() {
-    let t0: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().into();
+    let t0: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+        .unwrap()
+        .into();
     let lat = |x: f64| LatencySummary {
         p50: Millis(x),
         p95: Millis(x * 2.0),
@@ -89,7 +91,11 @@ fn main() {
             api_kind: None,
             functions: vec![],
         },
-        verdict: Verdict { passed: true, headline: "bench".into(), details: vec![] },
+        verdict: Verdict {
+            passed: true,
+            headline: "bench".into(),
+            details: vec![],
+        },
         findings: vec![],
         distributions: phases
             .iter()
@@ -97,7 +103,10 @@ fn main() {
                 phase: p.name.clone(),
                 points: [50.0, 90.0, 99.0, 99.9, 99.99, 100.0]
                     .iter()
-                    .map(|q| PercentilePoint { percentile: *q, latency: Millis(*q) })
+                    .map(|q| PercentilePoint {
+                        percentile: *q,
+                        latency: Millis(*q),
+                    })
                     .collect(),
             })
             .collect(),

@@ -25,7 +25,9 @@ pub fn render(report: &AnalysisReport) -> Result<Artifact, ReportError> {
         .map_err(|e| ReportError::Template(format!("{e:#}")))?;
     // Optional report fields are left out of the value when absent, so every number filter
     // takes an Option and shows a dash for "no data".
-    env.add_filter("ms", |v: Option<f64>| v.map_or(DASH.into(), |v| Millis(v).to_string()));
+    env.add_filter("ms", |v: Option<f64>| {
+        v.map_or(DASH.into(), |v| Millis(v).to_string())
+    });
     env.add_filter("pct", |v: Option<f64>| v.map_or(DASH.into(), percent));
     env.add_filter("num", |v: Option<f64>| {
         v.map_or(DASH.into(), |v| {

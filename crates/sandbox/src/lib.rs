@@ -1,2 +1,137 @@
 //! The stormwatch sandbox: a local serverless app that fails the way Lambda behind API
-//! Gateway fails, recording the telemetry AWS would record.
+//! Gateway fails (cold starts, concurrency caps, stage throttling, timeouts), recording the
+//! telemetry AWS would record and a ground truth of what really happened to each request.
+//!
+//! Use [`Sandbox::start`] inside a tokio runtime (tests), or [`run_until_signal`] from the CLI.
+
+mod app;
+mod config;
+mod dist;
+mod error;
+mod platform;
+mod server;
+mod table;
+mod telemetry;
+mod trace;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use app::{App, Reply, ThrottledBy, Truth};
+pub use config::{ApiConfig, ApiKind, Config, FunctionConfig, RouteConfig};
+pub use dist::Dist;
+pub use error::SandboxError;
+pub use telemetry::{Aggregate, Datapoint, MetricStore, SeriesKey, Unit, key};
+use tokio::sync::watch;
+
+/// How to run a sandbox.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Seed for every random draw.
+    pub seed: u64,
+    /// Address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Where to write ground-truth JSON lines, if anywhere.
+    pub ground_truth: Option<PathBuf>,
+}
+
+/// A running sandbox.
+pub struct Sandbox {
+    /// Base URL of the API, e.g. `http://127.0.0.1:PORT`.
+    pub api_url: String,
+    app: Arc<App>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Sandbox {
+    /// Binds and starts serving. Must be called inside a tokio runtime.
+    pub async fn start(config: Config, opts: Options) -> Result<Self, SandboxError> {
+        let app = Arc::new(App::new(config, opts.seed, opts.ground_truth)?);
+        let listener = tokio::net::TcpListener::bind(opts.listen)
+            .await
+            .map_err(|source| SandboxError::Bind {
+                addr: opts.listen.to_string(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SandboxError::Bind {
+            addr: opts.listen.to_string(),
+            source,
+        })?;
+        let (stop, rx) = watch::channel(false);
+        let task = tokio::spawn(server::serve(listener, Arc::clone(&app), rx));
+        Ok(Self {
+            api_url: format!("http://{addr}"),
+            app,
+            stop,
+            task,
+        })
+    }
+
+    /// The telemetry recorded so far.
+    pub fn metrics(&self) -> &MetricStore {
+        self.app.metrics()
+    }
+
+    /// The JSON line printed at startup: `{"api":"http://..."}`.
+    pub fn urls_json(&self) -> String {
+        serde_json::json!({ "api": self.api_url }).to_string()
+    }
+
+    /// Flushes everything written so far (ground truth) without stopping.
+    pub fn flush(&self) -> Result<(), SandboxError> {
+        self.app.flush()
+    }
+
+    /// Stops accepting connections and flushes the ground truth.
+    pub async fn stop(self) -> Result<(), SandboxError> {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        self.app.flush()
+    }
+}
+
+/// Runs a sandbox on its own multi-threaded runtime until SIGINT or SIGTERM, calling
+/// `on_ready` with the startup JSON line once listening; flushes everything before returning.
+pub fn run_until_signal(
+    config: Config,
+    opts: Options,
+    on_ready: impl FnOnce(&str),
+) -> Result<(), SandboxError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| SandboxError::Bind {
+            addr: opts.listen.to_string(),
+            source,
+        })?;
+    rt.block_on(async move {
+        let sandbox = Sandbox::start(config, opts).await?;
+        on_ready(&sandbox.urls_json());
+        wait_for_signal().await;
+        sandbox.stop().await
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

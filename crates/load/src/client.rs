@@ -1,0 +1,219 @@
+//! Sends one step's request with reqwest and classifies what came back.
+//!
+//! The body is read up to the plan's limit (for extraction and byte counts); the whole
+//! exchange runs under the per-request timeout. Transport failures become an
+//! [`ErrorKind`] and never stop the run.
+
+use std::error::Error as _;
+use std::time::Instant;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use stormwatch_model::ErrorKind;
+
+use crate::plan::Plan;
+use crate::step::Step;
+use crate::template::RenderContext;
+use crate::trace::TraceIds;
+
+/// What one request produced.
+#[derive(Debug)]
+pub struct Exchange {
+    /// When it was handed to the client.
+    pub sent: Instant,
+    /// When the body was read or the request failed.
+    pub end: Instant,
+    /// HTTP status, 0 for a transport error.
+    pub status: u16,
+    /// Transport error, if any.
+    pub error: Option<ErrorKind>,
+    /// Body bytes read (up to the limit).
+    pub bytes: u64,
+    /// Body kept for extraction (up to the limit).
+    pub body: Vec<u8>,
+    /// Response headers.
+    pub headers: HeaderMap,
+}
+
+/// The HTTP stack: hyper's HTTP/1.1 connections directly for `http://` (lean, see
+/// `h1.rs`), reqwest with rustls for `https://`.
+#[derive(Debug)]
+pub enum Transport {
+    /// Plain HTTP/1.1 with a pool of keep-alive connections.
+    H1(crate::h1::H1Pool),
+    /// reqwest (TLS, HTTP/2 by ALPN).
+    Reqwest(reqwest::Client),
+}
+
+/// Builds the shared HTTP client.
+pub fn build_client(plan: &Plan) -> Result<Transport, crate::LoadError> {
+    if plan.base_url.scheme() == "http"
+        && let Some(pool) = crate::h1::H1Pool::new(&plan.base_url)
+    {
+        return Ok(Transport::H1(pool));
+    }
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .tcp_nodelay(true)
+        // Load goes where the scenario says; proxy lookup per request also cost CPU.
+        .no_proxy()
+        .connect_timeout(plan.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map(Transport::Reqwest)
+        .map_err(|e| crate::LoadError::Client(e.to_string()))
+}
+
+/// Sends `step` once.
+pub async fn send(
+    client: &Transport,
+    plan: &Plan,
+    step: &Step,
+    ctx: &RenderContext<'_>,
+    trace: &TraceIds,
+) -> Exchange {
+    // Re-parsing a URL string per request (host, IDNA) cost more client CPU than the
+    // rest of the request building; replacing path and query of the parsed base is cheap.
+    let mut url = plan.base_url.clone();
+    let prefix = url.path().trim_end_matches('/').to_string();
+    url.set_path(&format!("{prefix}{}", step.path.render(ctx)));
+    if !step.query.is_empty() {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in &step.query {
+            q.append_pair(k, &v.render(ctx));
+        }
+    }
+    let mut headers = HeaderMap::new();
+    for (k, v) in plan.headers.iter().chain(&step.headers) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v.render(ctx)),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&trace.xray_header()) {
+        headers.insert("x-amzn-trace-id", v);
+    }
+    if plan.traceparent
+        && let Ok(v) = HeaderValue::from_str(&trace.traceparent())
+    {
+        headers.insert("traceparent", v);
+    }
+    let body = step.body.as_ref().map(|b| {
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        serde_json::to_vec(&b.render(ctx)).unwrap_or_default()
+    });
+    let sent = Instant::now();
+    let result = match client {
+        Transport::H1(pool) => {
+            let target = match url.query() {
+                Some(q) => format!("{}?{q}", url.path()),
+                None => url.path().to_string(),
+            };
+            let call = pool.exchange(step.method.clone(), &target, headers, body, plan.body_limit);
+            tokio::time::timeout(plan.timeout, call).await
+        }
+        Transport::Reqwest(c) => {
+            let mut req = c.request(step.method.clone(), url).headers(headers);
+            if let Some(body) = body {
+                req = req.body(body);
+            }
+            let call = async {
+                exchange(req, plan.body_limit)
+                    .await
+                    .map_err(|e| classify(&e))
+            };
+            tokio::time::timeout(plan.timeout, call).await
+        }
+    };
+    let end = Instant::now();
+    match result {
+        Ok(Ok((status, headers, body, bytes))) => Exchange {
+            sent,
+            end,
+            status,
+            error: None,
+            bytes,
+            body,
+            headers,
+        },
+        Ok(Err(kind)) => Exchange {
+            sent,
+            end,
+            status: 0,
+            error: Some(kind),
+            bytes: 0,
+            body: Vec::new(),
+            headers: HeaderMap::new(),
+        },
+        Err(_) => Exchange {
+            sent,
+            end,
+            status: 0,
+            error: Some(ErrorKind::Timeout),
+            bytes: 0,
+            body: Vec::new(),
+            headers: HeaderMap::new(),
+        },
+    }
+}
+
+async fn exchange(
+    req: reqwest::RequestBuilder,
+    limit: usize,
+) -> Result<(u16, HeaderMap, Vec<u8>, u64), reqwest::Error> {
+    let mut resp = req.send().await?;
+    let status = resp.status().as_u16();
+    let headers = std::mem::take(resp.headers_mut());
+    let mut body = Vec::new();
+    let mut bytes = 0u64;
+    while let Some(chunk) = resp.chunk().await? {
+        bytes += chunk.len() as u64;
+        let room = limit.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= limit {
+            // Past the limit: stop reading; dropping the response closes the connection.
+            break;
+        }
+    }
+    Ok((status, headers, body, bytes))
+}
+
+/// Maps a reqwest error to the kind of failure it was.
+pub fn classify(e: &reqwest::Error) -> ErrorKind {
+    if e.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    let mut cause: Option<&dyn std::error::Error> = e.source();
+    let mut text = String::new();
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as K;
+            match io.kind() {
+                K::ConnectionRefused => return ErrorKind::ConnectRefused,
+                K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
+                    return ErrorKind::ConnectionReset;
+                }
+                K::TimedOut => return ErrorKind::Timeout,
+                _ => {}
+            }
+        }
+        text.push_str(&c.to_string().to_ascii_lowercase());
+        text.push(' ');
+        cause = c.source();
+    }
+    if text.contains("dns error") || text.contains("failed to lookup") {
+        ErrorKind::Dns
+    } else if text.contains("tls") || text.contains("certificate") {
+        ErrorKind::Tls
+    } else if e.is_connect() {
+        ErrorKind::Connect
+    } else if text.contains("connection closed") || text.contains("reset") || e.is_body() {
+        ErrorKind::ConnectionReset
+    } else {
+        ErrorKind::Protocol
+    }
+}

@@ -1,0 +1,358 @@
+//! Runs a plan: one scheduler loop walks the phases, hands every flow iteration its
+//! *intended* start time (as oha's client does) and updates the manifest as phases start
+//! and end; workers send requests and report to the recorder.
+//!
+//! Open phases pace arrivals from the plan's rate curve whatever the server does, so a
+//! stalled server shows up in corrected latency (end − intended) instead of silently
+//! slowing the load (coordinated omission). Closed phases run virtual users back to back.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use stormwatch_model::{
+    MANIFEST_SCHEMA_VERSION, Phase, PhaseModel, PhaseWindow, RunDir, RunManifest, RunStatus,
+    ScenarioCopy, UnixNanos,
+};
+use tokio::sync::{Mutex, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::error::LoadError;
+use crate::live::{Live, LiveView};
+use crate::pacing::Pacer;
+use crate::plan::Plan;
+use crate::recorder::{Event, Stats, run_recorder};
+use crate::worker::{VuState, Worker, run_iteration};
+
+/// How to run.
+#[derive(Debug)]
+pub struct RunOptions {
+    /// The run directory to create and fill.
+    pub dir: RunDir,
+    /// The run's id (the directory's name).
+    pub run_id: String,
+    /// Labels stored in the manifest.
+    pub labels: BTreeMap<String, String>,
+    /// No live view.
+    pub quiet: bool,
+    /// Stop on Ctrl-C / SIGTERM (off in tests, which run several engines in one process).
+    pub handle_signals: bool,
+}
+
+/// How far behind the intended start times the scheduler dispatched flows.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Lateness {
+    /// Flows dispatched.
+    pub dispatched: u64,
+    /// Mean lateness.
+    pub mean: Duration,
+    /// Worst lateness.
+    pub max: Duration,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The final manifest (also on disk).
+    pub manifest: RunManifest,
+    /// Per phase × endpoint stats.
+    pub stats: Stats,
+    /// Scheduling lateness per phase.
+    pub lateness: Vec<Lateness>,
+}
+
+/// Maps monotonic instants to UTC nanoseconds from one reading of both clocks, so every
+/// timestamp of a run is consistent with the others.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    instant: Instant,
+    nanos: UnixNanos,
+}
+
+impl Clock {
+    fn now() -> Self {
+        Self {
+            instant: Instant::now(),
+            nanos: UnixNanos::now(),
+        }
+    }
+
+    /// UTC time of `t`.
+    pub fn at(&self, t: Instant) -> UnixNanos {
+        match t.checked_duration_since(self.instant) {
+            Some(d) => self.nanos.plus(d),
+            None => {
+                UnixNanos(self.nanos.0 - i64::try_from((self.instant - t).as_nanos()).unwrap_or(0))
+            }
+        }
+    }
+}
+
+/// Runs every phase of `plan`, writing the run directory.
+pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadError> {
+    let clock = Clock::now();
+    let mut manifest = initial_manifest(&plan, &opts, &clock);
+    opts.dir.write_manifest(&manifest)?;
+
+    let live = Arc::new(Live::new());
+    let (tx, rx) = mpsc::channel::<Event>(65_536);
+    let recorder = tokio::spawn(run_recorder(
+        opts.dir.clone(),
+        rx,
+        live.clone(),
+        LiveView::new(opts.quiet),
+    ));
+    let (abort_tx, mut abort) = watch::channel(false);
+    if opts.handle_signals {
+        tokio::spawn(watch_signals(abort_tx.clone()));
+    }
+    let stopping = Arc::new(AtomicBool::new(false));
+    let worker = Arc::new(Worker {
+        client: crate::client::build_client(&plan)?,
+        plan: plan.clone(),
+        tx,
+        live: live.clone(),
+        clock,
+        sequence: AtomicU64::new(0),
+        next_vu: AtomicU32::new(0),
+        feeder_pos: AtomicUsize::new(0),
+        pool: Mutex::new(Vec::new()),
+        stopping: stopping.clone(),
+        connections: plan
+            .connections
+            .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
+    });
+
+    let mut tasks = JoinSet::new();
+    let mut lateness = Vec::new();
+    let mut aborted = false;
+    let mut phase_start = clock.instant;
+    for (i, phase) in plan.phases.iter().enumerate() {
+        let index = u32::try_from(i).unwrap_or(u32::MAX);
+        if *abort.borrow() {
+            aborted = true;
+            break;
+        }
+        let start = Instant::now().max(phase_start);
+        let end = start + phase.duration;
+        live.enter_phase(index, &phase.name, phase.duration);
+        let w = clock.at(start).to_datetime();
+        manifest.phases[i].actual = Some(PhaseWindow { start: w, end: w });
+        opts.dir.write_manifest(&manifest)?;
+        let (dropped, late, cut) = run_phase(
+            &worker,
+            index,
+            &phase.model,
+            start,
+            end,
+            &mut tasks,
+            &mut abort,
+        )
+        .await;
+        let stop = if cut { Instant::now() } else { end };
+        manifest.phases[i].actual = Some(PhaseWindow {
+            start: w,
+            end: clock.at(stop).to_datetime(),
+        });
+        manifest.phases[i].dropped = dropped;
+        opts.dir.write_manifest(&manifest)?;
+        lateness.push(late);
+        phase_start = end;
+        if cut {
+            aborted = true;
+            break;
+        }
+    }
+
+    // Let in-flight flows finish within the grace period, then cut them off.
+    stopping.store(true, Ordering::Relaxed);
+    let deadline = tokio::time::Instant::now() + plan.grace;
+    loop {
+        tokio::select! {
+            next = tasks.join_next() => if next.is_none() { break },
+            () = tokio::time::sleep_until(deadline) => { tasks.abort_all(); }
+        }
+    }
+    drop(worker);
+    let stats = recorder
+        .await
+        .map_err(|e| LoadError::Client(format!("recorder task: {e}")))??;
+    manifest.status = if aborted {
+        RunStatus::Aborted
+    } else {
+        RunStatus::Completed
+    };
+    manifest.ended_at = Some(clock.at(Instant::now()).to_datetime());
+    opts.dir.write_manifest(&manifest)?;
+    Ok(RunOutcome {
+        manifest,
+        stats,
+        lateness,
+    })
+}
+
+fn initial_manifest(plan: &Plan, opts: &RunOptions, clock: &Clock) -> RunManifest {
+    let mut t = clock.nanos.to_datetime();
+    let phases = plan
+        .phases
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let planned = PhaseWindow::starting_at(t, p.duration);
+            t = planned.end;
+            Phase {
+                index: u32::try_from(i).unwrap_or(u32::MAX),
+                name: p.name.clone(),
+                model: p.model.clone(),
+                planned,
+                actual: None,
+                dropped: 0,
+            }
+        })
+        .collect();
+    RunManifest {
+        schema_version: MANIFEST_SCHEMA_VERSION,
+        run_id: opts.run_id.clone(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: ScenarioCopy {
+            path: plan.path.display().to_string(),
+            sha256: plan.sha256.clone(),
+            content: plan.redacted.clone(),
+        },
+        target: plan.target.clone(),
+        aws: plan.aws.clone(),
+        status: RunStatus::Incomplete,
+        trace_sampling: plan.sampling,
+        started_at: clock.nanos.to_datetime(),
+        ended_at: None,
+        phases,
+        thresholds: plan.thresholds.clone(),
+        labels: opts.labels.clone(),
+    }
+}
+
+/// Runs one phase; returns (dropped, lateness, whether it was cut short by an abort).
+async fn run_phase(
+    worker: &Arc<Worker>,
+    index: u32,
+    model: &PhaseModel,
+    start: Instant,
+    end: Instant,
+    tasks: &mut JoinSet<()>,
+    abort: &mut watch::Receiver<bool>,
+) -> (u64, Lateness, bool) {
+    let length = end - start;
+    let mut pacer = Pacer::new(model, length);
+    let mut dropped = 0u64;
+    let mut late_sum = Duration::ZERO;
+    let mut late = Lateness::default();
+    let users = Arc::new(AtomicU32::new(0));
+    let mut spawned_users = 0u32;
+    // The pacer says when the next thing is due: an arrival (open), a check of the
+    // user count (closed), or nothing (idle: wait for the phase's end).
+    while let Some(next) = pacer.next_offset() {
+        let at = start + next;
+        if at >= end {
+            break;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(at.into()) => {}
+            _ = abort.changed() => return (dropped, finish(late, late_sum), true),
+        }
+        while tasks.try_join_next().is_some() {}
+        match model {
+            PhaseModel::Open { max_in_flight, .. } => {
+                worker.live.offered.fetch_add(1, Ordering::Relaxed);
+                let in_flight = worker.live.in_flight.load(Ordering::Relaxed);
+                if max_in_flight.is_some_and(|m| in_flight >= u64::from(m)) {
+                    dropped += 1;
+                    worker.live.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                let lag = Instant::now().saturating_duration_since(at);
+                late_sum += lag;
+                late.max = late.max.max(lag);
+                late.dispatched += 1;
+                worker.live.in_flight.fetch_add(1, Ordering::Relaxed);
+                let w = worker.clone();
+                tasks.spawn(async move {
+                    let mut vu = w.take_vu().await;
+                    run_iteration(&w, index, at, &mut vu).await;
+                    w.pool.lock().await.push(vu);
+                    w.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+                });
+            }
+            PhaseModel::Closed { .. } => {
+                let want = pacer.users_at(next);
+                users.store(want, Ordering::Relaxed);
+                while spawned_users < want {
+                    spawned_users += 1;
+                    late.dispatched += 1;
+                    let (w, users, slot) = (worker.clone(), users.clone(), spawned_users - 1);
+                    tasks.spawn(async move {
+                        let mut vu = w.new_vu();
+                        while Instant::now() < end
+                            && slot < users.load(Ordering::Relaxed)
+                            && !w.stopping.load(Ordering::Relaxed)
+                        {
+                            w.live.in_flight.fetch_add(1, Ordering::Relaxed);
+                            run_iteration(&w, index, Instant::now(), &mut vu).await;
+                            w.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+                        }
+                    });
+                }
+            }
+            PhaseModel::Idle => {}
+        }
+    }
+    // Idle, or nothing more to schedule: wait for the phase's end.
+    tokio::select! {
+        () = tokio::time::sleep_until(end.into()) => {}
+        _ = abort.changed() => return (dropped, finish(late, late_sum), true),
+    }
+    (dropped, finish(late, late_sum), false)
+}
+
+fn finish(mut late: Lateness, sum: Duration) -> Lateness {
+    if late.dispatched > 0 {
+        late.mean = sum / u32::try_from(late.dispatched).unwrap_or(u32::MAX);
+    }
+    late
+}
+
+async fn watch_signals(abort: watch::Sender<bool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    let _ = abort.send(true);
+}
+
+impl Worker {
+    /// A virtual user from the open model's pool, or a new one.
+    async fn take_vu(&self) -> VuState {
+        if let Some(vu) = self.pool.lock().await.pop() {
+            return vu;
+        }
+        self.new_vu()
+    }
+}
+
+/// Runs `plan` on a multi-threaded tokio runtime of its own (for callers without one).
+pub fn run_blocking(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| LoadError::Client(format!("starting the async runtime: {e}")))?;
+    runtime.block_on(run(plan, opts))
+}

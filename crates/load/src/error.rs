@@ -1,0 +1,46 @@
+//! Errors of the load engine. Scenario errors name the file, line and field to fix.
+
+use std::path::PathBuf;
+
+use stormwatch_model::ModelError;
+
+/// Everything that can go wrong before or while running a scenario.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The scenario is wrong; nothing has been sent.
+    #[error("{}:{line}: {field}: {message}", path.display())]
+    Scenario {
+        /// Scenario file.
+        path: PathBuf,
+        /// 1-based line of the offending value (0 when it has no place in the file).
+        line: usize,
+        /// Dotted path of the field, e.g. `phases[2].duration`.
+        field: String,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// `--set` was not `key=value`.
+    #[error("--set {0}: expected key=value")]
+    BadOverride(String),
+    /// The HTTP client could not be built (TLS roots, etc.).
+    #[error("building the HTTP client: {0}")]
+    Client(String),
+    /// Writing the run directory failed.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+impl LoadError {
+    /// Whether the user's input (scenario, flags) is at fault rather than the machine.
+    pub fn is_input(&self) -> bool {
+        matches!(self, Self::Scenario { .. } | Self::BadOverride(_))
+    }
+}

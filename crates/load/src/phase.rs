@@ -1,0 +1,136 @@
+//! Checks one `[[phases]]` table into a [`PhasePlan`]: a model (open, closed, idle), a
+//! duration, non-negative rates or user counts, and ramps that name both ends.
+
+use stormwatch_model::{Arrivals, PhaseModel};
+
+use crate::duration::parse_duration;
+use crate::error::LoadError;
+use crate::plan::PhasePlan;
+use crate::scenario::RawPhase;
+
+// `from`/`to` read best as `a`/`b`, like the formulas in docs/scenario.md.
+#[allow(clippy::many_single_char_names)]
+pub fn check_phase(
+    p: &RawPhase,
+    offset: usize,
+    i: usize,
+    err: &dyn Fn(Option<usize>, &str, String) -> LoadError,
+) -> Result<PhasePlan, LoadError> {
+    let f = |name: &str| format!("phases[{i}].{name}");
+    let duration = p.duration.as_ref().ok_or_else(|| {
+        err(
+            Some(offset),
+            &f("duration"),
+            format!("phase `{}` has no duration", p.name),
+        )
+    })?;
+    let duration = parse_duration(duration.get_ref())
+        .map_err(|m| err(Some(duration.span().start), &f("duration"), m))?;
+    let ramp = |what: &str| -> Result<Option<(f64, f64)>, LoadError> {
+        match (&p.from, &p.to) {
+            (Some(a), Some(b)) => {
+                for v in [a, b] {
+                    if !v.get_ref().is_finite() || *v.get_ref() < 0.0 {
+                        return Err(err(
+                            Some(v.span().start),
+                            &f(what),
+                            format!("{what} must not be negative"),
+                        ));
+                    }
+                }
+                Ok(Some((*a.get_ref(), *b.get_ref())))
+            }
+            (None, None) => Ok(None),
+            _ => Err(err(
+                Some(offset),
+                &f("from"),
+                "a ramp needs both `from` and `to`".into(),
+            )),
+        }
+    };
+    let model = match p.model.get_ref().as_str() {
+        "open" => {
+            let (a, b) = match (&p.rate, ramp("rate")?) {
+                (Some(r), None) => {
+                    let v = *r.get_ref();
+                    if !v.is_finite() || v < 0.0 {
+                        return Err(err(
+                            Some(r.span().start),
+                            &f("rate"),
+                            "rate must not be negative".into(),
+                        ));
+                    }
+                    (v, v)
+                }
+                (None, Some(ab)) => ab,
+                _ => {
+                    return Err(err(
+                        Some(offset),
+                        &f("rate"),
+                        "an open phase needs `rate`, or `from` and `to`".into(),
+                    ));
+                }
+            };
+            let max_in_flight = match &p.max_in_flight {
+                Some(m) => Some(
+                    u32::try_from(*m.get_ref())
+                        .ok()
+                        .filter(|v| *v > 0)
+                        .ok_or_else(|| {
+                            err(
+                                Some(m.span().start),
+                                &f("max_in_flight"),
+                                "must be 1 or more".into(),
+                            )
+                        })?,
+                ),
+                None => None,
+            };
+            PhaseModel::Open {
+                start_rate_per_sec: a,
+                end_rate_per_sec: b,
+                arrivals: p.arrivals.unwrap_or(Arrivals::Uniform),
+                max_in_flight,
+            }
+        }
+        "closed" => {
+            let (a, b) = match (&p.users, ramp("users")?) {
+                (Some(u), None) => {
+                    let v = u32::try_from(*u.get_ref()).map_err(|_| {
+                        err(
+                            Some(u.span().start),
+                            &f("users"),
+                            "users must not be negative".into(),
+                        )
+                    })?;
+                    (v, v)
+                }
+                (None, Some((a, b))) => (a.round() as u32, b.round() as u32),
+                _ => {
+                    return Err(err(
+                        Some(offset),
+                        &f("users"),
+                        "a closed phase needs `users`, or `from` and `to`".into(),
+                    ));
+                }
+            };
+            PhaseModel::Closed {
+                start_users: a,
+                end_users: b,
+            }
+        }
+        "idle" => PhaseModel::Idle,
+        other => {
+            return Err(err(
+                Some(p.model.span().start),
+                &f("model"),
+                format!("unknown model `{other}` (use open, closed or idle)"),
+            ));
+        }
+    };
+    Ok(PhasePlan {
+        name: p.name.clone(),
+        duration,
+        model,
+    })
+}

@@ -1,0 +1,551 @@
+//! The checked plan: a scenario file turned into values the engine can run without
+//! further checks. Every error names the file, the line and the field.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use stormwatch_model::{AwsResources, PhaseModel, ThresholdSpec};
+
+use crate::duration::parse_duration;
+use crate::error::LoadError;
+use crate::phase::check_phase;
+use crate::redact::redact_scenario;
+use crate::scenario::RawScenario;
+use crate::step::{Step, check_step, extracted_names};
+use crate::template::{Names, Template};
+use crate::threshold::parse_check;
+
+/// A scenario checked and ready to run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Scenario file as given.
+    pub path: PathBuf,
+    /// SHA-256 hex of the file's bytes.
+    pub sha256: String,
+    /// The file's text with literal secrets redacted.
+    pub redacted: String,
+    /// Base URL (no trailing `/`).
+    pub target: String,
+    /// The base URL parsed once; requests only replace its path and query.
+    pub base_url: reqwest::Url,
+    /// Headers sent with every request.
+    pub headers: Vec<(String, Template)>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Response bytes read at most.
+    pub body_limit: usize,
+    /// Grace period for in-flight requests at the end or on abort.
+    pub grace: Duration,
+    /// Cap on concurrent requests.
+    pub connections: Option<usize>,
+    /// Fraction of traces sampled.
+    pub sampling: f64,
+    /// Send W3C `traceparent` too.
+    pub traceparent: bool,
+    /// AWS resources behind the target.
+    pub aws: Option<AwsResources>,
+    /// Feeder rows, per feeder.
+    pub feeders: Vec<Vec<Vec<String>>>,
+    /// Flows.
+    pub flows: Vec<Flow>,
+    /// Phases in order.
+    pub phases: Vec<PhasePlan>,
+    /// Thresholds.
+    pub thresholds: Vec<ThresholdSpec>,
+}
+
+/// A flow.
+#[derive(Clone, Debug)]
+pub struct Flow {
+    /// Name.
+    pub name: String,
+    /// Relative weight.
+    pub weight: u32,
+    /// Steps once per virtual user.
+    pub on_start: Vec<Step>,
+    /// Steps per iteration.
+    pub steps: Vec<Step>,
+}
+
+/// A phase.
+#[derive(Clone, Debug)]
+pub struct PhasePlan {
+    /// Name.
+    pub name: String,
+    /// Length.
+    pub duration: Duration,
+    /// How load is generated.
+    pub model: PhaseModel,
+}
+
+impl PhasePlan {
+    /// Flow starts expected in an open phase (average rate × duration); `None` otherwise.
+    pub fn expected_iterations(&self) -> Option<f64> {
+        match self.model {
+            PhaseModel::Open {
+                start_rate_per_sec,
+                end_rate_per_sec,
+                ..
+            } => Some(
+                f64::midpoint(start_rate_per_sec, end_rate_per_sec) * self.duration.as_secs_f64(),
+            ),
+            PhaseModel::Idle => Some(0.0),
+            PhaseModel::Closed { .. } => None,
+        }
+    }
+}
+
+impl Plan {
+    /// Reads and checks a scenario file. `overrides` are `--set key=value` pairs for
+    /// `[variables]`; `target` replaces `[target].url`.
+    pub fn load(
+        path: &Path,
+        overrides: &[String],
+        target: Option<&str>,
+    ) -> Result<Self, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let mut plan = Self::parse(path, &text, overrides, target, &|n| std::env::var(n).ok())?;
+        plan.sha256 = hex(&Sha256::digest(&bytes));
+        Ok(plan)
+    }
+
+    /// Checks scenario `text` (read from `path`); `env` looks up `${env:NAME}`.
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        overrides: &[String],
+        target: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, LoadError> {
+        let err = |offset: Option<usize>, field: &str, message: String| LoadError::Scenario {
+            path: path.to_path_buf(),
+            line: offset.map_or(0, |o| line_of(text, o)),
+            field: field.to_string(),
+            message,
+        };
+        let raw: RawScenario = toml::from_str(text).map_err(|e| {
+            let msg = e.message().to_string();
+            err(e.span().map(|s| s.start), "toml", msg)
+        })?;
+
+        let mut variables = BTreeMap::new();
+        for (k, v) in &raw.variables {
+            let value = resolve_variable(v.get_ref(), env)
+                .map_err(|m| err(Some(v.span().start), &format!("variables.{k}"), m))?;
+            variables.insert(k.clone(), value);
+        }
+        for o in overrides {
+            let (k, v) = o
+                .split_once('=')
+                .ok_or_else(|| LoadError::BadOverride(o.clone()))?;
+            variables.insert(k.trim().to_string(), v.to_string());
+        }
+
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut feeder_names = Vec::new();
+        let mut feeders = Vec::new();
+        for (i, f) in raw.feeders.iter().enumerate() {
+            let field = format!("feeders[{i}].path");
+            let (cols, rows) = read_feeder(&base.join(&f.get_ref().path))
+                .map_err(|m| err(Some(f.span().start), &field, m))?;
+            feeder_names.push((f.get_ref().name.clone(), cols));
+            feeders.push(rows);
+        }
+
+        let url = target.map_or_else(|| raw.target.url.get_ref().clone(), str::to_string);
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(err(
+                Some(raw.target.url.span().start),
+                "target.url",
+                format!("`{url}` must start with http:// or https://"),
+            ));
+        }
+        let base_url = reqwest::Url::parse(&url).map_err(|e| {
+            err(
+                Some(raw.target.url.span().start),
+                "target.url",
+                format!("`{url}` is not a URL: {e}"),
+            )
+        })?;
+        let empty = BTreeSet::new();
+        let global = Names {
+            variables: &variables,
+            feeders: &feeder_names,
+            extracted: &empty,
+        };
+        let mut headers = Vec::new();
+        for (k, v) in &raw.target.headers {
+            let t = Template::parse(v.get_ref(), &global)
+                .map_err(|m| err(Some(v.span().start), &format!("target.headers.{k}"), m))?;
+            headers.push((k.clone(), t));
+        }
+        let dur = |v: &Option<toml::Spanned<String>>, field: &str, default: Duration| {
+            v.as_ref().map_or(Ok(default), |s| {
+                parse_duration(s.get_ref()).map_err(|m| err(Some(s.span().start), field, m))
+            })
+        };
+        let timeout = dur(
+            &raw.target.timeout,
+            "target.timeout",
+            Duration::from_secs(30),
+        )?;
+        let grace = dur(&raw.target.grace, "target.grace", Duration::from_secs(5))?;
+
+        let connections = match &raw.target.connections {
+            Some(c) => Some(
+                usize::try_from(*c.get_ref())
+                    .ok()
+                    .filter(|v| *v > 0)
+                    .ok_or_else(|| {
+                        err(
+                            Some(c.span().start),
+                            "target.connections",
+                            "must be 1 or more".into(),
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        let aws = raw.aws.filter(|a| !a.is_empty() || a.region.is_some());
+        let sampling = match &raw.trace.sampling {
+            Some(s) => {
+                let v = *s.get_ref();
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(err(
+                        Some(s.span().start),
+                        "trace.sampling",
+                        "must be between 0.0 and 1.0".into(),
+                    ));
+                }
+                v
+            }
+            // The collector needs sampled traces to see cold starts.
+            None if aws.is_some() => 1.0,
+            None => 0.0,
+        };
+
+        if raw.flows.is_empty() {
+            return Err(err(None, "flows", "define at least one [[flows]]".into()));
+        }
+        let mut flows = Vec::new();
+        for (fi, f) in raw.flows.iter().enumerate() {
+            let rf = f.get_ref();
+            let mut extracted = BTreeSet::new();
+            for s in rf.on_start.iter().chain(&rf.steps) {
+                extracted_names(s.get_ref(), &mut extracted);
+            }
+            let names = Names {
+                variables: &variables,
+                feeders: &feeder_names,
+                extracted: &extracted,
+            };
+            let weight = rf.weight.as_ref().map_or(Ok(1), |w| {
+                u32::try_from(*w.get_ref()).map_err(|_| {
+                    err(
+                        Some(w.span().start),
+                        &format!("flows[{fi}].weight"),
+                        "must be 0 or more".into(),
+                    )
+                })
+            })?;
+            if rf.steps.is_empty() {
+                return Err(err(
+                    Some(f.span().start),
+                    &format!("flows[{fi}].steps"),
+                    "a flow needs at least one step".into(),
+                ));
+            }
+            let check = |list: &[toml::Spanned<crate::scenario::RawStep>], kind: &str| {
+                list.iter()
+                    .enumerate()
+                    .map(|(si, s)| {
+                        check_step(s.get_ref(), &names).map_err(|(off, (field, m))| {
+                            err(
+                                Some(off.filter(|o| *o > 0).unwrap_or(s.span().start)),
+                                &format!("flows[{fi}].{kind}[{si}].{field}"),
+                                m,
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            let on_start = check(&rf.on_start, "on_start")?;
+            let steps = check(&rf.steps, "steps")?;
+            flows.push(Flow {
+                name: rf.name.clone(),
+                weight,
+                on_start,
+                steps,
+            });
+        }
+        if flows.iter().all(|f| f.weight == 0) {
+            return Err(err(None, "flows", "every flow has weight 0".into()));
+        }
+
+        if raw.phases.is_empty() {
+            return Err(err(None, "phases", "define at least one [[phases]]".into()));
+        }
+        let mut phases = Vec::new();
+        for (i, p) in raw.phases.iter().enumerate() {
+            phases.push(check_phase(p.get_ref(), p.span().start, i, &err)?);
+        }
+
+        let mut thresholds = Vec::new();
+        for (i, t) in raw.thresholds.iter().enumerate() {
+            let rt = t.get_ref();
+            if let Some(p) = &rt.phase
+                && !phases.iter().any(|ph| &ph.name == p.get_ref())
+            {
+                return Err(err(
+                    Some(p.span().start),
+                    &format!("thresholds[{i}].phase"),
+                    format!("no phase named `{}`", p.get_ref()),
+                ));
+            }
+            let (metric, comparison, limit) = parse_check(rt.check.get_ref()).map_err(|m| {
+                err(
+                    Some(rt.check.span().start),
+                    &format!("thresholds[{i}].check"),
+                    m,
+                )
+            })?;
+            thresholds.push(ThresholdSpec {
+                phase: rt.phase.as_ref().map(|p| p.get_ref().clone()),
+                endpoint: rt.endpoint.clone(),
+                metric,
+                comparison,
+                limit,
+            });
+        }
+
+        Ok(Self {
+            path: path.to_path_buf(),
+            sha256: hex(&Sha256::digest(text.as_bytes())),
+            redacted: redact_scenario(text),
+            target: url.trim_end_matches('/').to_string(),
+            base_url,
+            headers,
+            timeout,
+            body_limit: usize::try_from(raw.target.body_limit.unwrap_or(1 << 20))
+                .unwrap_or(usize::MAX),
+            grace,
+            connections,
+            sampling,
+            traceparent: raw.trace.traceparent,
+            aws,
+            feeders,
+            flows,
+            phases,
+            thresholds,
+        })
+    }
+
+    /// Total planned length of the run.
+    pub fn total_duration(&self) -> Duration {
+        self.phases.iter().map(|p| p.duration).sum()
+    }
+}
+
+/// Resolves a `[variables]` value: literal text and `${env:NAME}` references.
+fn resolve_variable(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(open) = rest.find("${") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed `${{` in `{text}`"))?;
+        let expr = &after[..close];
+        let name = expr
+            .strip_prefix("env:")
+            .ok_or_else(|| format!("`${{{expr}}}`: variables may only use `${{env:NAME}}`"))?;
+        out.push_str(
+            &env(name).ok_or_else(|| format!("environment variable `{name}` is not set"))?,
+        );
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn read_feeder(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
+    let mut reader =
+        csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let cols: Vec<String> = reader
+        .headers()
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut rows = Vec::new();
+    for r in reader.records() {
+        let r = r.map_err(|e| format!("{}: {e}", path.display()))?;
+        rows.push(r.iter().map(ToString::to_string).collect());
+    }
+    if rows.is_empty() {
+        return Err(format!("{}: no data rows", path.display()));
+    }
+    Ok((cols, rows))
+}
+
+/// 1-based line of byte `offset` in `text`.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    // Pieces between newlines before `offset` = the line number.
+    text.as_bytes()[..offset.min(text.len())]
+        .split(|b| *b == b'\n')
+        .count()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"[target]
+url = "http://127.0.0.1:1"
+headers = { Authorization = "Bearer ${api_key}" }
+
+[variables]
+api_key = "${env:API_KEY}"
+category = "books"
+
+[aws]
+region = "eu-west-1"
+functions = ["store-products"]
+api = { kind = "rest", name = "store", stage = "prod" }
+
+[[flows]]
+name = "browse"
+weight = 3
+[[flows.steps]]
+path = "/prod/products/${random_int(1,100)}"
+query = { cat = "${category}" }
+think = { uniform = ["10ms", "20ms"] }
+
+[[phases]]
+name = "warm"
+model = "open"
+from = 1
+to = 10
+duration = "2s"
+max_in_flight = 5
+
+[[phases]]
+name = "users"
+model = "closed"
+users = 3
+duration = "1s"
+
+[[thresholds]]
+phase = "warm"
+check = "cold_start_share < 0.1"
+"#;
+
+    fn parse(text: &str) -> Result<Plan, LoadError> {
+        Plan::parse(Path::new("s.toml"), text, &[], None, &|n| {
+            (n == "API_KEY").then(|| "sekrit-value".to_string())
+        })
+    }
+
+    fn error_at(text: &str) -> (usize, String, String) {
+        match parse(text).unwrap_err() {
+            LoadError::Scenario {
+                line,
+                field,
+                message,
+                ..
+            } => (line, field, message),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn a_good_scenario_becomes_a_plan() {
+        let p = parse(GOOD).unwrap();
+        assert_eq!(p.phases.len(), 2);
+        assert!((p.sampling - 1.0).abs() < f64::EPSILON);
+        assert_eq!(p.aws.as_ref().unwrap().functions, vec!["store-products"]);
+        assert_eq!(p.flows[0].weight, 3);
+        assert_eq!(
+            p.flows[0].steps[0].endpoint,
+            "GET /prod/products/:random_int"
+        );
+        assert_eq!(
+            p.thresholds[0].metric,
+            stormwatch_model::ThresholdMetric::ColdStartShare
+        );
+        // The secret's value is nowhere in what gets written.
+        assert!(!p.redacted.contains("sekrit"));
+        assert_eq!(p.phases[0].expected_iterations(), Some(11.0));
+    }
+
+    #[test]
+    fn errors_name_line_and_field() {
+        let (line, field, msg) = error_at(&GOOD.replace("weight = 3", "weight = 3\nwieght = 2"));
+        assert_eq!((line, field.as_str()), (17, "toml"), "{msg}");
+        assert!(msg.contains("wieght"), "{msg}");
+
+        let (line, field, msg) = error_at(&GOOD.replace("${category}", "${categroy}"));
+        assert_eq!((line, field.as_str()), (19, "flows[0].steps[0].query.cat"));
+        assert!(msg.contains("undefined variable `categroy`"), "{msg}");
+
+        let (line, field, _) = error_at(&GOOD.replace("random_int(1,100)", "random_int(1,)"));
+        assert_eq!((line, field.as_str()), (18, "flows[0].steps[0].path"));
+
+        let (line, field, msg) = error_at(&GOOD.replace("to = 10", "to = -10"));
+        assert_eq!((line, field.as_str()), (26, "phases[0].rate"), "{msg}");
+
+        let (line, field, msg) = error_at(&GOOD.replace("duration = \"1s\"\n", ""));
+        assert_eq!((line, field.as_str()), (30, "phases[1].duration"), "{msg}");
+        assert!(msg.contains("no duration"));
+
+        let (line, field, _) =
+            error_at(&GOOD.replace("url = \"http://127.0.0.1:1\"", "url = \"x\" y"));
+        assert_eq!((line, field.as_str()), (2, "toml"));
+
+        let (line, field, msg) = error_at(&GOOD.replace("cold_start_share < 0.1", "p42 < 1"));
+        assert_eq!((line, field.as_str()), (38, "thresholds[0].check"), "{msg}");
+
+        let e = Plan::parse(Path::new("s.toml"), GOOD, &[], None, &|_| None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("s.toml:6: variables.api_key: environment variable `API_KEY` is not set"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn overrides_and_target_replace_scenario_values() {
+        let p = Plan::parse(
+            Path::new("s.toml"),
+            GOOD,
+            &["category=games".into()],
+            Some("http://127.0.0.1:9/"),
+            &|_| Some("k".into()),
+        )
+        .unwrap();
+        assert_eq!(p.target, "http://127.0.0.1:9");
+        let q = &p.flows[0].steps[0].query[0].1;
+        assert_eq!(q.parts(), [crate::template::Part::Lit("games".into())]);
+        assert!(
+            Plan::parse(Path::new("s"), GOOD, &["nokey".into()], None, &|_| Some(
+                "k".into()
+            ))
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,299 @@
+//! `stormwatch run`: dry run, scenario errors, a short real run that `runs list` shows,
+//! a failing threshold, and a run killed with SIGKILL that stays readable.
+//! Load only goes to a small server this test starts on 127.0.0.1.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use stormwatch_model::{RequestLog, RunDir, RunStatus};
+
+/// A keep-alive HTTP/1.1 server answering `200 ok` to everything; counts requests.
+fn server() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let c = c.clone();
+            std::thread::spawn(move || {
+                let mut w = stream.try_clone().unwrap();
+                let mut r = BufReader::new(stream);
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut len = 0usize;
+                    loop {
+                        let mut h = String::new();
+                        if r.read_line(&mut h).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if h.trim().is_empty() {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    if std::io::Read::read_exact(&mut r, &mut body).is_err() {
+                        return;
+                    }
+                    c.fetch_add(1, Ordering::SeqCst);
+                    if w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, count)
+}
+
+fn scenario(dir: &Path, phases: &str, extra: &str) -> PathBuf {
+    let path = dir.join("shop.toml");
+    let text = format!(
+        "[target]\nurl = \"http://127.0.0.1:9\"\n\n[[flows]]\nname = \"browse\"\n\
+         [[flows.steps]]\npath = \"/products/${{random_int(1,9)}}\"\n\n{phases}\n{extra}"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const TWO_PHASES: &str = "[[phases]]\nname = \"warm\"\nmodel = \"open\"\nrate = 20\nduration = \"1s\"\n\
+                          [[phases]]\nname = \"pause\"\nmodel = \"idle\"\nduration = \"500ms\"\n";
+
+#[test]
+fn dry_run_prints_the_plan_and_sends_nothing() {
+    let (url, count) = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = scenario(tmp.path(), TWO_PHASES, "");
+    Command::cargo_bin("stormwatch")
+        .unwrap()
+        .args(["run", s.to_str().unwrap(), "--dry-run", "--target", &url])
+        .current_dir(tmp.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("warm"))
+        .stdout(predicate::str::contains("~20"))
+        .stdout(predicate::str::contains("peak 20/s"));
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+    assert!(!tmp.path().join("runs").exists());
+}
+
+#[test]
+fn scenario_errors_name_file_line_and_field_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = scenario(
+        tmp.path(),
+        "[[phases]]\nname = \"x\"\nmodel = \"open\"\nrate = -5\nduration = \"1s\"\n",
+        "",
+    );
+    Command::cargo_bin("stormwatch")
+        .unwrap()
+        .args(["run", s.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("shop.toml:12: phases[0].rate"));
+}
+
+#[test]
+fn a_short_run_writes_a_run_dir_that_runs_list_shows() {
+    let (url, count) = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = scenario(
+        tmp.path(),
+        TWO_PHASES,
+        "[[thresholds]]\ncheck = \"error_rate <= 0\"\n",
+    );
+    let out = tmp.path().join("runs");
+    let assert = Command::cargo_bin("stormwatch")
+        .unwrap()
+        .args([
+            "run",
+            s.to_str().unwrap(),
+            "--target",
+            &url,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("PASS [warm] error_rate <= 0 %"));
+    let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
+    let run_path = PathBuf::from(stdout.lines().last().unwrap());
+    let dir = RunDir::new(&run_path);
+    let m = dir.read_manifest().unwrap();
+    assert_eq!(m.status, RunStatus::Completed);
+    assert_eq!(m.phases.len(), 2);
+    let log = RequestLog::read(&dir.requests_dir()).unwrap();
+    assert_eq!(log.records.len(), 20);
+    assert_eq!(count.load(Ordering::SeqCst), 20);
+    assert!(dir.histograms_path().exists());
+    Command::cargo_bin("stormwatch")
+        .unwrap()
+        .args(["runs", "list", out.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(m.run_id.as_str()))
+        .stdout(predicate::str::contains("completed"));
+}
+
+#[test]
+fn a_failed_threshold_exits_1() {
+    let (url, _) = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = scenario(
+        tmp.path(),
+        "[[phases]]\nname = \"warm\"\nmodel = \"open\"\nrate = 10\nduration = \"500ms\"\n",
+        "[[thresholds]]\ncheck = \"p50 < 0.0001\"\n",
+    );
+    Command::cargo_bin("stormwatch")
+        .unwrap()
+        .args(["run", s.to_str().unwrap(), "--target", &url, "--out"])
+        .arg(tmp.path().join("runs"))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("FAIL [warm] p50"));
+}
+
+#[test]
+fn a_run_killed_with_sigkill_leaves_a_readable_run_dir() {
+    let (url, count) = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = scenario(
+        tmp.path(),
+        "[[phases]]\nname = \"long\"\nmodel = \"open\"\nrate = 100\nduration = \"30s\"\n",
+        "",
+    );
+    let out = tmp.path().join("runs");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("stormwatch"))
+        .args(["run", s.to_str().unwrap(), "--target", &url, "--out"])
+        .arg(&out)
+        .arg("--quiet")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until at least one flush has put records on disk, then kill.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let run_dir = loop {
+        assert!(Instant::now() < deadline, "no records flushed in time");
+        let found = std::fs::read_dir(&out)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(Result::ok);
+        if let Some(entry) = found {
+            let dir = RunDir::new(entry.path());
+            let flushed =
+                RequestLog::read(&dir.requests_dir()).is_ok_and(|l| l.records.len() > 100);
+            if flushed {
+                break dir;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(700));
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let sent = count.load(Ordering::SeqCst);
+    let m = run_dir.read_manifest().unwrap();
+    assert_eq!(m.status, RunStatus::Incomplete);
+    assert!(m.phases[0].actual.is_some());
+    let log = RequestLog::read(&run_dir.requests_dir()).unwrap();
+    assert!(log.torn_lines <= 1);
+    // At most ~2 s (200 requests at 100/s) lost.
+    assert!(
+        log.records.len() + 200 >= sent,
+        "{} of {sent}",
+        log.records.len()
+    );
+    for r in &log.records {
+        assert!(
+            r.end >= r.sent && r.sent >= r.intended && r.status == 200,
+            "{r:?}"
+        );
+    }
+    Command::cargo_bin("stormwatch")
+        .unwrap()
+        .args(["runs", "list", out.to_str().unwrap()])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("incomplete"));
+}
+
+#[test]
+fn sigterm_stops_cleanly_with_status_aborted() {
+    let (url, _) = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = scenario(
+        tmp.path(),
+        "[[phases]]\nname = \"long\"\nmodel = \"open\"\nrate = 50\nduration = \"30s\"\n\
+         [[phases]]\nname = \"never\"\nmodel = \"idle\"\nduration = \"1s\"\n",
+        "",
+    );
+    let out = tmp.path().join("runs");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("stormwatch"))
+        .args([
+            "run",
+            s.to_str().unwrap(),
+            "--target",
+            &url,
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let run_dir = loop {
+        assert!(Instant::now() < deadline, "run never started");
+        let found = std::fs::read_dir(&out)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(Result::ok);
+        if let Some(dir) = found.map(|e| RunDir::new(e.path()))
+            && RequestLog::read(&dir.requests_dir()).is_ok_and(|l| !l.records.is_empty())
+        {
+            break dir;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Bounded wait for the process to finish its grace period and exit.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let m = run_dir.read_manifest().unwrap();
+    assert_eq!(m.status, RunStatus::Aborted);
+    assert!(m.ended_at.is_some());
+    let long = m.phases[0].actual.unwrap();
+    assert!(long.duration() < Duration::from_secs(20), "{long:?}");
+    assert!(
+        m.phases[1].actual.is_none(),
+        "the phase after the abort never ran"
+    );
+    assert_eq!(
+        RequestLog::read(&run_dir.requests_dir())
+            .unwrap()
+            .torn_lines,
+        0
+    );
+}
