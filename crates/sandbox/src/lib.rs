@@ -8,7 +8,9 @@ mod app;
 mod config;
 mod dist;
 mod error;
+mod logs;
 mod platform;
+mod segments;
 mod server;
 mod table;
 mod telemetry;
@@ -22,6 +24,8 @@ pub use app::{App, Reply, ThrottledBy, Truth};
 pub use config::{ApiConfig, ApiKind, Config, FunctionConfig, RouteConfig};
 pub use dist::Dist;
 pub use error::SandboxError;
+pub use logs::{LogEvent, LogStore};
+pub use segments::{Rejected, SegmentStore, StoredSegment};
 pub use telemetry::{Aggregate, Datapoint, MetricStore, SeriesKey, Unit, key};
 use tokio::sync::watch;
 
