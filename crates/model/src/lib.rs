@@ -11,6 +11,8 @@ pub mod finding;
 pub mod histogram;
 pub mod manifest;
 pub mod metric;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod request;
 pub mod run_dir;
 pub mod schema;

@@ -13,7 +13,9 @@ use serde::Serialize;
 
 use crate::config::{ApiKind, Config};
 use crate::error::SandboxError;
+use crate::logs::LogStore;
 use crate::platform::{Lease, Platform};
+use crate::segments::SegmentStore;
 use crate::table::Table;
 use crate::telemetry::{MetricStore, Unit, key};
 use crate::trace;
@@ -80,6 +82,8 @@ pub struct App {
     config: Config,
     platform: Platform,
     metrics: MetricStore,
+    segments: SegmentStore,
+    logs: LogStore,
     seed: u64,
     seq: AtomicU64,
     started: Instant,
@@ -117,6 +121,8 @@ impl App {
         Ok(Self {
             platform: Platform::new(&config.functions),
             metrics: MetricStore::new(config.resolution),
+            segments: SegmentStore::new(),
+            logs: LogStore::new(),
             seed,
             seq: AtomicU64::new(0),
             started: Instant::now(),
@@ -137,6 +143,16 @@ impl App {
     /// The telemetry recorded so far.
     pub fn metrics(&self) -> &MetricStore {
         &self.metrics
+    }
+
+    /// The X-Ray segment documents recorded so far.
+    pub fn segments(&self) -> &SegmentStore {
+        &self.segments
+    }
+
+    /// The CloudWatch Logs events recorded so far.
+    pub fn logs(&self) -> &LogStore {
+        &self.logs
     }
 
     /// Flushes the ground-truth file.

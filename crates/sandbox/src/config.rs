@@ -84,6 +84,7 @@ struct RawApi {
 #[serde(deny_unknown_fields)]
 struct RawTelemetry {
     resolution: Option<Spanned<String>>,
+    api_rate_limit: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -130,6 +131,9 @@ const fn default_memory() -> u32 {
     512
 }
 
+/// Default `telemetry.api_rate_limit`: GetMetricData's quota, 50 calls per second.
+pub const DEFAULT_API_RATE_LIMIT: f64 = 50.0;
+
 /// The checked config.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -137,6 +141,9 @@ pub struct Config {
     pub api: ApiConfig,
     /// Metric period: 60 s like CloudWatch, or shorter for fast tests.
     pub resolution: Duration,
+    /// Calls per second each telemetry API (CloudWatch, X-Ray, Logs) answers before it
+    /// throttles, so client backoff can be exercised.
+    pub api_rate_limit: f64,
     /// Functions by name.
     pub functions: BTreeMap<String, FunctionConfig>,
     /// Routes, matched in order.
@@ -339,6 +346,17 @@ impl Config {
             }
             None => Duration::from_secs(60),
         };
+        let api_rate_limit = match &raw.telemetry.api_rate_limit {
+            Some(r) if !r.get_ref().is_finite() || *r.get_ref() < 1.0 => {
+                return Err(cx.err(
+                    r.span(),
+                    "telemetry.api_rate_limit",
+                    "must be at least 1 (calls per second)",
+                ));
+            }
+            Some(r) => *r.get_ref(),
+            None => DEFAULT_API_RATE_LIMIT,
+        };
         let mut functions = BTreeMap::new();
         for (name, f) in raw.functions {
             let field = |k: &str| format!("functions.{name}.{k}");
@@ -454,6 +472,7 @@ impl Config {
         Ok(Self {
             api,
             resolution,
+            api_rate_limit,
             functions,
             routes,
             tables,

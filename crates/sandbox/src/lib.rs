@@ -4,6 +4,7 @@
 //!
 //! Use [`Sandbox::start`] inside a tokio runtime (tests), or [`run_until_signal`] from the CLI.
 
+pub mod api;
 mod app;
 mod config;
 mod dist;
@@ -21,6 +22,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use app::{App, Reply, ThrottledBy, Truth};
+pub use config::DEFAULT_API_RATE_LIMIT;
 pub use config::{ApiConfig, ApiKind, Config, FunctionConfig, RouteConfig};
 pub use dist::Dist;
 pub use error::SandboxError;
@@ -52,6 +54,7 @@ pub struct Sandbox {
 impl Sandbox {
     /// Binds and starts serving. Must be called inside a tokio runtime.
     pub async fn start(config: Config, opts: Options) -> Result<Self, SandboxError> {
+        let apis = Arc::new(api::TelemetryApis::new(config.api_rate_limit));
         let app = Arc::new(App::new(config, opts.seed, opts.ground_truth)?);
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
@@ -64,7 +67,7 @@ impl Sandbox {
             source,
         })?;
         let (stop, rx) = watch::channel(false);
-        let task = tokio::spawn(server::serve(listener, Arc::clone(&app), rx));
+        let task = tokio::spawn(server::serve(listener, Arc::clone(&app), apis, rx));
         Ok(Self {
             api_url: format!("http://{addr}"),
             app,
@@ -78,9 +81,25 @@ impl Sandbox {
         self.app.metrics()
     }
 
-    /// The JSON line printed at startup: `{"api":"http://..."}`.
+    /// The X-Ray segment documents recorded so far (PutTraceSegments writes here too).
+    pub fn segments(&self) -> &SegmentStore {
+        self.app.segments()
+    }
+
+    /// The Lambda log events recorded so far, by log group.
+    pub fn logs(&self) -> &LogStore {
+        self.app.logs()
+    }
+
+    /// The JSON line printed at startup: `{"api":"http://...","xray":...,"logs":...}`; the
+    /// AWS APIs share the application's port, routed as AWS routes them.
     pub fn urls_json(&self) -> String {
-        serde_json::json!({ "api": self.api_url }).to_string()
+        serde_json::json!({
+            "api": self.api_url,
+            "xray": self.api_url,
+            "logs": self.api_url,
+        })
+        .to_string()
     }
 
     /// Flushes everything written so far (ground truth) without stopping.

@@ -17,10 +17,13 @@ pub struct LogEvent {
     pub message: String,
 }
 
+/// A group's events keyed by (timestamp, arrival sequence).
+type GroupEvents = BTreeMap<(u64, u64), LogEvent>;
+
 /// Thread-safe store of log events, ordered by time within each group.
 #[derive(Default)]
 pub struct LogStore {
-    groups: Mutex<HashMap<String, BTreeMap<(u64, u64), LogEvent>>>,
+    groups: Mutex<HashMap<String, GroupEvents>>,
     seq: std::sync::atomic::AtomicU64,
 }
 

@@ -1,7 +1,7 @@
 //! The X-Ray segment store: every segment document the sandbox emitted or was sent
 //! (PutTraceSegments), kept as AWS keeps them — raw JSON documents grouped by trace id.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 /// One stored segment document.
@@ -22,7 +22,7 @@ struct Inner {
     /// Segments by trace id.
     traces: HashMap<String, Vec<StoredSegment>>,
     /// Trace ids by the earliest segment start (epoch milliseconds), for time-range queries.
-    by_start: BTreeMap<(u64, String), ()>,
+    by_start: BTreeSet<(u64, String)>,
     first_start: HashMap<String, u64>,
 }
 
@@ -80,7 +80,7 @@ impl SegmentStore {
             if let Some(p) = previous {
                 inner.by_start.remove(&(p, trace_id.clone()));
             }
-            inner.by_start.insert((start_ms, trace_id.clone()), ());
+            inner.by_start.insert((start_ms, trace_id.clone()));
             inner.first_start.insert(trace_id.clone(), start_ms);
         }
         let segments = inner.traces.entry(trace_id).or_default();
@@ -108,8 +108,15 @@ impl SegmentStore {
         inner
             .by_start
             .range((from_ms, String::new())..(to_ms, String::new()))
-            .map(|((_, id), ())| id.clone())
+            .map(|(_, id)| id.clone())
             .collect()
+    }
+
+    /// Every trace id with its first segment start (epoch milliseconds), oldest first
+    /// (GetTraceSummaries with `TimeRangeType=TraceId` selects on the id's own epoch).
+    pub fn trace_ids_by_start(&self) -> Vec<(u64, String)> {
+        let inner = self.inner.lock().expect("segment store poisoned");
+        inner.by_start.iter().cloned().collect()
     }
 
     /// Number of traces stored.

@@ -1,11 +1,12 @@
 //! The HTTP front: hyper 1 (HTTP/1.1, keep-alive) on a tokio listener, one task per
-//! connection, each request handed to [`App::handle`]. Stops accepting on shutdown.
+//! connection. AWS telemetry API calls (see [`crate::api`]) go to [`TelemetryApis`];
+//! every other request is handed to [`App::handle`]. Stops accepting on shutdown.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -14,10 +15,19 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::api::{ApiRequest, Route, TelemetryApis};
 use crate::app::App;
 
+/// Largest API request body read (X-Ray takes up to 64 kB per document, batched).
+const MAX_API_BODY: usize = 16 * 1024 * 1024;
+
 /// Accepts connections until `stop` flips to true.
-pub async fn serve(listener: TcpListener, app: Arc<App>, mut stop: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    apis: Arc<TelemetryApis>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -26,10 +36,24 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut stop: watch::Receiv
         let Ok((stream, _)) = accepted else { continue };
         let _ = stream.set_nodelay(true);
         let app = Arc::clone(&app);
+        let apis = Arc::clone(&apis);
         tokio::spawn(async move {
             let svc = service_fn(move |req: Request<Incoming>| {
                 let app = Arc::clone(&app);
-                async move { Ok::<_, Infallible>(respond(&app, &req).await) }
+                let apis = Arc::clone(&apis);
+                async move {
+                    let target = req
+                        .headers()
+                        .get("x-amz-target")
+                        .and_then(|v| v.to_str().ok());
+                    let route =
+                        TelemetryApis::route(req.method().as_str(), req.uri().path(), target);
+                    let resp = match route {
+                        Some(route) => respond_api(&app, &apis, route, req).await,
+                        None => respond(&app, &req).await,
+                    };
+                    Ok::<_, Infallible>(resp)
+                }
             });
             // A client hanging up mid-request is not the sandbox's problem.
             let _ = http1::Builder::new()
@@ -38,6 +62,54 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, mut stop: watch::Receiv
                 .await;
         });
     }
+}
+
+async fn respond_api(
+    app: &App,
+    apis: &TelemetryApis,
+    route: Route,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let Ok(collected) = http_body_util::Limited::new(body, MAX_API_BODY)
+        .collect()
+        .await
+    else {
+        let mut resp = Response::new(Full::new(Bytes::from_static(
+            br#"{"__type":"SerializationException","message":"request body unreadable or too large"}"#,
+        )));
+        *resp.status_mut() = hyper::StatusCode::BAD_REQUEST;
+        return resp;
+    };
+    let body = collected.to_bytes();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok());
+    let api = apis.handle(
+        app,
+        route,
+        &ApiRequest {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            target,
+            body: &body,
+        },
+    );
+    let mut resp = Response::new(Full::new(Bytes::from(api.body)));
+    *resp.status_mut() =
+        hyper::StatusCode::from_u16(api.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    h.insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(api.content_type),
+    );
+    for (name, value) in api.headers {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    resp
 }
 
 async fn respond(app: &Arc<App>, req: &Request<Incoming>) -> Response<Full<Bytes>> {

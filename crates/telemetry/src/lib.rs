@@ -1,0 +1,1 @@
+//! The collector (placeholder while dependencies build).
