@@ -78,7 +78,7 @@ pub struct SandboxArgs {
 pub struct RunArgs {
     /// Scenario file (TOML; see docs/scenario.md)
     pub scenario: PathBuf,
-    /// Base URL to send load to, replacing the scenario's [target].url
+    /// Base URL to send load to, replacing the scenario's target URL
     #[arg(long)]
     pub target: Option<String>,
     /// Folder in which the run directory is created
