@@ -4,7 +4,7 @@
 
 use stormwatch_model::{ApiKind, Evidence, Finding, FindingKind, Severity};
 
-use super::{Context, share};
+use super::{Context, share, status_count};
 
 pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
     let client_status = if ctx.api_kind == Some(ApiKind::FunctionUrl) {
@@ -14,12 +14,14 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
     };
     let mut out = Vec::new();
     for phase in ctx.phases {
-        let Some(server) = &phase.server else { continue };
+        let Some(server) = &phase.server else {
+            continue;
+        };
         let throttles = server.throttles.unwrap_or(0.0);
         if throttles < 0.5 {
             continue;
         }
-        let client = ctx.status_count(phase, client_status);
+        let client = status_count(phase, client_status);
         let ceiling = server.max_concurrency;
         let severity = if client > 0 || share(throttles as u64, phase.requests) >= 0.01 {
             Severity::Critical
@@ -29,8 +31,9 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
         let window = ctx
             .seconds_where(phase, |p| p.lambda_throttles.is_some_and(|t| t > 0.0))
             .or(Some(phase.window));
-        let ceiling_text =
-            ceiling.map_or_else(String::new, |c| format!(" at a concurrency ceiling of {c:.0}"));
+        let ceiling_text = ceiling.map_or_else(String::new, |c| {
+            format!(" at a concurrency ceiling of {c:.0}")
+        });
         let mut evidence = vec![Evidence {
             label: "Lambda Throttles".into(),
             value: format!("{throttles:.0}"),
