@@ -140,7 +140,14 @@ fn verdict(phases: &[PhaseStats], findings: &[Finding]) -> Verdict {
         (None, None) => {
             let requests: u64 = phases.iter().map(|p| p.requests).sum();
             let errors: u64 = phases.iter().map(|p| p.errors).sum();
-            format!("No problem found: {requests} requests, {errors} failed")
+            if errors == 0 {
+                format!("No problem found: {requests} requests, none failed")
+            } else {
+                format!(
+                    "{errors} of {requests} requests failed and no cause was found in the data \
+                     at hand"
+                )
+            }
         }
     };
     Verdict {

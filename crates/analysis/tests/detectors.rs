@@ -263,3 +263,20 @@ fn concurrency_growth_estimates_cold_starts_without_traces() {
     );
     assert_eq!(c.by_phase[1].count, 10);
 }
+
+#[test]
+fn without_metrics_rest_500s_are_named_likely_lambda_throttling_at_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path(), |i| if i % 5 == 0 { 500 } else { 200 }, 20, &[]);
+    let r = analyze(dir.path());
+    let top = &r.findings[0];
+    assert_eq!(top.kind, FindingKind::LambdaThrottling, "{:#?}", r.findings);
+    assert_eq!(top.severity, Severity::Warning, "not confirmed by metrics");
+    assert_eq!(top.phase.as_deref(), Some("burst"));
+    assert!(
+        top.title.starts_with("100 requests in burst got 500"),
+        "{}",
+        top.title
+    );
+    assert!(top.recommendation.contains("stormwatch collect"));
+}
