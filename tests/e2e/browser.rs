@@ -59,11 +59,9 @@ fn hostile_report(tmp: &Path) -> PathBuf {
     let scenario = tmp.join("hostile.toml");
     let text = format!(
         "[target]\nurl = \"{url}\"\n\n\
-         [[flows]]\nname = \"a\"\n[[flows.steps]]\npath = \"/a\"\nendpoint = {img:?}\n\n\
-         [[flows]]\nname = \"b\"\n[[flows.steps]]\npath = \"/b\"\nendpoint = {script:?}\n\n\
+         [[flows]]\nname = \"a\"\n[[flows.steps]]\npath = \"/a\"\nendpoint = {IMG:?}\n\n\
+         [[flows]]\nname = \"b\"\n[[flows.steps]]\npath = \"/b\"\nendpoint = {SCRIPT:?}\n\n\
          [[phases]]\nname = \"warm\"\nmodel = \"open\"\nrate = 40\nduration = \"1s\"\n",
-        img = IMG,
-        script = SCRIPT
     );
     std::fs::write(&scenario, text).unwrap();
     let out = Command::cargo_bin("stormwatch")
