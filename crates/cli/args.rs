@@ -56,6 +56,40 @@ pub enum Command {
     Run(RunArgs),
     /// Run the local sandbox: Lambda behind API Gateway, with AWS-shaped telemetry
     Sandbox(SandboxArgs),
+    /// Run the whole pipeline against the built-in sandbox (no AWS account needed) and print the report's path
+    Demo(DemoArgs),
+    /// Align a run's records and telemetry into findings; writes analysis.json (exit 1 if the verdict fails)
+    Analyze(AnalyzeArgs),
+    /// Render a run's analysis as HTML, PNG, Markdown, JSON and JUnit (analyzes first if needed)
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder in which the demo's run directory is created
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// Seed for the sandbox's random draws (same seed, same cold starts and durations)
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Run directory (made by `stormwatch run`)
+    pub run_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run directory (made by `stormwatch run`)
+    pub run_dir: PathBuf,
+    /// Comma-separated formats to write: html, png, md, json, junit
+    #[arg(long, default_value = "html,png,md,json,junit")]
+    pub format: String,
+    /// Folder for the report files (default: RUN_DIR/report)
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -78,7 +112,7 @@ pub struct SandboxArgs {
 pub struct RunArgs {
     /// Scenario file (TOML; see docs/scenario.md)
     pub scenario: PathBuf,
-    /// Base URL to send load to, replacing the scenario's [target].url
+    /// Base URL to send load to, replacing the scenario's target URL
     #[arg(long)]
     pub target: Option<String>,
     /// Folder in which the run directory is created

@@ -1,5 +1,9 @@
-//! End-to-end tests of the `stormwatch` binary. One module per subcommand.
+//! End-to-end tests of the `stormwatch` binary, one module per subcommand, and of the
+//! analyzer's accuracy against the sandbox's ground truth (`accuracy`).
 
+mod accuracy;
+mod analyze_report;
+mod browser;
 mod run;
 mod runs_list;
 mod sandbox;

@@ -14,7 +14,7 @@ use predicates::prelude::*;
 use stormwatch_model::{RequestLog, RunDir, RunStatus};
 
 /// A keep-alive HTTP/1.1 server answering `200 ok` to everything; counts requests.
-fn server() -> (String, Arc<AtomicUsize>) {
+pub(crate) fn server() -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let count = Arc::new(AtomicUsize::new(0));
@@ -61,7 +61,7 @@ fn server() -> (String, Arc<AtomicUsize>) {
     (url, count)
 }
 
-fn scenario(dir: &Path, phases: &str, extra: &str) -> PathBuf {
+pub(crate) fn scenario(dir: &Path, phases: &str, extra: &str) -> PathBuf {
     let path = dir.join("shop.toml");
     let text = format!(
         "[target]\nurl = \"http://127.0.0.1:9\"\n\n[[flows]]\nname = \"browse\"\n\
@@ -71,7 +71,7 @@ fn scenario(dir: &Path, phases: &str, extra: &str) -> PathBuf {
     path
 }
 
-const TWO_PHASES: &str = "[[phases]]\nname = \"warm\"\nmodel = \"open\"\nrate = 20\nduration = \"1s\"\n\
+pub(crate) const TWO_PHASES: &str = "[[phases]]\nname = \"warm\"\nmodel = \"open\"\nrate = 20\nduration = \"1s\"\n\
                           [[phases]]\nname = \"pause\"\nmodel = \"idle\"\nduration = \"500ms\"\n";
 
 #[test]

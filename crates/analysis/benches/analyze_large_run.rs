@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use stormwatch_analysis::frames::{metrics_to_frame, write_parquet};
 use stormwatch_model::{
-    Arrivals, MetricPoint, Phase, PhaseModel, PhaseWindow, RequestLogWriter, RequestRecord,
-    RunDir, RunManifest, RunStatus, ScenarioCopy, UnixNanos, MANIFEST_SCHEMA_VERSION,
+    Arrivals, MANIFEST_SCHEMA_VERSION, MetricPoint, Phase, PhaseModel, PhaseWindow,
+    RequestLogWriter, RequestRecord, RunDir, RunManifest, RunStatus, ScenarioCopy, UnixNanos,
 };
 
 fn peak_rss_mb() -> f64 {
@@ -34,15 +34,25 @@ fn main() {
         .unwrap_or(10_000_000);
     let dir = tempfile::tempdir().unwrap();
     let run = RunDir::new(dir.path());
-    let t0: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z").unwrap().into();
+    let t0: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
+        .unwrap()
+        .into();
     let hours = Duration::from_secs(3 * 3600);
     let phases: Vec<Phase> = (0..6u32)
         .map(|i| {
-            let w = PhaseWindow::starting_at(t0 + chrono::Duration::minutes(30 * i64::from(i)), Duration::from_secs(1800));
+            let w = PhaseWindow::starting_at(
+                t0 + chrono::Duration::minutes(30 * i64::from(i)),
+                Duration::from_secs(1800),
+            );
             Phase {
                 index: i,
                 name: format!("phase-{i}"),
-                model: PhaseModel::Open { start_rate_per_sec: 925.0, end_rate_per_sec: 925.0, arrivals: Arrivals::Uniform, max_in_flight: None },
+                model: PhaseModel::Open {
+                    start_rate_per_sec: 925.0,
+                    end_rate_per_sec: 925.0,
+                    arrivals: Arrivals::Uniform,
+                    max_in_flight: None,
+                },
                 planned: w,
                 actual: Some(w),
                 dropped: 0,
@@ -53,7 +63,11 @@ fn main() {
         schema_version: MANIFEST_SCHEMA_VERSION,
         run_id: "bench".into(),
         tool_version: "bench".into(),
-        scenario: ScenarioCopy { path: "bench.toml".into(), sha256: String::new(), content: String::new() },
+        scenario: ScenarioCopy {
+            path: "bench.toml".into(),
+            sha256: String::new(),
+            content: String::new(),
+        },
         target: "http://127.0.0.1:1".into(),
         aws: None,
         status: RunStatus::Completed,
@@ -70,7 +84,12 @@ fn main() {
     let mut w = RequestLogWriter::create(run.requests_dir()).unwrap();
     let base = UnixNanos::from_datetime(t0);
     let step = hours.as_nanos() as u64 / records;
-    let endpoints = ["GET /products/:id", "GET /search", "POST /cart", "POST /checkout"];
+    let endpoints = [
+        "GET /products/:id",
+        "GET /search",
+        "POST /cart",
+        "POST /checkout",
+    ];
     for i in 0..records {
         let intended = UnixNanos(base.0 + (i * step) as i64);
         let latency = 5_000_000 + (i * 7919 % 200_000_000);
@@ -101,9 +120,17 @@ fn main() {
             points.push(MetricPoint {
                 timestamp: t0 + chrono::Duration::seconds(sec),
                 namespace: "AWS/Lambda".into(),
-                metric: if s % 2 == 0 { "ConcurrentExecutions".into() } else { "Invocations".into() },
+                metric: if s % 2 == 0 {
+                    "ConcurrentExecutions".into()
+                } else {
+                    "Invocations".into()
+                },
                 dimensions: BTreeMap::from([("FunctionName".into(), format!("fn-{s}"))]),
-                stat: if s % 2 == 0 { "Maximum".into() } else { "Sum".into() },
+                stat: if s % 2 == 0 {
+                    "Maximum".into()
+                } else {
+                    "Sum".into()
+                },
                 period_secs: 1,
                 value: (sec % 100) as f64,
                 filled_zero: false,
@@ -113,7 +140,11 @@ fn main() {
     std::fs::create_dir_all(run.telemetry_dir()).unwrap();
     write_parquet(&mut metrics_to_frame(&points).unwrap(), &run.metrics_path()).unwrap();
     drop(points);
-    println!("generated {records} records + 50 × {} s of telemetry in {:.1} s", hours.as_secs(), started.elapsed().as_secs_f64());
+    println!(
+        "generated {records} records + 50 × {} s of telemetry in {:.1} s",
+        hours.as_secs(),
+        started.elapsed().as_secs_f64()
+    );
     let rss_before = peak_rss_mb();
 
     let started = Instant::now();

@@ -40,10 +40,14 @@ pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
         ));
     }
     if inputs.server.is_empty() {
-        notes.push("no CloudWatch metrics (run `stormwatch collect` first for server-side causes)".into());
+        notes.push(
+            "no CloudWatch metrics (run `stormwatch collect` first for server-side causes)".into(),
+        );
     }
     if inputs.spans.is_empty() {
-        notes.push("no X-Ray traces: per-request cold starts and latency breakdown are unavailable".into());
+        notes.push(
+            "no X-Ray traces: per-request cold starts and latency breakdown are unavailable".into(),
+        );
     }
     let mut verdict = verdict(&phases, &findings);
     let failed: Vec<&ThresholdResult> = thresholds.iter().filter(|t| !t.passed).collect();
@@ -55,7 +59,11 @@ pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
                 "{} of {} thresholds failed: {}",
                 failed.len(),
                 thresholds.len(),
-                failed.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join("; ")
+                failed
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         );
     }
@@ -63,14 +71,19 @@ pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
         schema_version: ANALYSIS_SCHEMA_VERSION,
         run: RunSummary {
             run_id: m.run_id.clone(),
-            scenario: Path::new(&m.scenario.path)
-                .file_name()
-                .map_or_else(|| m.scenario.path.clone(), |n| n.to_string_lossy().into_owned()),
+            scenario: Path::new(&m.scenario.path).file_name().map_or_else(
+                || m.scenario.path.clone(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
             target: m.target.clone(),
             status: m.status,
             window: m.overall_window(),
             api_kind: m.aws.as_ref().and_then(|a| a.api.as_ref()).map(|a| a.kind),
-            functions: m.aws.as_ref().map(|a| a.functions.clone()).unwrap_or_default(),
+            functions: m
+                .aws
+                .as_ref()
+                .map(|a| a.functions.clone())
+                .unwrap_or_default(),
         },
         verdict,
         findings,
@@ -120,12 +133,21 @@ fn verdict(phases: &[PhaseStats], findings: &[Finding]) -> Verdict {
         .collect();
     let headline = match (movement, serious.first()) {
         (Some(m), Some(f)) => format!("{m} because {}", lowercase_first(&f.title)),
-        (Some(m), None) => format!("{m}; no server-side cause was found in the collected telemetry"),
+        (Some(m), None) => {
+            format!("{m}; no server-side cause was found in the collected telemetry")
+        }
         (None, Some(f)) => f.title.clone(),
         (None, None) => {
             let requests: u64 = phases.iter().map(|p| p.requests).sum();
             let errors: u64 = phases.iter().map(|p| p.errors).sum();
-            format!("No problem found: {requests} requests, {errors} failed")
+            if errors == 0 {
+                format!("No problem found: {requests} requests, none failed")
+            } else {
+                format!(
+                    "{errors} of {requests} requests failed and no cause was found in the data \
+                     at hand"
+                )
+            }
         }
     };
     Verdict {

@@ -66,14 +66,20 @@ impl RunInputs {
         if metrics.is_file() {
             let points = read_parquet(&metrics)
                 .and_then(|df| frames::metrics_from_frame(&df))
-                .map_err(|e| AnalysisError::Data { path: metrics.clone(), message: e.to_string() })?;
+                .map_err(|e| AnalysisError::Data {
+                    path: metrics.clone(),
+                    message: e.to_string(),
+                })?;
             inputs.server = ServerSeries::new(points);
         }
         let spans = run.spans_path();
         if spans.is_file() {
             inputs.spans = read_parquet(&spans)
                 .and_then(|df| frames::spans_from_frame(&df))
-                .map_err(|e| AnalysisError::Data { path: spans.clone(), message: e.to_string() })?;
+                .map_err(|e| AnalysisError::Data {
+                    path: spans.clone(),
+                    message: e.to_string(),
+                })?;
         }
         Ok(inputs)
     }
@@ -117,8 +123,8 @@ pub fn read_requests(dir: &Path) -> Result<(DataFrame, usize), AnalysisError> {
     let mut torn = 0;
     let mut frames = Vec::new();
     for path in RequestLog::segment_paths(dir)? {
-        let mut bytes = std::fs::read(&path)
-            .map_err(|e| stormwatch_model::ModelError::io(&path, e))?;
+        let mut bytes =
+            std::fs::read(&path).map_err(|e| stormwatch_model::ModelError::io(&path, e))?;
         let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         if complete < bytes.len() {
             torn += 1;
@@ -143,7 +149,8 @@ pub fn read_requests(dir: &Path) -> Result<(DataFrame, usize), AnalysisError> {
         return Ok((DataFrame::empty_with_schema(&schema), torn));
     };
     for df in frames {
-        all.vstack_mut_owned(df).map_err(AnalysisError::query("joining request segments"))?;
+        all.vstack_mut_owned(df)
+            .map_err(AnalysisError::query("joining request segments"))?;
     }
     all.rechunk_mut();
     Ok((all, torn))
@@ -153,8 +160,8 @@ fn read_histograms(path: &Path) -> Result<Option<HistogramFile>, AnalysisError> 
     if !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| stormwatch_model::ModelError::io(path, e))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| stormwatch_model::ModelError::io(path, e))?;
     serde_json::from_str(&text)
         .map(Some)
         .map_err(|e| stormwatch_model::ModelError::json(path, &e).into())

@@ -8,9 +8,8 @@
 /// The outcome label of one request.
 pub fn label(status: i32, error: Option<&str>) -> String {
     match (status, error) {
-        (0, Some(kind)) => kind.to_string(),
+        (0 | 200..=299, Some(kind)) => kind.to_string(),
         (0, None) => "transport".into(),
-        (200..=299, Some(kind)) => kind.to_string(),
         (200..=299, None) => "2xx".into(),
         (300..=399, None) => "3xx".into(),
         (s, _) => s.to_string(),

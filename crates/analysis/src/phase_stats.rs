@@ -90,10 +90,11 @@ fn summary(df: &DataFrame, prefix: &str, row: usize) -> LatencySummary {
     }
 }
 
+/// Outcome label → count, per (phase index, endpoint).
+type OutcomeCounts = BTreeMap<(u32, String), BTreeMap<String, u64>>;
+
 /// Outcome counts per (phase, endpoint).
-fn outcomes(
-    requests: &DataFrame,
-) -> Result<BTreeMap<(u32, String), BTreeMap<String, u64>>, AnalysisError> {
+fn outcomes(requests: &DataFrame) -> Result<OutcomeCounts, AnalysisError> {
     let counts = requests
         .clone()
         .lazy()
@@ -188,7 +189,10 @@ pub fn phase_stats(inputs: &RunInputs) -> Result<Vec<PhaseStats>, AnalysisError>
             rate_per_sec: count as f64 / secs,
             corrected: summary(&grouped, "c", row),
             raw: summary(&grouped, "r", row),
-            outcomes: outcomes.get(&(index, endpoint)).cloned().unwrap_or_default(),
+            outcomes: outcomes
+                .get(&(index, endpoint))
+                .cloned()
+                .unwrap_or_default(),
             error_rate: if count == 0 {
                 0.0
             } else {

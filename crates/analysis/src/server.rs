@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use stormwatch_model::analysis::ServerStats;
-use stormwatch_model::{Millis, MetricPoint, PhaseWindow};
+use stormwatch_model::{MetricPoint, Millis, PhaseWindow};
 
 /// All datapoints of a run, as read from `telemetry/metrics.parquet`.
 #[derive(Debug, Default)]
@@ -89,7 +89,13 @@ impl ServerSeries {
     }
 
     /// Value of a gauge (held) or count (spread evenly) at the second starting at `t`.
-    pub fn per_second(&self, namespace: &str, metric: &str, stat: &str, t: DateTime<Utc>) -> Option<f64> {
+    pub fn per_second(
+        &self,
+        namespace: &str,
+        metric: &str,
+        stat: &str,
+        t: DateTime<Utc>,
+    ) -> Option<f64> {
         let second = PhaseWindow::starting_at(t, Duration::from_secs(1));
         let mut found = None;
         for p in self.points(namespace, metric, stat) {
@@ -165,7 +171,10 @@ mod tests {
             timestamp: t(ts),
             namespace: "AWS/Lambda".into(),
             metric: metric.into(),
-            dimensions: dims.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect::<BTreeMap<_, _>>(),
+            dimensions: dims
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect::<BTreeMap<_, _>>(),
             stat: stat.into(),
             period_secs: 60,
             value,
@@ -180,19 +189,46 @@ mod tests {
             point("Throttles", "Sum", "2026-11-22T14:00:00Z", 60.0, &f),
             point("Throttles", "Sum", "2026-11-22T14:01:00Z", 120.0, &f),
             // A per-version duplicate must not be counted again.
-            point("Throttles", "Sum", "2026-11-22T14:01:00Z", 120.0, &[("FunctionName", "f"), ("Resource", "f:1")]),
-            point("ConcurrentExecutions", "Maximum", "2026-11-22T14:00:00Z", 40.0, &f),
-            point("ConcurrentExecutions", "Maximum", "2026-11-22T14:01:00Z", 100.0, &f),
+            point(
+                "Throttles",
+                "Sum",
+                "2026-11-22T14:01:00Z",
+                120.0,
+                &[("FunctionName", "f"), ("Resource", "f:1")],
+            ),
+            point(
+                "ConcurrentExecutions",
+                "Maximum",
+                "2026-11-22T14:00:00Z",
+                40.0,
+                &f,
+            ),
+            point(
+                "ConcurrentExecutions",
+                "Maximum",
+                "2026-11-22T14:01:00Z",
+                100.0,
+                &f,
+            ),
         ]);
         // 14:00:30 – 14:01:30 covers half of each period.
         let w = PhaseWindow::new(t("2026-11-22T14:00:30Z"), t("2026-11-22T14:01:30Z")).unwrap();
         assert_eq!(s.sum_in("AWS/Lambda", "Throttles", &w), Some(90.0));
-        assert_eq!(s.max_in("AWS/Lambda", "ConcurrentExecutions", "Maximum", &w), Some(100.0));
+        assert_eq!(
+            s.max_in("AWS/Lambda", "ConcurrentExecutions", "Maximum", &w),
+            Some(100.0)
+        );
         assert_eq!(s.sum_in("AWS/Lambda", "Errors", &w), None);
         // Per second: a count is spread, a gauge is held.
         let sec = t("2026-11-22T14:01:10Z");
-        assert_eq!(s.per_second("AWS/Lambda", "Throttles", "Sum", sec), Some(2.0));
-        assert_eq!(s.per_second("AWS/Lambda", "ConcurrentExecutions", "Maximum", sec), Some(100.0));
+        assert_eq!(
+            s.per_second("AWS/Lambda", "Throttles", "Sum", sec),
+            Some(2.0)
+        );
+        assert_eq!(
+            s.per_second("AWS/Lambda", "ConcurrentExecutions", "Maximum", sec),
+            Some(100.0)
+        );
         let stats = s.phase_stats(&w).unwrap();
         assert_eq!(stats.throttles, Some(90.0));
         assert_eq!(stats.max_concurrency, Some(100.0));

@@ -40,10 +40,16 @@ fn observe(
     cold_starts: Option<&ColdStartSummary>,
 ) -> Result<Option<f64>, AnalysisError> {
     if t.metric == ThresholdMetric::ColdStartShare {
-        let Some(c) = cold_starts else { return Ok(None) };
+        let Some(c) = cold_starts else {
+            return Ok(None);
+        };
         return Ok(match &t.phase {
             None => Some(c.share),
-            Some(name) => c.by_phase.iter().find(|b| &b.phase == name).map(|b| b.share),
+            Some(name) => c
+                .by_phase
+                .iter()
+                .find(|b| &b.phase == name)
+                .map(|b| b.share),
         });
     }
     let phase_index = match &t.phase {
@@ -93,7 +99,9 @@ fn observe(
     if t.metric == ThresholdMetric::AchievedRate {
         let windows = inputs.manifest.phase_windows();
         let secs: f64 = match phase_index {
-            Some(i) => windows.get(i as usize).map_or(0.0, |w| w.duration().as_secs_f64()),
+            Some(i) => windows
+                .get(i as usize)
+                .map_or(0.0, |w| w.duration().as_secs_f64()),
             None => inputs
                 .manifest
                 .overall_window()

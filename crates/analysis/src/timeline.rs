@@ -9,19 +9,19 @@ use stormwatch_model::analysis::{LatencyDistribution, PercentilePoint, TimelineP
 use stormwatch_model::{Millis, UnixNanos};
 
 use crate::AnalysisError;
+use crate::inputs::RunInputs;
 use crate::server::{DOWNSTREAM_THROTTLES, ServerSeries};
 use crate::traces::TraceBreakdown;
-use crate::inputs::RunInputs;
 
 const NANOS_PER_SEC: i64 = 1_000_000_000;
 
 /// Percentiles drawn on the distribution chart.
-const CURVE: [f64; 10] = [50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0];
+const CURVE: [f64; 10] = [
+    50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 100.0,
+];
 
 fn second_of(column: &str) -> Expr {
-    col(column)
-        .floor_div(lit(NANOS_PER_SEC))
-        .alias("sec")
+    col(column).floor_div(lit(NANOS_PER_SEC)).alias("sec")
 }
 
 fn column_i64(df: &DataFrame, name: &str) -> Vec<Option<i64>> {
@@ -73,8 +73,11 @@ pub fn timeline(inputs: &RunInputs) -> Result<Vec<TimelinePoint>, AnalysisError>
     let mut by_sec: BTreeMap<i64, TimelinePoint> = BTreeMap::new();
     let window = inputs.manifest.overall_window();
     if let Some(w) = window {
-        let first = UnixNanos::from_datetime(w.start).0.div_euclid(NANOS_PER_SEC);
-        let last = (UnixNanos::from_datetime(w.end).0 + NANOS_PER_SEC - 1).div_euclid(NANOS_PER_SEC);
+        let first = UnixNanos::from_datetime(w.start)
+            .0
+            .div_euclid(NANOS_PER_SEC);
+        let last =
+            (UnixNanos::from_datetime(w.end).0 + NANOS_PER_SEC - 1).div_euclid(NANOS_PER_SEC);
         for s in first..last {
             by_sec.insert(s, point(inputs, s));
         }
@@ -84,7 +87,10 @@ pub fn timeline(inputs: &RunInputs) -> Result<Vec<TimelinePoint>, AnalysisError>
         .zip(column_i64(&offered, "offered"))
     {
         if let (Some(sec), Some(n)) = (sec, n) {
-            by_sec.entry(sec).or_insert_with(|| point(inputs, sec)).offered = n as u64;
+            by_sec
+                .entry(sec)
+                .or_insert_with(|| point(inputs, sec))
+                .offered = n as u64;
         }
     }
     let secs = column_i64(&completed, "sec");

@@ -141,9 +141,9 @@ pub fn waterfall<'a>(requests: impl Iterator<Item = &'a TracedRequest>) -> Optio
         let api = t.api_gateway.unwrap_or(lambda).max(lambda);
         let client = r.raw.max(api);
         let parts = [
-            client - api,
-            api - lambda,
-            lambda - function,
+            client.saturating_sub(api),
+            api.saturating_sub(lambda),
+            lambda.saturating_sub(function),
             t.init,
             t.invocation.saturating_sub(t.downstream),
             t.downstream,

@@ -1,13 +1,15 @@
 //! The analyzer's statistics on a synthetic run whose answers are known by construction.
+// Nearest-rank percentiles of integer latencies are exact values, compared exactly.
+#![allow(clippy::float_cmp)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use stormwatch_model::{
-    Comparison, ThresholdMetric, ThresholdSpec,
-    Arrivals, ErrorKind, Phase, PhaseModel, PhaseWindow, RequestLogWriter, RequestRecord, RunDir,
-    RunManifest, RunStatus, ScenarioCopy, UnixNanos, MANIFEST_SCHEMA_VERSION,
+    Arrivals, Comparison, ErrorKind, MANIFEST_SCHEMA_VERSION, Phase, PhaseModel, PhaseWindow,
+    RequestLogWriter, RequestRecord, RunDir, RunManifest, RunStatus, ScenarioCopy, ThresholdMetric,
+    ThresholdSpec, UnixNanos,
 };
 
 fn t0() -> DateTime<Utc> {
@@ -45,7 +47,9 @@ fn manifest() -> RunManifest {
                     max_in_flight: None,
                 },
                 planned: w1,
-                actual: Some(w1), dropped: 0 },
+                actual: Some(w1),
+                dropped: 0,
+            },
             Phase {
                 index: 1,
                 name: "errors".into(),
@@ -54,7 +58,9 @@ fn manifest() -> RunManifest {
                     end_users: 1,
                 },
                 planned: w2,
-                actual: Some(w2), dropped: 0 },
+                actual: Some(w2),
+                dropped: 0,
+            },
         ],
         thresholds: Vec::new(),
         labels: BTreeMap::new(),
@@ -160,7 +166,11 @@ fn timeline_has_one_point_per_second_with_offered_completed_and_errors() {
     let report = stormwatch_analysis::analyze(&RunDir::new(dir.path())).unwrap();
     assert_eq!(report.timeline.len(), 15);
     // Each second of the steady phase offers 10 requests.
-    assert!(report.timeline[..10].iter().all(|p| p.offered == 10), "{:?}", report.timeline[0]);
+    assert!(
+        report.timeline[..10].iter().all(|p| p.offered == 10),
+        "{:?}",
+        report.timeline[0]
+    );
     assert_eq!(report.timeline[0].phase, Some(0));
     assert_eq!(report.timeline[10].phase, Some(1));
     let p1: Vec<_> = report.timeline[10..].iter().collect();
@@ -175,7 +185,9 @@ fn timeline_has_one_point_per_second_with_offered_completed_and_errors() {
 fn a_torn_last_line_is_dropped_and_noted() {
     let dir = tempfile::tempdir().unwrap();
     write_run(dir.path());
-    let seg = RunDir::new(dir.path()).requests_dir().join("part-000001.csv");
+    let seg = RunDir::new(dir.path())
+        .requests_dir()
+        .join("part-000001.csv");
     let mut text = std::fs::read_to_string(&seg).unwrap();
     text.push_str("999,f,GET /items/:id,0,0,17");
     std::fs::write(&seg, text).unwrap();
@@ -198,12 +210,32 @@ fn thresholds_are_judged_on_the_records_and_decide_the_verdict() {
         limit,
     };
     m.thresholds = vec![
-        t(Some("steady"), ThresholdMetric::P99, Comparison::Less, 100.0),
+        t(
+            Some("steady"),
+            ThresholdMetric::P99,
+            Comparison::Less,
+            100.0,
+        ),
         t(Some("steady"), ThresholdMetric::P99, Comparison::Less, 99.0),
-        t(Some("errors"), ThresholdMetric::ErrorRate, Comparison::Less, 0.5),
-        t(Some("steady"), ThresholdMetric::AchievedRate, Comparison::GreaterOrEqual, 9.5),
+        t(
+            Some("errors"),
+            ThresholdMetric::ErrorRate,
+            Comparison::Less,
+            0.5,
+        ),
+        t(
+            Some("steady"),
+            ThresholdMetric::AchievedRate,
+            Comparison::GreaterOrEqual,
+            9.5,
+        ),
         t(None, ThresholdMetric::ColdStartShare, Comparison::Less, 0.1),
-        t(Some("no-such-phase"), ThresholdMetric::Max, Comparison::Less, 1.0),
+        t(
+            Some("no-such-phase"),
+            ThresholdMetric::Max,
+            Comparison::Less,
+            1.0,
+        ),
     ];
     run.write_manifest(&m).unwrap();
     let r = stormwatch_analysis::analyze(&run).unwrap();
@@ -225,5 +257,9 @@ fn thresholds_are_judged_on_the_records_and_decide_the_verdict() {
     );
     assert_eq!(r.thresholds[0].name, "steady p99 < 100 ms");
     assert!(!r.verdict.passed);
-    assert!(r.verdict.details[0].starts_with("4 of 6 thresholds failed"), "{:?}", r.verdict.details);
+    assert!(
+        r.verdict.details[0].starts_with("4 of 6 thresholds failed"),
+        "{:?}",
+        r.verdict.details
+    );
 }

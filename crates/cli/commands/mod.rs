@@ -1,5 +1,8 @@
 //! One module per subcommand; `run` dispatches to them.
 
+mod analyze;
+mod demo;
+mod report;
 mod run;
 mod runs;
 mod sandbox;
@@ -13,5 +16,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Runs(RunsCommand::List(args)) => runs::list(&args),
         Command::Run(args) => run::run(&args, cli.global.quiet),
         Command::Sandbox(args) => sandbox::run(&args),
+        Command::Analyze(args) => analyze::run(&args),
+        Command::Demo(args) => demo::run(&args, cli.global.quiet),
+        Command::Report(args) => report::run(&args),
     }
 }

@@ -61,7 +61,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Exit> {
 }
 
 /// `20261122T140102Z-<scenario stem>`, with a suffix if that directory already exists.
-fn new_run_id(scenario: &std::path::Path, out: &std::path::Path) -> String {
+pub(crate) fn new_run_id(scenario: &std::path::Path, out: &std::path::Path) -> String {
     let stem = scenario
         .file_stem()
         .map_or_else(|| "run".to_string(), |s| s.to_string_lossy().into_owned());

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::{MANIFEST_SCHEMA_VERSION, ModelError, RunManifest};
+use crate::{AnalysisReport, MANIFEST_SCHEMA_VERSION, ModelError, RunManifest};
 
 /// A run directory (`runs/<run-id>/`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +93,40 @@ impl RunDir {
     /// crash never sees half a manifest.
     pub fn write_manifest(&self, manifest: &RunManifest) -> Result<(), ModelError> {
         write_json_atomic(&self.manifest_path(), manifest)
+    }
+
+    /// Reads `analysis.json`.
+    pub fn read_analysis(&self) -> Result<AnalysisReport, ModelError> {
+        let path = self.analysis_path();
+        let text = fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| ModelError::json(&path, &e))
+    }
+
+    /// Writes `analysis.json` atomically.
+    pub fn write_analysis(&self, report: &AnalysisReport) -> Result<(), ModelError> {
+        write_json_atomic(&self.analysis_path(), report)
+    }
+
+    /// True when `analysis.json` exists and is at least as new as every input it was built
+    /// from (manifest, telemetry files, request segments), so it can be reused as is.
+    pub fn analysis_is_current(&self) -> bool {
+        let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+        let Some(analysis) = modified(&self.analysis_path()) else {
+            return false;
+        };
+        let mut inputs = vec![
+            self.manifest_path(),
+            self.histograms_path(),
+            self.metrics_path(),
+            self.spans_path(),
+        ];
+        if let Ok(entries) = fs::read_dir(self.requests_dir()) {
+            inputs.extend(entries.filter_map(Result::ok).map(|e| e.path()));
+        }
+        inputs
+            .iter()
+            .filter_map(|p| modified(p))
+            .all(|t| t <= analysis)
     }
 }
 

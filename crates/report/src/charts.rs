@@ -219,6 +219,31 @@ fn line<'a, DB: DrawingBackend + 'a>(
     Ok(())
 }
 
+/// A line over the timeline, broken where seconds are missing (an idle phase, a gap in the
+/// data) instead of bridging them with a straight segment.
+fn time_line<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    points: Vec<(f64, f64)>,
+    color: RGBColor,
+    label: &str,
+) -> DrawResult {
+    let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+    for p in points {
+        match runs.last_mut() {
+            Some(run) if run.last().is_some_and(|q| p.0 - q.0 <= 1.5) => run.push(p),
+            _ => runs.push(vec![p]),
+        }
+    }
+    let mut runs = runs.into_iter();
+    line(chart, runs.next().unwrap_or_default(), color, label)?;
+    for run in runs {
+        chart
+            .draw_series(LineSeries::new(run, color.stroke_width(2)))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
 fn legend<'a, DB: DrawingBackend + 'a>(
     chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
 ) -> DrawResult {
@@ -261,6 +286,7 @@ fn latency<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, r: &AnalysisReport
     let series = |f: fn(&TimelinePoint) -> Option<f64>| -> Vec<(f64, f64)> {
         r.timeline
             .iter()
+            .filter(|p| p.completed > 0)
             .filter_map(|p| f(p).map(|v| (seconds(r, p), v)))
             .collect()
     };
@@ -268,8 +294,8 @@ fn latency<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, r: &AnalysisReport
     let p99 = series(|p| p.p99.map(|m| m.0));
     let y_max = max_or(p99.iter().chain(&p50).map(|p| p.1), 1.0);
     let mut chart = time_chart(area, r, y_max, "latency (ms)")?;
-    line(&mut chart, p50, P50, "p50")?;
-    line(&mut chart, p99.clone(), P99, "p99")?;
+    time_line(&mut chart, p50, P50, "p50")?;
+    time_line(&mut chart, p99.clone(), P99, "p99")?;
     let cold: Vec<(f64, f64)> = r
         .timeline
         .iter()
@@ -311,7 +337,7 @@ fn throughput<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, r: &AnalysisRep
     line(&mut chart, offered, OFFERED, "offered (req/s)")?;
     line(&mut chart, achieved, ACHIEVED, "achieved (req/s)")?;
     if !concurrency.is_empty() {
-        line(&mut chart, concurrency, CONCURRENCY, "Lambda concurrency")?;
+        time_line(&mut chart, concurrency, CONCURRENCY, "Lambda concurrency")?;
     }
     legend(&mut chart)
 }
@@ -338,7 +364,7 @@ fn errors<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, r: &AnalysisReport)
     let mut chart = time_chart(area, r, y_max, "per second")?;
     for (points, color, label) in all {
         if points.iter().any(|p| p.1 > 0.0) {
-            line(&mut chart, points, color, label)?;
+            time_line(&mut chart, points, color, label)?;
         }
     }
     legend(&mut chart)

@@ -3,7 +3,7 @@
 
 use stormwatch_model::{ApiKind, Evidence, Finding, FindingKind, Severity};
 
-use super::{Context, share};
+use super::{Context, share, status_count};
 
 pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
     if ctx.api_kind == Some(ApiKind::FunctionUrl) {
@@ -11,7 +11,7 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
     }
     let mut out = Vec::new();
     for phase in ctx.phases {
-        let n429 = ctx.status_count(phase, "429");
+        let n429 = status_count(phase, "429");
         if n429 == 0 {
             continue;
         }

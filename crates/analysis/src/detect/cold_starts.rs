@@ -99,11 +99,22 @@ fn from_traces(traced: &[TracedRequest], phases: &[PhaseStats]) -> ColdStartSumm
 /// Each period in which peak concurrency rose above the previous period's peak needed that
 /// many new environments, and a new environment starts cold. A lower bound: environments
 /// replaced within a period are not seen.
-fn estimate_from_concurrency(server: &ServerSeries, phases: &[PhaseStats]) -> Option<ColdStartSummary> {
-    let mut by_function: HashMap<String, Vec<(chrono::DateTime<chrono::Utc>, f64)>> = HashMap::new();
+fn estimate_from_concurrency(
+    server: &ServerSeries,
+    phases: &[PhaseStats],
+) -> Option<ColdStartSummary> {
+    let mut by_function: HashMap<String, Vec<(chrono::DateTime<chrono::Utc>, f64)>> =
+        HashMap::new();
     for p in server.points("AWS/Lambda", "ConcurrentExecutions", "Maximum") {
-        let f = p.dimensions.get("FunctionName").cloned().unwrap_or_default();
-        by_function.entry(f).or_default().push((p.timestamp, p.value));
+        let f = p
+            .dimensions
+            .get("FunctionName")
+            .cloned()
+            .unwrap_or_default();
+        by_function
+            .entry(f)
+            .or_default()
+            .push((p.timestamp, p.value));
     }
     if by_function.is_empty() {
         return None;
@@ -132,11 +143,7 @@ fn estimate_from_concurrency(server: &ServerSeries, phases: &[PhaseStats]) -> Op
                 .filter(|(t, _)| p.window.contains(*t))
                 .map(|(_, n)| n)
                 .sum();
-            let inv = p
-                .server
-                .as_ref()
-                .and_then(|s| s.invocations)
-                .unwrap_or(0.0);
+            let inv = p.server.as_ref().and_then(|s| s.invocations).unwrap_or(0.0);
             PhaseColdStarts {
                 phase: p.name.clone(),
                 count: n.round() as u64,
@@ -147,7 +154,11 @@ fn estimate_from_concurrency(server: &ServerSeries, phases: &[PhaseStats]) -> Op
     Some(ColdStartSummary {
         source: "estimate".into(),
         count: count.round() as u64,
-        share: if invocations > 0.0 { count / invocations } else { 0.0 },
+        share: if invocations > 0.0 {
+            count / invocations
+        } else {
+            0.0
+        },
         init: LatencySummary::default(),
         penalty: None,
         by_phase,
@@ -158,7 +169,7 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
     let Some(c) = ctx.cold_starts.filter(|c| c.count > 0) else {
         return Vec::new();
     };
-    let penalty = c.penalty.map(|p| p.0).unwrap_or(0.0);
+    let penalty = c.penalty.map_or(0.0, |p| p.0);
     let severity = if penalty >= 100.0 && c.share >= 0.01 {
         Severity::Warning
     } else {
@@ -193,9 +204,17 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
         if gap.model != "idle" {
             continue;
         }
-        if let Some(n) = c.by_phase.iter().find(|b| b.phase == next.name && b.count > 0) {
+        if let Some(n) = c
+            .by_phase
+            .iter()
+            .find(|b| b.phase == next.name && b.count > 0)
+        {
             evidence.push(Evidence {
-                label: format!("after the {:.0} s idle gap `{}`", gap.window.duration().as_secs_f64(), gap.name),
+                label: format!(
+                    "after the {:.0} s idle gap `{}`",
+                    gap.window.duration().as_secs_f64(),
+                    gap.name
+                ),
                 value: format!("{} cold starts in {}", n.count, next.name),
                 source: None,
             });
@@ -217,7 +236,11 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
             "About {} cold starts ({:.1} % of invocations, {})",
             c.count,
             c.share * 100.0,
-            if c.source == "estimate" { "estimated from concurrency" } else { "from logs" }
+            if c.source == "estimate" {
+                "estimated from concurrency"
+            } else {
+                "from logs"
+            }
         ),
     };
     let _ = PhaseModel::Idle; // phases are labelled `idle` by phase_stats::model_label

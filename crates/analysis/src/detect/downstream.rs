@@ -13,8 +13,15 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
             .as_ref()
             .and_then(|s| s.downstream_throttles)
             .unwrap_or(0.0);
-        let traced: Vec<_> = ctx.traced.iter().filter(|t| t.phase == phase.index).collect();
-        let traced_throttled = traced.iter().filter(|t| t.trace.downstream_throttled).count();
+        let traced: Vec<_> = ctx
+            .traced
+            .iter()
+            .filter(|t| t.phase == phase.index)
+            .collect();
+        let traced_throttled = traced
+            .iter()
+            .filter(|t| t.trace.downstream_throttled)
+            .count();
         let retries: u32 = traced.iter().map(|t| t.trace.retries).sum();
         if metric < 0.5 && traced_throttled == 0 {
             continue;
@@ -45,7 +52,10 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
         if !traced.is_empty() {
             evidence.push(Evidence {
                 label: "traced requests with a throttled downstream call".into(),
-                value: format!("{traced_throttled} of {} (SDK retries: {retries})", traced.len()),
+                value: format!(
+                    "{traced_throttled} of {} (SDK retries: {retries})",
+                    traced.len()
+                ),
                 source: Some("telemetry/spans.parquet".into()),
             });
         }
@@ -86,7 +96,11 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
                 severity,
                 title: format!(
                     "A downstream table or stream throttled {} calls in {}{}",
-                    if metric >= 0.5 { metric as u64 } else { traced_throttled as u64 },
+                    if metric >= 0.5 {
+                        metric as u64
+                    } else {
+                        traced_throttled as u64
+                    },
                     phase.name,
                     mean_downstream
                         .map(|m| format!("; downstream calls took {m} on average"))
@@ -95,10 +109,11 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
                 window,
                 phase: Some(phase.name.clone()),
                 evidence,
-                recommendation: "Raise the table's provisioned capacity (or switch it to on-demand) \
+                recommendation:
+                    "Raise the table's provisioned capacity (or switch it to on-demand) \
                                  and enable auto scaling; spread hot partition keys; batch writes. \
                                  SDK retries hide throttles as latency until they run out."
-                    .into(),
+                        .into(),
             },
             metric.max(traced_throttled as f64),
         ));

@@ -4,12 +4,12 @@
 
 use stormwatch_model::{ApiKind, Evidence, Finding, FindingKind, Severity};
 
-use super::{Context, share};
+use super::{Context, share, status_count};
 
 pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
     let mut out = Vec::new();
     for phase in ctx.phases {
-        let n502 = ctx.status_count(phase, "502");
+        let n502 = status_count(phase, "502");
         let lambda_errors = phase
             .server
             .as_ref()
@@ -18,7 +18,7 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
         // Behind an HTTP API every Lambda failure is a 500; only Lambda's Errors metric
         // separates function errors from throttles there.
         let http_500 = if ctx.api_kind == Some(ApiKind::Http) && lambda_errors >= 0.5 {
-            ctx.status_count(phase, "500")
+            status_count(phase, "500")
         } else {
             0
         };

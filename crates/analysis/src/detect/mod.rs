@@ -34,16 +34,16 @@ pub struct Context<'a> {
     pub cold_starts: Option<&'a ColdStartSummary>,
 }
 
-impl Context<'_> {
-    /// Count of responses with `status` in a phase, over all endpoints.
-    pub fn status_count(&self, phase: &PhaseStats, status: &str) -> u64 {
-        phase
-            .endpoints
-            .iter()
-            .filter_map(|e| e.outcomes.get(status))
-            .sum()
-    }
+/// Count of responses with `status` in a phase, over all endpoints.
+pub fn status_count(phase: &PhaseStats, status: &str) -> u64 {
+    phase
+        .endpoints
+        .iter()
+        .filter_map(|e| e.outcomes.get(status))
+        .sum()
+}
 
+impl Context<'_> {
     /// The first phase that carried traffic: the baseline everything is compared with.
     pub fn baseline(&self) -> Option<&PhaseStats> {
         self.phases.iter().find(|p| p.requests > 0)

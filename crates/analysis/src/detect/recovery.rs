@@ -57,17 +57,32 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
         Some(t) => {
             let secs = (t - worst.window.end).num_milliseconds() as f64 / 1000.0;
             (
-                if secs <= 10.0 { Severity::Info } else { Severity::Warning },
-                format!("p99 returned to the baseline level {secs:.0} s after {} ended", worst.name),
-                PhaseWindow { start: worst.window.end, end: t + ChronoDuration::seconds(1) },
+                if secs <= 10.0 {
+                    Severity::Info
+                } else {
+                    Severity::Warning
+                },
+                format!(
+                    "p99 returned to the baseline level {secs:.0} s after {} ended",
+                    worst.name
+                ),
+                PhaseWindow {
+                    start: worst.window.end,
+                    end: t + ChronoDuration::seconds(1),
+                },
             )
         }
         None => (
             Severity::Warning,
-            format!("p99 did not return to the baseline level after {} before the run ended", worst.name),
+            format!(
+                "p99 did not return to the baseline level after {} before the run ended",
+                worst.name
+            ),
             PhaseWindow {
                 start: worst.window.end,
-                end: after.last().map_or(worst.window.end, |p| p.t + ChronoDuration::seconds(1)),
+                end: after
+                    .last()
+                    .map_or(worst.window.end, |p| p.t + ChronoDuration::seconds(1)),
             },
         ),
     };

@@ -67,8 +67,9 @@ pub fn fit_usl(points: &[(f64, f64)]) -> Option<UslFit> {
         for row in 0..3 {
             if row != col {
                 let k = m[row][col] / m[col][col];
-                for c in col..4 {
-                    m[row][c] -= k * m[col][c];
+                let pivot_row = m[col];
+                for (cell, p) in m[row].iter_mut().zip(pivot_row).skip(col) {
+                    *cell -= k * p;
                 }
             }
         }
@@ -89,15 +90,17 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
         .iter()
         .filter(|p| p.completed > 0)
         .filter_map(|p| {
-            let n = p.concurrency.or_else(|| {
-                p.p50.map(|m| p.completed as f64 * m.0 / 1000.0)
-            })?;
+            let n = p
+                .concurrency
+                .or_else(|| p.p50.map(|m| p.completed as f64 * m.0 / 1000.0))?;
             Some((n, p.completed as f64))
         })
         .collect();
     let fit = fit_usl(&points);
     for phase in ctx.phases {
-        let Some(offered) = phase.offered_rate_per_sec else { continue };
+        let Some(offered) = phase.offered_rate_per_sec else {
+            continue;
+        };
         if offered <= 0.0 || phase.requests == 0 {
             continue;
         }
@@ -108,7 +111,11 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
         let mut evidence = vec![
             Evidence {
                 label: "offered → achieved".into(),
-                value: format!("{offered:.1}/s → {:.1}/s ({:.0} %)", phase.achieved_rate_per_sec, ratio * 100.0),
+                value: format!(
+                    "{offered:.1}/s → {:.1}/s ({:.0} %)",
+                    phase.achieved_rate_per_sec,
+                    ratio * 100.0
+                ),
                 source: Some("scenario plan; requests/".into()),
             },
             Evidence {
@@ -164,7 +171,9 @@ mod tests {
             sigma: 0.05,
             kappa: 0.001,
         };
-        let pts: Vec<(f64, f64)> = (1..=64).map(|n| (n as f64, truth.throughput(n as f64))).collect();
+        let pts: Vec<(f64, f64)> = (1..=64)
+            .map(|n| (f64::from(n), truth.throughput(f64::from(n))))
+            .collect();
         let f = fit_usl(&pts).unwrap();
         assert!((f.lambda - 100.0).abs() < 0.01, "{f:?}");
         assert!((f.sigma - 0.05).abs() < 1e-4, "{f:?}");

@@ -2,14 +2,14 @@
 
 use stormwatch_model::{Evidence, Finding, FindingKind, Severity};
 
-use super::{Context, share};
+use super::{Context, share, status_count};
 
 pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
     let mut out = Vec::new();
     for phase in ctx.phases {
-        let n504 = ctx.status_count(phase, "504");
-        let n503 = ctx.status_count(phase, "503");
-        let client = ctx.status_count(phase, "timeout");
+        let n504 = status_count(phase, "504");
+        let n503 = status_count(phase, "503");
+        let client = status_count(phase, "timeout");
         let total = n504 + n503 + client;
         if total == 0 {
             continue;

@@ -1,0 +1,70 @@
+//! `stormwatch report RUN_DIR`: render the run's analysis as HTML, PNG, Markdown, JSON and
+//! JUnit. Reuses `analysis.json` when it is newer than every input, analyzes otherwise.
+//! Prints each file written, the HTML page last.
+
+use std::io::Write;
+
+use anyhow::Context;
+use stormwatch_model::RunDir;
+use stormwatch_report::Format;
+
+use crate::args::ReportArgs;
+use crate::commands::analyze;
+use crate::exit::{self, Exit, WithExit};
+
+pub fn run(args: &ReportArgs) -> anyhow::Result<Exit> {
+    let formats = parse_formats(&args.format)?;
+    let dir = RunDir::new(&args.run_dir);
+    let report = if dir.analysis_is_current() {
+        dir.read_analysis().input()?
+    } else {
+        analyze::analyze_and_write(&dir)?
+    };
+    let out_dir = args.out.clone().unwrap_or_else(|| dir.report_dir());
+    let mut written = stormwatch_report::write(&report, &formats, &out_dir)
+        .with_context(|| format!("writing the report into {}", out_dir.display()))?;
+    // The page a person opens goes last, where a script or a terminal finds it.
+    written.sort_by_key(|p| p.extension().is_some_and(|e| e == "html"));
+    let mut out = std::io::stdout().lock();
+    analyze::write_verdict(&mut out, &report)?;
+    for path in &written {
+        writeln!(out, "{}", path.display())?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// `html,png,md` → formats, in the order given, without repeats.
+fn parse_formats(list: &str) -> anyhow::Result<Vec<Format>> {
+    let mut formats = Vec::new();
+    for item in list.split(',').filter(|s| !s.trim().is_empty()) {
+        let format = Format::parse(item).ok_or_else(|| {
+            exit::input_error(format!(
+                "--format: unknown format `{}` (expected html, png, md, json or junit)",
+                item.trim()
+            ))
+        })?;
+        if !formats.contains(&format) {
+            formats.push(format);
+        }
+    }
+    if formats.is_empty() {
+        return Err(exit::input_error("--format: no format given"));
+    }
+    Ok(formats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_in_order_without_repeats() {
+        assert_eq!(
+            parse_formats("md, html,md").unwrap(),
+            vec![Format::Markdown, Format::Html]
+        );
+        let err = parse_formats("html,pdf").unwrap_err().to_string();
+        assert!(err.contains("`pdf`"), "{err}");
+        assert!(parse_formats(",").is_err());
+    }
+}
