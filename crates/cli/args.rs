@@ -56,6 +56,8 @@ pub enum Command {
     Run(RunArgs),
     /// Run the local sandbox: Lambda behind API Gateway, with AWS-shaped telemetry
     Sandbox(SandboxArgs),
+    /// Pull CloudWatch metrics, X-Ray traces and Lambda REPORT lines for a run's windows
+    Collect(CollectArgs),
     /// Run the whole pipeline against the built-in sandbox (no AWS account needed) and print the report's path
     Demo(DemoArgs),
     /// Align a run's records and telemetry into findings; writes analysis.json (exit 1 if the verdict fails)
@@ -106,6 +108,10 @@ pub struct SandboxArgs {
     /// Write one ground-truth JSON line per request to this file
     #[arg(long)]
     pub ground_truth: Option<PathBuf>,
+    /// Write Lambda log lines (logs/<function>.jsonl) and X-Ray segment documents
+    /// (segments.jsonl) under this directory, flushed at SIGINT/SIGTERM
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -140,4 +146,66 @@ pub struct RunsListArgs {
     /// Print JSON lines instead of a table
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["run_dir", "from"])))]
+pub struct CollectArgs {
+    /// Run directory to collect for (its manifest's [aws] resources and phase windows)
+    #[arg(conflicts_with_all = ["from", "to", "function", "api", "api_id", "stage", "table", "stream", "queue", "out"])]
+    pub run_dir: Option<PathBuf>,
+    /// Poll until the last window's values stop changing, at most this long (e.g. 10m, 90s)
+    #[arg(long, value_name = "DURATION")]
+    pub wait: Option<String>,
+    /// AWS named profile (default: the AWS config chain's choice)
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// AWS region (default: the manifest's, then the AWS config chain's)
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Folder of extra query files (*.toml) added to the built-in ones
+    #[arg(long, value_name = "DIR")]
+    pub queries: Option<PathBuf>,
+    /// Print the rendered queries and the planned API calls; call nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Skip CloudWatch metrics (GetMetricData)
+    #[arg(long)]
+    pub no_metrics: bool,
+    /// Skip X-Ray (BatchGetTraces, GetTraceSummaries)
+    #[arg(long)]
+    pub no_xray: bool,
+    /// Skip CloudWatch Logs (REPORT lines)
+    #[arg(long)]
+    pub no_logs: bool,
+    /// Without a run: start of the range (RFC 3339, e.g. 2026-11-22T10:00:00Z)
+    #[arg(long, requires_all = ["to", "out"])]
+    pub from: Option<String>,
+    /// Without a run: end of the range (RFC 3339, exclusive)
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Without a run: Lambda function name (repeatable)
+    #[arg(long, requires = "from")]
+    pub function: Vec<String>,
+    /// Without a run: REST API name (with --stage)
+    #[arg(long, requires_all = ["from", "stage"], conflicts_with = "api_id")]
+    pub api: Option<String>,
+    /// Without a run: HTTP API id (with --stage, default $default)
+    #[arg(long, requires = "from")]
+    pub api_id: Option<String>,
+    /// Without a run: API stage
+    #[arg(long, requires = "from")]
+    pub stage: Option<String>,
+    /// Without a run: DynamoDB table name (repeatable)
+    #[arg(long, requires = "from")]
+    pub table: Vec<String>,
+    /// Without a run: Kinesis stream name (repeatable)
+    #[arg(long, requires = "from")]
+    pub stream: Vec<String>,
+    /// Without a run: SQS queue name (repeatable)
+    #[arg(long, requires = "from")]
+    pub queue: Vec<String>,
+    /// Without a run: folder to write telemetry/ into
+    #[arg(long, requires = "from")]
+    pub out: Option<PathBuf>,
 }

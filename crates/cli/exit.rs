@@ -68,11 +68,17 @@ pub fn input_error(message: impl Into<String>) -> anyhow::Error {
 pub trait WithExit<T> {
     /// Tags the error as an input error (exit 2).
     fn input(self) -> anyhow::Result<T>;
+    /// Tags the error as an AWS or remote error (exit 3).
+    fn remote(self) -> anyhow::Result<T>;
 }
 
 impl<T, E: Into<anyhow::Error>> WithExit<T> for Result<T, E> {
     fn input(self) -> anyhow::Result<T> {
         self.map_err(|e| tag(&e.into(), Exit::Input))
+    }
+
+    fn remote(self) -> anyhow::Result<T> {
+        self.map_err(|e| tag(&e.into(), Exit::Remote))
     }
 }
 
@@ -109,6 +115,8 @@ mod tests {
         let e = e.context("reading scenario").unwrap_err();
         assert_eq!(classify(&e), Exit::Input);
         assert_eq!(format!("{e:#}"), "reading scenario: boom");
+        let e: anyhow::Result<()> = Err(std::io::Error::other("denied")).remote();
+        assert_eq!(classify(&e.unwrap_err()), Exit::Remote);
         let e: anyhow::Error = anyhow::anyhow!("plain");
         assert_eq!(classify(&e), Exit::Internal);
     }

@@ -4,6 +4,7 @@
 mod accuracy;
 mod analyze_report;
 mod browser;
+mod collect;
 mod run;
 mod runs_list;
 mod sandbox;

@@ -1,6 +1,7 @@
 //! One module per subcommand; `run` dispatches to them.
 
 mod analyze;
+mod collect;
 mod demo;
 mod report;
 mod run;
@@ -16,6 +17,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Runs(RunsCommand::List(args)) => runs::list(&args),
         Command::Run(args) => run::run(&args, cli.global.quiet),
         Command::Sandbox(args) => sandbox::run(&args),
+        Command::Collect(args) => collect::run(&args, cli.global.quiet),
         Command::Analyze(args) => analyze::run(&args),
         Command::Demo(args) => demo::run(&args, cli.global.quiet),
         Command::Report(args) => report::run(&args),

@@ -1,6 +1,7 @@
 //! `stormwatch sandbox --config FILE`: checks the config (exit 2 naming file:line and field),
 //! starts the sandbox, prints one JSON line with its URLs on stdout, and serves until SIGINT
-//! or SIGTERM, then flushes the ground truth and exits 0.
+//! or SIGTERM, then flushes the ground truth and the data directory (`--data-dir`: Lambda log
+//! lines and X-Ray segment documents) and exits 0.
 
 use std::io::Write;
 
@@ -18,7 +19,7 @@ pub fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
         listen: args.listen,
         ground_truth: args.ground_truth.clone(),
     };
-    stormwatch_sandbox::run_until_signal(config, opts, |line| {
+    stormwatch_sandbox::run_until_signal(config, opts, args.data_dir.clone(), |line| {
         let mut out = std::io::stdout().lock();
         // A closed stdout must not stop the sandbox; the caller may have read the line already.
         let _ = writeln!(out, "{line}").and_then(|()| out.flush());

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use polars::prelude::*;
 use crate::{MetricPoint, Span, SpanKind, UnixNanos};
+use polars::prelude::*;
 
 /// Frame of metric points, one row each.
 pub fn metrics_to_frame(points: &[MetricPoint]) -> PolarsResult<DataFrame> {
@@ -34,7 +34,10 @@ pub fn metrics_to_frame(points: &[MetricPoint]) -> PolarsResult<DataFrame> {
             "period_secs".into(),
             points.iter().map(|p| p.period_secs).collect::<Vec<u32>>(),
         ),
-        Column::new("value".into(), points.iter().map(|p| p.value).collect::<Vec<f64>>()),
+        Column::new(
+            "value".into(),
+            points.iter().map(|p| p.value).collect::<Vec<f64>>(),
+        ),
         Column::new(
             "filled_zero".into(),
             points.iter().map(|p| p.filled_zero).collect::<Vec<bool>>(),
@@ -55,7 +58,11 @@ pub fn metrics_from_frame(df: &DataFrame) -> PolarsResult<Vec<MetricPoint>> {
         .clone();
     let s = |n: &str| -> PolarsResult<StringChunked> { Ok(df.column(n)?.str()?.clone()) };
     let (ns, metric, dims, stat) = (s("namespace")?, s("metric")?, s("dimensions")?, s("stat")?);
-    let period = df.column("period_secs")?.cast(&DataType::UInt32)?.u32()?.clone();
+    let period = df
+        .column("period_secs")?
+        .cast(&DataType::UInt32)?
+        .u32()?
+        .clone();
     let value = df.column("value")?.cast(&DataType::Float64)?.f64()?.clone();
     let filled = df.column("filled_zero")?.bool()?.clone();
     (0..df.height())
@@ -96,13 +103,22 @@ pub fn spans_to_frame(spans: &[Span]) -> PolarsResult<DataFrame> {
         Column::new("id".into(), strings(|s| s.id.clone())),
         Column::new(
             "parent_id".into(),
-            spans.iter().map(|s| s.parent_id.clone()).collect::<Vec<Option<String>>>(),
+            spans
+                .iter()
+                .map(|s| s.parent_id.clone())
+                .collect::<Vec<Option<String>>>(),
         ),
         Column::new("kind".into(), strings(|s| kind_name(s.kind))),
         Column::new("origin".into(), strings(|s| s.origin.clone())),
         Column::new("name".into(), strings(|s| s.name.clone())),
-        Column::new("start".into(), spans.iter().map(|s| s.start.0).collect::<Vec<i64>>()),
-        Column::new("end".into(), spans.iter().map(|s| s.end.0).collect::<Vec<i64>>()),
+        Column::new(
+            "start".into(),
+            spans.iter().map(|s| s.start.0).collect::<Vec<i64>>(),
+        ),
+        Column::new(
+            "end".into(),
+            spans.iter().map(|s| s.end.0).collect::<Vec<i64>>(),
+        ),
         Column::new(
             "http_status".into(),
             spans
@@ -114,7 +130,10 @@ pub fn spans_to_frame(spans: &[Span]) -> PolarsResult<DataFrame> {
         Column::new("fault".into(), bools(|s| s.fault)),
         Column::new("throttle".into(), bools(|s| s.throttle)),
         Column::new("cold".into(), bools(|s| s.cold)),
-        Column::new("retries".into(), spans.iter().map(|s| s.retries).collect::<Vec<u32>>()),
+        Column::new(
+            "retries".into(),
+            spans.iter().map(|s| s.retries).collect::<Vec<u32>>(),
+        ),
     ])
 }
 
@@ -155,7 +174,10 @@ pub fn spans_from_frame(df: &DataFrame) -> PolarsResult<Vec<Span>> {
                 fault: fault.get(r).unwrap_or(false),
                 throttle: throttle.get(r).unwrap_or(false),
                 cold: cold.get(r).unwrap_or(false),
-                retries: retries.get(r).and_then(|v| u32::try_from(v).ok()).unwrap_or(0),
+                retries: retries
+                    .get(r)
+                    .and_then(|v| u32::try_from(v).ok())
+                    .unwrap_or(0),
             })
         })
         .collect()
@@ -224,7 +246,10 @@ mod tests {
         }];
         let path = dir.path().join("m.parquet");
         write_parquet(&mut metrics_to_frame(&points).unwrap(), &path).unwrap();
-        assert_eq!(metrics_from_frame(&read_parquet(&path).unwrap()).unwrap(), points);
+        assert_eq!(
+            metrics_from_frame(&read_parquet(&path).unwrap()).unwrap(),
+            points
+        );
 
         let spans = vec![Span {
             trace_id: "1-5759e988-bd862e3fe1be46a994272793".into(),
@@ -244,6 +269,9 @@ mod tests {
         }];
         let path = dir.path().join("s.parquet");
         write_parquet(&mut spans_to_frame(&spans).unwrap(), &path).unwrap();
-        assert_eq!(spans_from_frame(&read_parquet(&path).unwrap()).unwrap(), spans);
+        assert_eq!(
+            spans_from_frame(&read_parquet(&path).unwrap()).unwrap(),
+            spans
+        );
     }
 }

@@ -10,8 +10,44 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::config_services::{
+    AuthConfig, QueueConfig, RawAuth, RawQueue, RawRouteServices, RawStream, RouteAction,
+    StreamConfig, check_auth, check_queues, check_route_services, check_streams,
+};
 use crate::dist::Dist;
 use crate::error::SandboxError;
+
+/// How the Lambda platform writes its START/END/REPORT records (the function's log format).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Tab-separated text lines: `REPORT RequestId: ...\tDuration: 2.75 ms\t...`.
+    #[default]
+    Text,
+    /// JSON records: `{"type":"platform.report","record":{"metrics":{...}}}`.
+    Json,
+}
+
+/// The function's X-Ray tracing mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TracingMode {
+    /// Honours an upstream `Sampled` decision, samples by the default rule otherwise.
+    #[default]
+    Active,
+    /// Traces only when the upstream header says `Sampled=1`.
+    PassThrough,
+}
+
+/// Which subsegment marks a cold start on the `AWS::Lambda::Function` segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+pub enum InitSubsegment {
+    /// The long-standing `Initialization` subsegment.
+    #[default]
+    Initialization,
+    /// The newer `Init` subsegment.
+    Init,
+}
 
 /// Which API Gateway flavour fronts the functions; selects AWS's status codes per failure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -37,6 +73,12 @@ struct RawConfig {
     tables: BTreeMap<String, RawTable>,
     #[serde(default)]
     faults: Vec<RawFault>,
+    #[serde(default)]
+    queues: BTreeMap<String, RawQueue>,
+    #[serde(default)]
+    streams: BTreeMap<String, RawStream>,
+    #[serde(default)]
+    auth: RawAuth,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +127,12 @@ struct RawApi {
 struct RawTelemetry {
     resolution: Option<Spanned<String>>,
     api_rate_limit: Option<Spanned<f64>>,
+    #[serde(default)]
+    xray_init_subsegment: InitSubsegment,
+    sampling_reservoir: Option<u32>,
+    sampling_rate: Option<Spanned<f64>>,
+    max_traces: Option<usize>,
+    max_log_events: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +149,10 @@ struct RawFunction {
     #[serde(default)]
     provisioned_concurrency: u32,
     idle_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    log_format: LogFormat,
+    #[serde(default)]
+    tracing: TracingMode,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +168,15 @@ struct RawRoute {
     reads: u32,
     #[serde(default)]
     writes: u32,
+    enqueue: Option<Spanned<String>>,
+    job_status: Option<Spanned<String>>,
+    #[serde(default)]
+    issues_token: bool,
+    #[serde(default)]
+    protected: bool,
+    stream: Option<Spanned<String>>,
+    records: Option<u32>,
+    record_bytes: Option<usize>,
 }
 
 fn default_api_name() -> String {
@@ -152,6 +213,29 @@ pub struct Config {
     pub tables: BTreeMap<String, TableConfig>,
     /// Scheduled faults.
     pub faults: Vec<FaultConfig>,
+    /// Job queues by name.
+    pub queues: BTreeMap<String, QueueConfig>,
+    /// Kinesis-like streams by name.
+    pub streams: BTreeMap<String, StreamConfig>,
+    /// The token authorizer.
+    pub auth: AuthConfig,
+    /// X-Ray and log settings.
+    pub tracing: TracingConfig,
+}
+
+/// X-Ray sampling and document format, and how much telemetry is kept in memory.
+#[derive(Clone, Debug)]
+pub struct TracingConfig {
+    /// Cold-start subsegment name.
+    pub init_subsegment: InitSubsegment,
+    /// Requests per second sampled before the fixed rate applies (X-Ray default: 1).
+    pub reservoir: u32,
+    /// Fraction of further requests sampled (X-Ray default: 0.05).
+    pub rate: f64,
+    /// Traces kept in memory; the oldest are dropped beyond it (the data dir keeps all).
+    pub max_traces: usize,
+    /// Log events kept in memory per log group; the oldest are dropped beyond it.
+    pub max_log_events: usize,
 }
 
 /// A DynamoDB-like table with provisioned capacity.
@@ -224,6 +308,10 @@ pub struct FunctionConfig {
     pub provisioned_concurrency: u32,
     /// How long an idle environment is kept before it is reaped.
     pub idle_timeout: Duration,
+    /// How START/END/REPORT records are written.
+    pub log_format: LogFormat,
+    /// X-Ray tracing mode.
+    pub tracing: TracingMode,
 }
 
 /// One route: `METHOD /path/{param}` to a function.
@@ -243,6 +331,12 @@ pub struct RouteConfig {
     pub response_bytes: usize,
     /// Table the handler calls, with reads and writes per invocation.
     pub table: Option<(String, u32, u32)>,
+    /// Stream the handler writes to, with records per invocation and bytes per record.
+    pub stream: Option<(String, u32, usize)>,
+    /// What the route answers.
+    pub action: RouteAction,
+    /// True when the route needs a bearer token from the token route.
+    pub protected: bool,
 }
 
 impl RouteConfig {
@@ -263,13 +357,18 @@ impl RouteConfig {
     }
 }
 
-struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     path: &'a Path,
     src: &'a str,
 }
 
 impl Ctx<'_> {
-    fn err(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> SandboxError {
+    pub(crate) fn err(
+        &self,
+        span: Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> SandboxError {
         SandboxError::Config {
             path: self.path.to_path_buf(),
             line: line_of(self.src, span.start),
@@ -278,11 +377,15 @@ impl Ctx<'_> {
         }
     }
 
-    fn duration(&self, v: &Spanned<String>, field: &str) -> Result<Duration, SandboxError> {
+    pub(crate) fn duration(
+        &self,
+        v: &Spanned<String>,
+        field: &str,
+    ) -> Result<Duration, SandboxError> {
         parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), field, m))
     }
 
-    fn dist(&self, v: &Spanned<String>, field: &str) -> Result<Dist, SandboxError> {
+    pub(crate) fn dist(&self, v: &Spanned<String>, field: &str) -> Result<Dist, SandboxError> {
         Dist::parse(v.get_ref()).map_err(|m| self.err(v.span(), field, m))
     }
 }
@@ -384,6 +487,8 @@ impl Config {
                     Some(v) => cx.duration(v, &field("idle_timeout"))?,
                     None => Duration::from_secs(600),
                 },
+                log_format: f.log_format,
+                tracing: f.tracing,
             };
             functions.insert(name, fc);
         }
@@ -411,6 +516,10 @@ impl Config {
                 },
             );
         }
+        let queues = check_queues(&cx, raw.queues, &functions)?;
+        let streams = check_streams(&cx, raw.streams)?;
+        let auth = check_auth(&cx, &raw.auth)?;
+        let tracing = check_tracing(&cx, &raw.telemetry)?;
         let mut routes = Vec::new();
         for (i, r) in raw.routes.into_iter().enumerate() {
             let field = |k: &str| format!("routes[{i}].{k}");
@@ -424,11 +533,28 @@ impl Config {
             if !p.starts_with('/') {
                 return Err(cx.err(r.route.span(), &field("route"), "path must start with /"));
             }
-            let segments = p
+            let segments: Vec<Option<String>> = p
                 .trim_start_matches('/')
                 .split('/')
                 .map(|s| (!(s.starts_with('{') && s.ends_with('}'))).then(|| s.to_string()))
                 .collect();
+            let services = check_route_services(
+                &cx,
+                i,
+                &RawRouteServices {
+                    enqueue: r.enqueue.clone(),
+                    job_status: r.job_status.clone(),
+                    issues_token: r.issues_token,
+                    protected: r.protected,
+                    stream: r.stream.clone(),
+                    records: r.records,
+                    record_bytes: r.record_bytes,
+                },
+                r.route.span(),
+                segments.last().is_some_and(Option::is_none),
+                &queues,
+                &streams,
+            )?;
             let table = match &r.table {
                 Some(t) if !tables.contains_key(t.get_ref()) => {
                     return Err(cx.err(
@@ -461,6 +587,9 @@ impl Config {
                 },
                 response_bytes: r.response_bytes,
                 table,
+                stream: services.stream,
+                action: services.action,
+                protected: services.protected,
             });
         }
         let faults = raw
@@ -477,8 +606,29 @@ impl Config {
             routes,
             tables,
             faults,
+            queues,
+            streams,
+            auth,
+            tracing,
         })
     }
+}
+
+fn check_tracing(cx: &Ctx<'_>, t: &RawTelemetry) -> Result<TracingConfig, SandboxError> {
+    let rate = match &t.sampling_rate {
+        Some(r) if !(0.0..=1.0).contains(r.get_ref()) => {
+            return Err(cx.err(r.span(), "telemetry.sampling_rate", "must be in 0..=1"));
+        }
+        Some(r) => *r.get_ref(),
+        None => 0.05,
+    };
+    Ok(TracingConfig {
+        init_subsegment: t.xray_init_subsegment,
+        reservoir: t.sampling_reservoir.unwrap_or(1),
+        rate,
+        max_traces: t.max_traces.unwrap_or(100_000),
+        max_log_events: t.max_log_events.unwrap_or(300_000),
+    })
 }
 
 fn check_fault(

@@ -6,16 +6,23 @@
 
 pub mod api;
 mod app;
+mod auth;
 mod config;
+mod config_services;
+mod data_dir;
 mod dist;
 mod error;
+mod jobs;
+mod lambda_logs;
 mod logs;
 mod platform;
 mod segments;
 mod server;
+mod stream;
 mod table;
 mod telemetry;
 mod trace;
+mod xray_docs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,12 +30,19 @@ use std::sync::Arc;
 
 pub use app::{App, Reply, ThrottledBy, Truth};
 pub use config::DEFAULT_API_RATE_LIMIT;
-pub use config::{ApiConfig, ApiKind, Config, FunctionConfig, RouteConfig};
+pub use config::{
+    ApiConfig, ApiKind, Config, FunctionConfig, InitSubsegment, LogFormat, RouteConfig,
+    TracingConfig, TracingMode,
+};
+pub use config_services::{AuthConfig, QueueConfig, RouteAction, StreamConfig};
 pub use dist::Dist;
 pub use error::SandboxError;
 pub use logs::{LogEvent, LogStore};
 pub use segments::{Rejected, SegmentStore, StoredSegment};
-pub use telemetry::{Aggregate, Datapoint, MetricStore, SeriesKey, Unit, key};
+pub use telemetry::{
+    Aggregate, Datapoint, Grid, MetricStore, QueryOutcome, Sample, SeriesInfo, SeriesKey,
+    Statistic, Unit, key,
+};
 use tokio::sync::watch;
 
 /// How to run a sandbox.
@@ -49,13 +63,24 @@ pub struct Sandbox {
     app: Arc<App>,
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Sandbox {
     /// Binds and starts serving. Must be called inside a tokio runtime.
     pub async fn start(config: Config, opts: Options) -> Result<Self, SandboxError> {
+        Self::start_with_data_dir(config, opts, None).await
+    }
+
+    /// As [`Sandbox::start`], also writing every log event and segment document the
+    /// platform emits under `data_dir` (`logs/<function>.jsonl`, `segments.jsonl`).
+    pub async fn start_with_data_dir(
+        config: Config,
+        opts: Options,
+        data_dir: Option<&std::path::Path>,
+    ) -> Result<Self, SandboxError> {
         let apis = Arc::new(api::TelemetryApis::new(config.api_rate_limit));
-        let app = Arc::new(App::new(config, opts.seed, opts.ground_truth)?);
+        let app = Arc::new(App::new(config, opts.seed, opts.ground_truth, data_dir)?);
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await
             .map_err(|source| SandboxError::Bind {
@@ -68,11 +93,13 @@ impl Sandbox {
         })?;
         let (stop, rx) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, Arc::clone(&app), apis, rx));
+        let workers = app.start_workers();
         Ok(Self {
             api_url: format!("http://{addr}"),
             app,
             stop,
             task,
+            workers,
         })
     }
 
@@ -91,35 +118,43 @@ impl Sandbox {
         self.app.logs()
     }
 
-    /// The JSON line printed at startup: `{"api":"http://...","xray":...,"logs":...}`; the
+    /// The JSON line printed at startup: `{"api":"http://...","cloudwatch":...,"xray":...,
+    /// "logs":...}`; the
     /// AWS APIs share the application's port, routed as AWS routes them.
     pub fn urls_json(&self) -> String {
         serde_json::json!({
             "api": self.api_url,
+            "cloudwatch": self.api_url,
             "xray": self.api_url,
             "logs": self.api_url,
         })
         .to_string()
     }
 
-    /// Flushes everything written so far (ground truth) without stopping.
+    /// Flushes everything written so far (ground truth, data directory) without stopping.
     pub fn flush(&self) -> Result<(), SandboxError> {
         self.app.flush()
     }
 
-    /// Stops accepting connections and flushes the ground truth.
+    /// Stops accepting connections and job workers, and flushes the ground truth and the
+    /// data directory.
     pub async fn stop(self) -> Result<(), SandboxError> {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        for w in &self.workers {
+            w.abort();
+        }
         self.app.flush()
     }
 }
 
 /// Runs a sandbox on its own multi-threaded runtime until SIGINT or SIGTERM, calling
-/// `on_ready` with the startup JSON line once listening; flushes everything before returning.
+/// `on_ready` with the startup JSON line once listening; flushes everything (ground truth,
+/// the data directory's logs and segments) before returning.
 pub fn run_until_signal(
     config: Config,
     opts: Options,
+    data_dir: Option<PathBuf>,
     on_ready: impl FnOnce(&str),
 ) -> Result<(), SandboxError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -130,7 +165,7 @@ pub fn run_until_signal(
             source,
         })?;
     rt.block_on(async move {
-        let sandbox = Sandbox::start(config, opts).await?;
+        let sandbox = Sandbox::start_with_data_dir(config, opts, data_dir.as_deref()).await?;
         on_ready(&sandbox.urls_json());
         wait_for_signal().await;
         sandbox.stop().await

@@ -20,11 +20,19 @@ pub struct LogEvent {
 /// A group's events keyed by (timestamp, arrival sequence).
 type GroupEvents = BTreeMap<(u64, u64), LogEvent>;
 
-/// Thread-safe store of log events, ordered by time within each group.
-#[derive(Default)]
+/// Thread-safe store of log events, ordered by time within each group. Each group keeps at
+/// most `max_per_group` events (the oldest are dropped), so a long load test runs in flat
+/// memory; the sandbox's data directory keeps every line.
 pub struct LogStore {
     groups: Mutex<HashMap<String, GroupEvents>>,
     seq: std::sync::atomic::AtomicU64,
+    max_per_group: usize,
+}
+
+impl Default for LogStore {
+    fn default() -> Self {
+        Self::with_limit(usize::MAX)
+    }
 }
 
 impl LogStore {
@@ -33,14 +41,29 @@ impl LogStore {
         Self::default()
     }
 
+    /// An empty store keeping at most `max_per_group` events per group.
+    pub fn with_limit(max_per_group: usize) -> Self {
+        Self {
+            groups: Mutex::default(),
+            seq: std::sync::atomic::AtomicU64::new(0),
+            max_per_group: max_per_group.max(1),
+        }
+    }
+
     /// Appends an event to a group (created on first use).
     pub fn put(&self, group: &str, event: LogEvent) {
         let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut groups = self.groups.lock().expect("log store poisoned");
-        groups
-            .entry(group.to_owned())
-            .or_default()
-            .insert((event.timestamp_ms, seq), event);
+        if !groups.contains_key(group) {
+            groups.insert(group.to_owned(), GroupEvents::new());
+        }
+        let Some(events) = groups.get_mut(group) else {
+            return;
+        };
+        events.insert((event.timestamp_ms, seq), event);
+        if events.len() > self.max_per_group {
+            events.pop_first();
+        }
     }
 
     /// Group names, sorted.

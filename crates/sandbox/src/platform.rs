@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::config::FunctionConfig;
 
@@ -28,11 +28,14 @@ pub struct Lease {
     pub spillover: bool,
     /// Busy environments of the function just after this one was taken.
     pub concurrent: u32,
+    /// When the environment started (names its log stream).
+    pub born: SystemTime,
 }
 
 struct Env {
     id: String,
     last_used: Instant,
+    born: SystemTime,
 }
 
 struct Pool {
@@ -54,10 +57,12 @@ pub struct Function {
 impl Function {
     fn new(name: &str, config: FunctionConfig) -> Self {
         let now = Instant::now();
+        let born = SystemTime::now();
         let provisioned_idle = (0..config.provisioned_concurrency)
             .map(|i| Env {
                 id: format!("{name}-pc-{i}"),
                 last_used: now,
+                born,
             })
             .collect();
         Self {
@@ -91,6 +96,7 @@ impl Function {
                 provisioned: true,
                 spillover: false,
                 concurrent: p.busy,
+                born: env.born,
             });
         }
         let idle_timeout = self.config.idle_timeout;
@@ -107,6 +113,7 @@ impl Function {
                 provisioned: false,
                 spillover,
                 concurrent,
+                born: env.born,
             });
         }
         p.next_id += 1;
@@ -116,6 +123,7 @@ impl Function {
             provisioned: false,
             spillover,
             concurrent,
+            born: SystemTime::now(),
         })
     }
 
@@ -126,6 +134,7 @@ impl Function {
         let env = Env {
             id: lease.env_id,
             last_used: Instant::now(),
+            born: lease.born,
         };
         if lease.provisioned {
             p.provisioned_idle.push(env);
@@ -173,6 +182,8 @@ mod tests {
             reserved_concurrency: reserved,
             provisioned_concurrency: pc,
             idle_timeout: idle,
+            log_format: crate::config::LogFormat::Text,
+            tracing: crate::config::TracingMode::Active,
         }
     }
 

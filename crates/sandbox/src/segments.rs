@@ -26,10 +26,18 @@ struct Inner {
     first_start: HashMap<String, u64>,
 }
 
-/// Thread-safe store of segment documents.
-#[derive(Default)]
+/// Thread-safe store of segment documents. At most `max_traces` traces are kept (the
+/// earliest-starting are dropped beyond it), so a long load test runs in flat memory; the
+/// sandbox's data directory keeps every document.
 pub struct SegmentStore {
     inner: Mutex<Inner>,
+    max_traces: usize,
+}
+
+impl Default for SegmentStore {
+    fn default() -> Self {
+        Self::with_limit(usize::MAX)
+    }
 }
 
 /// Why a document was rejected (PutTraceSegments reports these as `UnprocessedTraceSegments`).
@@ -45,6 +53,14 @@ impl SegmentStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store keeping at most `max_traces` traces.
+    pub fn with_limit(max_traces: usize) -> Self {
+        Self {
+            inner: Mutex::default(),
+            max_traces: max_traces.max(1),
+        }
     }
 
     /// Parses and stores one segment document; it needs `trace_id`, `id`, `name` and
@@ -92,6 +108,12 @@ impl SegmentStore {
             end_time,
             document: document.to_owned(),
         });
+        if inner.traces.len() > self.max_traces
+            && let Some((_, oldest)) = inner.by_start.pop_first()
+        {
+            inner.traces.remove(&oldest);
+            inner.first_start.remove(&oldest);
+        }
         Ok(())
     }
 

@@ -117,8 +117,17 @@ async fn respond(app: &Arc<App>, req: &Request<Incoming>) -> Response<Full<Bytes
         .headers()
         .get("x-amzn-trace-id")
         .and_then(|v| v.to_str().ok());
+    let authorization = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let reply = app
-        .handle(req.method().as_str(), req.uri().path(), trace)
+        .handle(
+            req.method().as_str(),
+            req.uri().path(),
+            trace,
+            authorization,
+        )
         .await;
     let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
     *resp.status_mut() = hyper::StatusCode::from_u16(reply.status)

@@ -1,38 +1,73 @@
 //! The in-memory telemetry store: CloudWatch-style metric series keyed by namespace, metric
-//! name and dimensions, with per-period aggregates (sum, count, min, max and an HDR histogram
-//! for percentiles exact to 1 %). Datapoints are stamped with the invocation start, as Lambda
-//! stamps them. Everything is recorded when it happens; nothing is synthesised at query time.
-//! The store is sharded by series so concurrent requests rarely contend on one lock.
+//! name and dimensions, with per-period aggregates (sum, count, min, max and, when the values
+//! differ, the values themselves so percentiles are exact, nearest-rank as CloudWatch's).
+//! Datapoints are stamped with the invocation start, as Lambda stamps them. Everything is
+//! recorded when it happens (the platform through [`MetricStore::record`], publishers through
+//! PutMetricData and [`MetricStore::put`]); nothing is synthesised at query time. The
+//! CloudWatch API reads it back with [`MetricStore::query`]. The store is sharded by series
+//! so concurrent requests rarely contend on one lock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use hdrhistogram::Histogram;
-
 const SHARDS: usize = 32;
 
-/// CloudWatch unit of a metric.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unit {
-    /// `Count`.
-    Count,
-    /// `Milliseconds`.
-    Milliseconds,
-    /// `Seconds`.
-    Seconds,
+macro_rules! units {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// CloudWatch unit of a metric (the `StandardUnit` enumeration).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum Unit {
+            $(#[doc = concat!("`", $name, "`.")] $variant,)*
+        }
+
+        impl Unit {
+            /// The unit's CloudWatch name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Unit::$variant => $name,)* }
+            }
+
+            /// Parses a CloudWatch unit name.
+            pub fn parse(s: &str) -> Option<Unit> {
+                match s { $($name => Some(Unit::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+units! {
+    Seconds => "Seconds", Microseconds => "Microseconds", Milliseconds => "Milliseconds",
+    Bytes => "Bytes", Kilobytes => "Kilobytes", Megabytes => "Megabytes",
+    Gigabytes => "Gigabytes", Terabytes => "Terabytes", Bits => "Bits", Kilobits => "Kilobits",
+    Megabits => "Megabits", Gigabits => "Gigabits", Terabits => "Terabits",
+    Percent => "Percent", Count => "Count", BytesPerSecond => "Bytes/Second",
+    KilobytesPerSecond => "Kilobytes/Second", MegabytesPerSecond => "Megabytes/Second",
+    GigabytesPerSecond => "Gigabytes/Second", TerabytesPerSecond => "Terabytes/Second",
+    BitsPerSecond => "Bits/Second", KilobitsPerSecond => "Kilobits/Second",
+    MegabitsPerSecond => "Megabits/Second", GigabitsPerSecond => "Gigabits/Second",
+    TerabitsPerSecond => "Terabits/Second", CountPerSecond => "Count/Second", None => "None",
 }
 
 /// Identifies one series: namespace, metric name and dimensions (sorted by name).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesKey {
     /// e.g. `AWS/Lambda`.
-    pub namespace: &'static str,
+    pub namespace: String,
     /// e.g. `Duration`.
-    pub metric: &'static str,
+    pub metric: String,
     /// e.g. `[("FunctionName", "checkout")]`.
-    pub dimensions: Vec<(&'static str, String)>,
+    pub dimensions: Vec<(String, String)>,
+}
+
+/// The values of a period whose values differ; `complete == false` once a statistic set with
+/// a spread arrived (its individual values are unknown, so no percentile can be given, as in
+/// CloudWatch).
+#[derive(Clone, Debug)]
+struct Spread {
+    /// `(value, count)`, equal neighbours merged.
+    values: Vec<(f64, u64)>,
+    complete: bool,
 }
 
 /// Aggregate of one period of one series.
@@ -46,32 +81,89 @@ pub struct Aggregate {
     pub min: f64,
     /// Largest value.
     pub max: f64,
-    /// Values in thousandths of the unit, 2 significant digits (1 % exact); only for
-    /// millisecond series, as CloudWatch percentiles are only asked of latencies here.
-    hist: Option<Histogram<u64>>,
+    /// `None` while every value equals `min` (then every percentile is `min`): a period with a
+    /// single value costs no allocation.
+    spread: Option<Box<Spread>>,
 }
 
 impl Aggregate {
-    fn new(unit: Unit) -> Self {
+    fn empty() -> Self {
         Self {
             sum: 0.0,
             count: 0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
-            // Up to 1 000 000 000 thousandths (a million units): every Lambda duration in ms.
-            hist: (unit == Unit::Milliseconds)
-                .then(|| Histogram::new_with_bounds(1, 1_000_000_000, 2).expect("valid bounds")),
+            spread: None,
         }
     }
 
-    fn add(&mut self, v: f64) {
-        self.sum += v;
-        self.count += 1;
+    /// Adds `count` copies of `v`.
+    fn add(&mut self, v: f64, count: u64) {
+        if count == 0 {
+            return;
+        }
+        let was_uniform = self.count == 0 || (self.min == self.max && self.spread.is_none());
+        let (old_min, old_count) = (self.min, self.count);
+        self.sum += v * count as f64;
+        self.count += count;
         self.min = self.min.min(v);
         self.max = self.max.max(v);
-        if let Some(h) = &mut self.hist {
-            h.saturating_record((v * 1000.0).max(1.0) as u64);
+        if was_uniform && self.min == self.max {
+            return;
         }
+        let spread = self.spread.get_or_insert_with(|| {
+            Box::new(Spread {
+                values: vec![(old_min, old_count)],
+                complete: true,
+            })
+        });
+        match spread.values.last_mut() {
+            // Values no longer known (a statistic set came in): keep only the aggregate.
+            _ if !spread.complete => {}
+            Some((last, n)) if *last == v => *n += count,
+            _ => spread.values.push((v, count)),
+        }
+    }
+
+    /// Adds a statistic set (`SampleCount`, `Sum`, `Minimum`, `Maximum`).
+    fn add_set(&mut self, count: u64, sum: f64, min: f64, max: f64) {
+        if count == 0 {
+            return;
+        }
+        // CloudWatch keeps percentiles for a set only when its values are known: one value,
+        // or all equal.
+        if min == max && (sum - min * count as f64).abs() <= 1e-9 * sum.abs().max(1.0) {
+            self.add(min, count);
+            return;
+        }
+        self.sum += sum;
+        self.count += count;
+        self.min = self.min.min(min);
+        self.max = self.max.max(max);
+        let spread = self.spread.get_or_insert_with(|| {
+            Box::new(Spread {
+                values: Vec::new(),
+                complete: true,
+            })
+        });
+        spread.values.clear();
+        spread.values.shrink_to_fit();
+        spread.complete = false;
+    }
+
+    fn percentiles_known(&self) -> bool {
+        self.count > 0 && self.spread.as_ref().is_none_or(|s| s.complete)
+    }
+
+    /// Pushes the period's `(value, count)` pairs; false when they are unknown.
+    fn samples_into(&self, out: &mut Vec<(f64, u64)>) -> bool {
+        match &self.spread {
+            None if self.count > 0 => out.push((self.min, self.count)),
+            None => {}
+            Some(s) if s.complete => out.extend_from_slice(&s.values),
+            Some(_) => return false,
+        }
+        true
     }
 
     /// Average of the period's values.
@@ -83,13 +175,31 @@ impl Aggregate {
         }
     }
 
-    /// The percentile `p` (0..=100) of the period's values, within 1 %; `None` for series
-    /// that keep no histogram (counts).
+    /// The percentile `p` (0..=100) of the period's values (nearest rank); `None` when the
+    /// values are unknown (statistic sets with a spread) or any is negative, as in CloudWatch.
     pub fn percentile(&self, p: f64) -> Option<f64> {
-        self.hist
-            .as_ref()
-            .map(|h| h.value_at_percentile(p) as f64 / 1000.0)
+        if !self.percentiles_known() || self.min < 0.0 {
+            return None;
+        }
+        let mut v = Vec::new();
+        self.samples_into(&mut v);
+        Some(nearest_rank(&mut v, p))
     }
+}
+
+/// Nearest-rank percentile of weighted values (sorts `values`).
+fn nearest_rank(values: &mut [(f64, u64)], p: f64) -> f64 {
+    values.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let total: u64 = values.iter().map(|(_, n)| n).sum();
+    let rank = ((p / 100.0 * total as f64).ceil() as u64).clamp(1, total.max(1));
+    let mut seen = 0;
+    for (v, n) in values.iter() {
+        seen += n;
+        if seen >= rank {
+            return *v;
+        }
+    }
+    values.last().map_or(0.0, |(v, _)| *v)
 }
 
 /// One datapoint as returned by [`MetricStore::datapoints`].
@@ -101,13 +211,152 @@ pub struct Datapoint {
     pub aggregate: Aggregate,
 }
 
-type Shard = HashMap<SeriesKey, (Unit, BTreeMap<u64, Aggregate>)>;
+/// A statistic CloudWatch computes per period.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Statistic {
+    /// `Sum`.
+    Sum,
+    /// `Average`.
+    Average,
+    /// `Minimum`.
+    Minimum,
+    /// `Maximum`.
+    Maximum,
+    /// `SampleCount`.
+    SampleCount,
+    /// `pNN` / `pNN.NN`.
+    Percentile(f64),
+}
+
+impl Statistic {
+    /// Parses `Sum`, `Average`, `Minimum`, `Maximum`, `SampleCount`, `p99`, `p99.9`, `p99.99`.
+    pub fn parse(s: &str) -> Option<Statistic> {
+        Some(match s {
+            "Sum" => Statistic::Sum,
+            "Average" => Statistic::Average,
+            "Minimum" => Statistic::Minimum,
+            "Maximum" => Statistic::Maximum,
+            "SampleCount" => Statistic::SampleCount,
+            _ => {
+                let n = s.strip_prefix('p')?;
+                let (int, frac) = n.split_once('.').unwrap_or((n, ""));
+                let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+                if int.is_empty() || int.len() > 3 || !digits(int) || !digits(frac) {
+                    return None;
+                }
+                if frac.len() > 2 || (n.contains('.') && frac.is_empty()) {
+                    return None;
+                }
+                let p: f64 = n.parse().ok()?;
+                if !(0.0..=100.0).contains(&p) {
+                    return None;
+                }
+                Statistic::Percentile(p)
+            }
+        })
+    }
+}
+
+/// One series' periods, oldest first.
+struct Series {
+    unit: Unit,
+    /// Storage resolution in seconds (1 for high-resolution, 60 for standard, or the store's).
+    resolution: u64,
+    periods: Vec<(u64, Aggregate)>,
+}
+
+impl Series {
+    /// The aggregate of the period starting at `p`, inserted in order if new.
+    fn slot(&mut self, p: u64) -> &mut Aggregate {
+        // Writes are nearly always for the newest period: check the end first.
+        let i = match self.periods.last() {
+            Some((last, _)) if *last == p => self.periods.len() - 1,
+            Some((last, _)) if *last < p => {
+                self.periods.push((p, Aggregate::empty()));
+                self.periods.len() - 1
+            }
+            None => {
+                self.periods.push((p, Aggregate::empty()));
+                0
+            }
+            Some(_) => match self.periods.binary_search_by_key(&p, |(t, _)| *t) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.periods.insert(i, (p, Aggregate::empty()));
+                    i
+                }
+            },
+        };
+        &mut self.periods[i].1
+    }
+
+    fn range(&self, from: u64, to: u64) -> &[(u64, Aggregate)] {
+        let a = self.periods.partition_point(|(t, _)| *t < from);
+        let b = self.periods.partition_point(|(t, _)| *t < to);
+        &self.periods[a..b.max(a)]
+    }
+}
+
+/// What a publisher sends for one datum (PutMetricData).
+#[derive(Clone, Copy, Debug)]
+pub enum Sample<'a> {
+    /// One value.
+    Value(f64),
+    /// `Values` with their `Counts` (each 1 when absent).
+    Values(&'a [f64], Option<&'a [f64]>),
+    /// A statistic set.
+    Set {
+        /// `SampleCount`.
+        count: f64,
+        /// `Sum`.
+        sum: f64,
+        /// `Minimum`.
+        min: f64,
+        /// `Maximum`.
+        max: f64,
+    },
+}
+
+/// A series as ListMetrics sees it.
+#[derive(Clone, Debug)]
+pub struct SeriesInfo {
+    /// Its key.
+    pub key: SeriesKey,
+    /// Its unit.
+    pub unit: Unit,
+    /// Start of its newest period.
+    pub last: Option<SystemTime>,
+}
+
+/// The answer to [`MetricStore::query`] for one series.
+#[derive(Clone, Debug, Default)]
+pub struct QueryOutcome {
+    /// `(period start, value)` in time order; periods without data are absent.
+    pub points: Vec<(u64, f64)>,
+}
+
+/// A period grid: buckets `[start + k*period, ...)` before `end`, all in epoch seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct Grid {
+    /// First bucket start (already aligned).
+    pub start: u64,
+    /// Exclusive end of the data.
+    pub end: u64,
+    /// Bucket length (>= 1).
+    pub period: u64,
+}
+
+type Shard = HashMap<SeriesKey, Series>;
 
 /// The metric store.
 pub struct MetricStore {
     resolution: Duration,
     hasher: std::collections::hash_map::RandomState,
     shards: Vec<Mutex<Shard>>,
+}
+
+fn epoch_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
 impl MetricStore {
@@ -120,65 +369,108 @@ impl MetricStore {
         }
     }
 
-    /// The period length.
+    /// The period length of what the platform records.
     pub fn resolution(&self) -> Duration {
         self.resolution
     }
 
-    fn period_of(&self, at: SystemTime) -> u64 {
-        let secs = at.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-        let res = self.resolution.as_secs().max(1);
-        secs - secs % res
-    }
-
-    fn shard(&self, key: &SeriesKey) -> &Mutex<Shard> {
+    fn shard(&self, key: &SeriesKey) -> std::sync::MutexGuard<'_, Shard> {
         let mut h = self.hasher.build_hasher();
         key.hash(&mut h);
-        &self.shards[(std::hash::Hasher::finish(&h) as usize) % SHARDS]
+        self.shards[(std::hash::Hasher::finish(&h) as usize) % SHARDS]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records a value into the period containing `at`.
+    fn with_slot(
+        &self,
+        key: SeriesKey,
+        unit: Unit,
+        resolution: u64,
+        at: SystemTime,
+        f: impl FnOnce(&mut Aggregate),
+    ) {
+        let mut shard = self.shard(&key);
+        let series = shard.entry(key).or_insert_with(|| Series {
+            unit,
+            resolution,
+            periods: Vec::new(),
+        });
+        let secs = epoch_secs(at);
+        let p = secs - secs % series.resolution.max(1);
+        f(series.slot(p));
+    }
+
+    /// Records a value into the period containing `at` (the platform's metrics, at the
+    /// store's resolution).
     pub fn record(&self, key: SeriesKey, unit: Unit, at: SystemTime, value: f64) {
-        let period = self.period_of(at);
-        let mut shard = self.shard(&key).lock().expect("metric shard poisoned");
-        shard
-            .entry(key)
-            .or_insert_with(|| (unit, BTreeMap::new()))
-            .1
-            .entry(period)
-            .or_insert_with(|| Aggregate::new(unit))
-            .add(value);
+        let res = self.resolution.as_secs().max(1);
+        self.with_slot(key, unit, res, at, |a| a.add(value, 1));
+    }
+
+    /// Records a published datum (PutMetricData) at `resolution` seconds (1 or 60). A series
+    /// keeps the unit and resolution of its first datum. Counts are rounded to whole numbers.
+    pub fn put(
+        &self,
+        key: SeriesKey,
+        unit: Unit,
+        resolution: u64,
+        at: SystemTime,
+        sample: Sample<'_>,
+    ) {
+        self.with_slot(key, unit, resolution, at, |a| match sample {
+            Sample::Value(v) => a.add(v, 1),
+            Sample::Values(values, counts) => {
+                for (i, v) in values.iter().enumerate() {
+                    let n = counts.and_then(|c| c.get(i)).copied().unwrap_or(1.0);
+                    a.add(*v, n.round().max(0.0) as u64);
+                }
+            }
+            Sample::Set {
+                count,
+                sum,
+                min,
+                max,
+            } => a.add_set(count.round().max(1.0) as u64, sum, min, max),
+        });
     }
 
     /// Every series with its unit (ListMetrics).
     pub fn series(&self) -> Vec<(SeriesKey, Unit)> {
+        self.list().into_iter().map(|s| (s.key, s.unit)).collect()
+    }
+
+    /// Every series with its unit and newest period, sorted by key.
+    pub fn list(&self) -> Vec<SeriesInfo> {
         let mut out: Vec<_> = self
             .shards
             .iter()
             .flat_map(|s| {
-                let s = s.lock().expect("metric shard poisoned");
+                let s = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 s.iter()
-                    .map(|(k, (u, _))| (k.clone(), *u))
+                    .map(|(k, series)| SeriesInfo {
+                        key: k.clone(),
+                        unit: series.unit,
+                        last: series
+                            .periods
+                            .last()
+                            .map(|(p, _)| UNIX_EPOCH + Duration::from_secs(*p)),
+                    })
                     .collect::<Vec<_>>()
             })
             .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_by(|a, b| a.key.cmp(&b.key));
         out
     }
 
     /// Datapoints of one series with period start in `[from, to)`, oldest first. Periods with
     /// no recorded value are absent, as in CloudWatch.
     pub fn datapoints(&self, key: &SeriesKey, from: SystemTime, to: SystemTime) -> Vec<Datapoint> {
-        let (from, to) = (
-            from.duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs(),
-            to.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs(),
-        );
-        let shard = self.shard(key).lock().expect("metric shard poisoned");
-        shard.get(key).map_or_else(Vec::new, |(_, periods)| {
-            periods
-                .range(from..to)
+        let shard = self.shard(key);
+        shard.get(key).map_or_else(Vec::new, |series| {
+            series
+                .range(epoch_secs(from), epoch_secs(to))
+                .iter()
                 .map(|(p, a)| Datapoint {
                     timestamp: UNIX_EPOCH + Duration::from_secs(*p),
                     aggregate: a.clone(),
@@ -186,22 +478,75 @@ impl MetricStore {
                 .collect()
         })
     }
+
+    /// The unit and storage resolution (seconds) of a series, if it exists.
+    pub fn describe(&self, key: &SeriesKey) -> Option<(Unit, u64)> {
+        self.shard(key).get(key).map(|s| (s.unit, s.resolution))
+    }
+
+    /// One statistic of one series over a grid: stored periods starting in
+    /// `[grid.start, grid.end)` are merged into the grid's buckets. Buckets with no data, and
+    /// percentile buckets whose values are unknown or negative, are absent.
+    pub fn query(&self, key: &SeriesKey, grid: Grid, stat: Statistic) -> QueryOutcome {
+        let shard = self.shard(key);
+        let Some(series) = shard.get(key) else {
+            return QueryOutcome::default();
+        };
+        let period = grid.period.max(1);
+        let mut points = Vec::new();
+        let mut scratch = Vec::new();
+        let mut bucket: Option<(u64, Aggregate, bool)> = None;
+        let flush = |b: Option<(u64, Aggregate, bool)>,
+                     scratch: &mut Vec<(f64, u64)>,
+                     points: &mut Vec<(u64, f64)>| {
+            let Some((t, agg, known)) = b else { return };
+            let v = match stat {
+                Statistic::Sum => Some(agg.sum),
+                Statistic::Average => Some(agg.average()),
+                Statistic::Minimum => Some(agg.min),
+                Statistic::Maximum => Some(agg.max),
+                Statistic::SampleCount => Some(agg.count as f64),
+                Statistic::Percentile(p) => {
+                    (known && agg.min >= 0.0).then(|| nearest_rank(scratch, p))
+                }
+            };
+            scratch.clear();
+            if let Some(v) = v {
+                points.push((t, v));
+            }
+        };
+        let want_samples = matches!(stat, Statistic::Percentile(_));
+        for (p, a) in series.range(grid.start, grid.end) {
+            let t = grid.start + (p - grid.start) / period * period;
+            if bucket.as_ref().is_none_or(|(bt, _, _)| *bt != t) {
+                flush(bucket.take(), &mut scratch, &mut points);
+                bucket = Some((t, Aggregate::empty(), true));
+            }
+            if let Some((_, agg, known)) = bucket.as_mut() {
+                agg.sum += a.sum;
+                agg.count += a.count;
+                agg.min = agg.min.min(a.min);
+                agg.max = agg.max.max(a.max);
+                if want_samples && *known {
+                    *known = a.samples_into(&mut scratch);
+                }
+            }
+        }
+        flush(bucket, &mut scratch, &mut points);
+        QueryOutcome { points }
+    }
 }
 
-/// Builds a series key.
-pub fn key(
-    namespace: &'static str,
-    metric: &'static str,
-    dimensions: &[(&'static str, &str)],
-) -> SeriesKey {
+/// Builds a series key (dimensions sorted by name).
+pub fn key(namespace: &str, metric: &str, dimensions: &[(&str, &str)]) -> SeriesKey {
     let mut dimensions: Vec<_> = dimensions
         .iter()
-        .map(|(k, v)| (*k, (*v).to_string()))
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
         .collect();
     dimensions.sort();
     SeriesKey {
-        namespace,
-        metric,
+        namespace: namespace.to_string(),
+        metric: metric.to_string(),
         dimensions,
     }
 }
@@ -228,8 +573,73 @@ mod tests {
         assert_eq!(d.len(), 2);
         let a = &d[0].aggregate;
         assert_eq!((a.count, a.min, a.max), (100, 1.0, 100.0));
-        let p99 = a.percentile(99.0).unwrap();
-        assert!((p99 - 99.0).abs() <= 0.99, "p99 {p99}");
+        assert_eq!(a.percentile(99.0), Some(99.0));
+        assert_eq!(a.percentile(50.0), Some(50.0));
+        assert_eq!(a.percentile(100.0), Some(100.0));
         assert_eq!(d[1].aggregate.count, 1);
+        assert_eq!(d[1].aggregate.percentile(99.9), Some(5.0));
+    }
+
+    #[test]
+    fn query_merges_periods_into_buckets() {
+        let s = MetricStore::new(Duration::from_secs(1));
+        let k = key("App", "Latency", &[]);
+        let t0 = 1_700_000_040; // a whole minute
+        for i in 0..120u64 {
+            let at = UNIX_EPOCH + Duration::from_secs(t0 + i);
+            s.put(
+                k.clone(),
+                Unit::Milliseconds,
+                1,
+                at,
+                Sample::Value(i as f64),
+            );
+        }
+        let grid = Grid {
+            start: t0,
+            end: t0 + 120,
+            period: 60,
+        };
+        let sum = s.query(&k, grid, Statistic::Sum).points;
+        assert_eq!(sum, [(t0, 1770.0), (t0 + 60, 5370.0)]);
+        let p50 = s.query(&k, grid, Statistic::Percentile(50.0)).points;
+        assert_eq!(p50, [(t0, 29.0), (t0 + 60, 89.0)]);
+        let n = s.query(&k, grid, Statistic::SampleCount).points;
+        assert_eq!(n, [(t0, 60.0), (t0 + 60, 60.0)]);
+    }
+
+    #[test]
+    fn statistic_sets_hide_percentiles_unless_values_are_known() {
+        let s = MetricStore::new(Duration::from_secs(60));
+        let k = key("App", "Set", &[]);
+        let at = UNIX_EPOCH + Duration::from_secs(1_700_000_040);
+        let set = |count, sum, min, max| Sample::Set {
+            count,
+            sum,
+            min,
+            max,
+        };
+        s.put(k.clone(), Unit::Count, 60, at, set(4.0, 8.0, 2.0, 2.0));
+        let a = &s.datapoints(&k, UNIX_EPOCH, at + Duration::from_secs(60))[0].aggregate;
+        assert_eq!(a.percentile(90.0), Some(2.0));
+        s.put(k.clone(), Unit::Count, 60, at, set(2.0, 4.0, 1.0, 3.0));
+        let a = &s.datapoints(&k, UNIX_EPOCH, at + Duration::from_secs(60))[0].aggregate;
+        assert_eq!((a.count, a.sum, a.min, a.max), (6, 12.0, 1.0, 3.0));
+        assert_eq!(a.percentile(90.0), None);
+    }
+
+    #[test]
+    fn parses_statistics() {
+        assert_eq!(Statistic::parse("p99"), Some(Statistic::Percentile(99.0)));
+        assert_eq!(Statistic::parse("p99.9"), Some(Statistic::Percentile(99.9)));
+        assert_eq!(
+            Statistic::parse("p99.99"),
+            Some(Statistic::Percentile(99.99))
+        );
+        for bad in ["p", "p101", "p99.", "p9.999", "px", "avg", "P99", "p-1"] {
+            assert_eq!(Statistic::parse(bad), None, "{bad}");
+        }
+        assert_eq!(Unit::parse("Count/Second"), Some(Unit::CountPerSecond));
+        assert_eq!(Unit::Bytes.as_str(), "Bytes");
     }
 }

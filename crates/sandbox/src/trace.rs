@@ -9,6 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub struct TraceHeader {
     /// `Root=...`, exactly as sent.
     pub root: Option<String>,
+    /// `Parent=...` (the caller's segment id), if present.
+    pub parent: Option<String>,
     /// `Sampled=1` / `Sampled=0`, if present.
     pub sampled: Option<bool>,
 }
@@ -23,6 +25,8 @@ pub fn parse(header: &str) -> TraceHeader {
         let (k, v) = (k.trim(), v.trim());
         if k.eq_ignore_ascii_case("root") && !v.is_empty() {
             out.root = Some(v.to_string());
+        } else if k.eq_ignore_ascii_case("parent") && !v.is_empty() {
+            out.parent = Some(v.to_string());
         } else if k.eq_ignore_ascii_case("sampled") {
             out.sampled = match v {
                 "1" => Some(true),

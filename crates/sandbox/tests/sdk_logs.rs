@@ -3,7 +3,8 @@
 //! to an in-process sandbox on 127.0.0.1: DescribeLogGroups, FilterLogEvents (time range,
 //! patterns, pagination, errors), the Logs Insights StartQuery / GetQueryResults /
 //! StopQuery lifecycle with the cold-start queries the collector runs, MalformedQuery
-//! errors, and ThrottlingException with and without SDK retries.
+//! errors, ThrottlingException with and without SDK retries, and the START/END/REPORT lines
+//! the platform itself writes for requests sent to the imitated API (text and JSON formats).
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -449,5 +450,118 @@ async fn throttling_is_seen_without_retries_and_absorbed_with_them() {
             .await
             .expect("the SDK's standard retry absorbs ThrottlingException");
     }
+    sb.stop().await.unwrap();
+}
+
+/// One GET on a fresh connection with an `X-Amzn-Trace-Id`; returns the status. Bounded.
+async fn get(base: &str, path: &str, trace_header: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://").to_owned();
+    let req = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nX-Amzn-Trace-Id: {trace_header}\r\nConnection: close\r\n\r\n"
+    );
+    let fut = async move {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).await.unwrap();
+        buf.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0)
+    };
+    tokio::time::timeout(Duration::from_secs(10), fut)
+        .await
+        .expect("request answered within 10 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lambda_log_lines_of_app_requests_are_queryable() {
+    let config = Config::parse(
+        Path::new("test.toml"),
+        "[api]\nkind = \"rest\"\n\n[functions.text]\ninit = \"fixed 30ms\"\n\n[functions.json]\ninit = \"fixed 40ms\"\nlog_format = \"json\"\n\n[[routes]]\nroute = \"GET /prod/text/{id}\"\nfunction = \"text\"\nhandler = \"fixed 2ms\"\n\n[[routes]]\nroute = \"GET /prod/json/{id}\"\nfunction = \"json\"\nhandler = \"fixed 2ms\"\n",
+    )
+    .expect("test config is valid");
+    let sb = Sandbox::start(
+        config,
+        Options {
+            seed: 13,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ground_truth: None,
+        },
+    )
+    .await
+    .unwrap();
+    let logs = client(&sb.api_url, RetryConfig::disabled()).await;
+    let t0 = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let first_trace = format!("1-{t0:08x}-{:024x}", 0xfeed_u64);
+    // Sequential: one environment per function, so only each first request is cold.
+    for n in 0..5u64 {
+        for kind in ["text", "json"] {
+            let trace = if n == 0 && kind == "text" {
+                first_trace.clone()
+            } else {
+                format!(
+                    "1-{t0:08x}-{:024x}",
+                    0x1000 + n * 2 + u64::from(kind == "json")
+                )
+            };
+            let header = format!("Root={trace};Parent={:016x};Sampled=1", n + 1);
+            assert_eq!(
+                get(&sb.api_url, &format!("/prod/{kind}/{n}"), &header).await,
+                200
+            );
+        }
+    }
+    // REPORT is written as each invocation ends; wait (bounded) until all five are there.
+    let mut reports = 0;
+    for _ in 0..50 {
+        reports = logs
+            .filter_log_events()
+            .log_group_name("/aws/lambda/text")
+            .filter_pattern("REPORT")
+            .send()
+            .await
+            .unwrap()
+            .events()
+            .len();
+        if reports == 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(reports, 5);
+    let cold = logs
+        .filter_log_events()
+        .log_group_name("/aws/lambda/text")
+        .filter_pattern("\"Init Duration\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cold.events().len(), 1);
+    assert!(cold.events()[0].message().unwrap().contains(&first_trace));
+
+    let base = t0 * 1000 - 60_000;
+    for group in ["/aws/lambda/text", "/aws/lambda/json"] {
+        let got = run(
+            &logs,
+            group,
+            base,
+            r#"filter @type = "REPORT" and ispresent(@initDuration) | stats count(*) as cold, min(@initDuration) as init"#,
+        )
+        .await;
+        assert_eq!(got.len(), 1, "{group}: {got:?}");
+        assert_eq!(got[0][0], ("cold".into(), "1".into()), "{group}");
+        let init: f64 = got[0][1].1.parse().unwrap();
+        assert!((30.0..100.0).contains(&init), "{group}: init {init}");
+    }
+    let got = run(
+        &logs,
+        "/aws/lambda/text",
+        base,
+        "filter ispresent(@initDuration) | fields @xrayTraceId",
+    )
+    .await;
+    assert_eq!(got[0][0], ("@xrayTraceId".into(), first_trace));
     sb.stop().await.unwrap();
 }

@@ -220,7 +220,10 @@ mod tests {
         assert_eq!(choose_period(Resolution::Standard, None, h(24 * 64)), 3600);
         // A file's coarser period wins; a finer one is raised to what still has data.
         assert_eq!(choose_period(Resolution::Standard, Some(300), h(1)), 300);
-        assert_eq!(choose_period(Resolution::Standard, Some(60), h(24 * 20)), 300);
+        assert_eq!(
+            choose_period(Resolution::Standard, Some(60), h(24 * 20)),
+            300
+        );
         assert_eq!(choose_period(Resolution::Standard, Some(90), h(1)), 120);
         assert_eq!(choose_period(Resolution::High, Some(7), h(1)), 10);
         assert_eq!(choose_period(Resolution::High, Some(45), h(1)), 60);
@@ -251,7 +254,10 @@ mod tests {
     #[test]
     fn three_hours_of_fifty_series_is_one_call() {
         let start = t("2026-06-01T10:00:00Z");
-        let w = [PhaseWindow::starting_at(start, Duration::from_secs(3 * 3600))];
+        let w = [PhaseWindow::starting_at(
+            start,
+            Duration::from_secs(3 * 3600),
+        )];
         let calls = plan_calls(
             &series(50, Resolution::Standard),
             &w,

@@ -32,8 +32,14 @@ pub const BUILTIN: [(&str, &str); 8] = [
         "function-url.toml",
         include_str!("../../../queries/function-url.toml"),
     ),
-    ("dynamodb.toml", include_str!("../../../queries/dynamodb.toml")),
-    ("kinesis.toml", include_str!("../../../queries/kinesis.toml")),
+    (
+        "dynamodb.toml",
+        include_str!("../../../queries/dynamodb.toml"),
+    ),
+    (
+        "kinesis.toml",
+        include_str!("../../../queries/kinesis.toml"),
+    ),
     ("sqs.toml", include_str!("../../../queries/sqs.toml")),
     (
         "lambda-insights.toml",
@@ -173,7 +179,9 @@ impl QueryFile {
                     return Err(err(
                         k.span(),
                         "api_kind",
-                        format!("unknown API kind \"{other}\" (expected rest, http or function_url)"),
+                        format!(
+                            "unknown API kind \"{other}\" (expected rest, http or function_url)"
+                        ),
                     ));
                 }
             }),
@@ -188,7 +196,11 @@ impl QueryFile {
                 return Err(err(m.name.span(), &field("name"), "is empty".into()));
             }
             if m.stats.get_ref().is_empty() {
-                return Err(err(m.stats.span(), &field("stats"), "lists no statistic".into()));
+                return Err(err(
+                    m.stats.span(),
+                    &field("stats"),
+                    "lists no statistic".into(),
+                ));
             }
             for s in m.stats.get_ref() {
                 if !is_valid_stat(s) {
@@ -201,8 +213,16 @@ impl QueryFile {
                     ));
                 }
             }
-            let expand = m.expand.as_ref().map(|e| e.get_ref().clone()).unwrap_or_default();
-            let dimensions = m.dimensions.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default();
+            let expand = m
+                .expand
+                .as_ref()
+                .map(|e| e.get_ref().clone())
+                .unwrap_or_default();
+            let dimensions = m
+                .dimensions
+                .as_ref()
+                .map(|d| d.get_ref().clone())
+                .unwrap_or_default();
             for template in dimensions.values() {
                 for name in placeholders(template) {
                     if !PLACEHOLDERS.contains(&name.as_str()) && !expand.contains_key(&name) {
@@ -297,7 +317,9 @@ pub fn is_valid_stat(s: &str) -> bool {
                 return true;
             }
             return !rest.is_empty()
-                && rest.parse::<f64>().is_ok_and(|v| (0.0..=100.0).contains(&v))
+                && rest
+                    .parse::<f64>()
+                    .is_ok_and(|v| (0.0..=100.0).contains(&v))
                 && rest.chars().all(|c| c.is_ascii_digit() || c == '.');
         }
     }
@@ -389,19 +411,35 @@ pub fn render(files: &[QueryFile], resources: &AwsResources) -> (Vec<MetricSerie
                 .collect();
             values.insert("function", functions);
             values.insert("function_qualified", resources.functions.clone());
-            values.insert("api_name", api.and_then(|a| a.name.clone()).into_iter().collect());
-            values.insert("api_id", api.and_then(|a| a.id.clone()).into_iter().collect());
-            values.insert("stage", api.and_then(|a| a.stage.clone()).into_iter().collect());
+            values.insert(
+                "api_name",
+                api.and_then(|a| a.name.clone()).into_iter().collect(),
+            );
+            values.insert(
+                "api_id",
+                api.and_then(|a| a.id.clone()).into_iter().collect(),
+            );
+            values.insert(
+                "stage",
+                api.and_then(|a| a.stage.clone()).into_iter().collect(),
+            );
             values.insert("table", resources.tables.clone());
             values.insert("stream", resources.streams.clone());
             values.insert("queue", resources.queues.clone());
             for (k, v) in &m.expand {
                 values.insert(k.as_str(), v.clone());
             }
-            let mut used: Vec<String> = m.dimensions.values().flat_map(|t| placeholders(t)).collect();
+            let mut used: Vec<String> = m
+                .dimensions
+                .values()
+                .flat_map(|t| placeholders(t))
+                .collect();
             used.sort();
             used.dedup();
-            if let Some(empty) = used.iter().find(|p| values.get(p.as_str()).is_none_or(Vec::is_empty)) {
+            if let Some(empty) = used
+                .iter()
+                .find(|p| values.get(p.as_str()).is_none_or(Vec::is_empty))
+            {
                 skipped.push(Skipped {
                     source: file.source.clone(),
                     metric,
@@ -445,7 +483,14 @@ pub fn render(files: &[QueryFile], resources: &AwsResources) -> (Vec<MetricSerie
     }
     // A user file may repeat a built-in series: fetch it once.
     let mut seen = std::collections::HashSet::new();
-    series.retain(|s| seen.insert((s.namespace.clone(), s.metric.clone(), s.dimensions.clone(), s.stat.clone())));
+    series.retain(|s| {
+        seen.insert((
+            s.namespace.clone(),
+            s.metric.clone(),
+            s.dimensions.clone(),
+            s.stat.clone(),
+        ))
+    });
     (series, skipped)
 }
 
@@ -484,35 +529,52 @@ mod tests {
         assert_eq!(files.len(), 8);
         let (series, skipped) = render(&files, &resources());
         let names: Vec<String> = series.iter().map(MetricSeries::name).collect();
-        assert!(names.contains(&"AWS/Lambda/Throttles{FunctionName=store-products}:Sum".to_string()));
+        assert!(
+            names.contains(&"AWS/Lambda/Throttles{FunctionName=store-products}:Sum".to_string())
+        );
         assert!(names.contains(&"AWS/Lambda/Duration{FunctionName=store-orders}:p99".to_string()));
-        assert!(names.contains(&"AWS/ApiGateway/5XXError{ApiName=store,Stage=prod}:Sum".to_string()));
+        assert!(
+            names.contains(&"AWS/ApiGateway/5XXError{ApiName=store,Stage=prod}:Sum".to_string())
+        );
         assert!(names.contains(
             &"AWS/DynamoDB/ThrottledRequests{Operation=PutItem,TableName=orders}:Sum".to_string()
         ));
         // HTTP-API and function-URL files do not apply to a REST API.
-        assert!(!names.iter().any(|n| n.contains("ApiId=") || n.contains("UrlRequestCount")));
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.contains("ApiId=") || n.contains("UrlRequestCount"))
+        );
         // No streams or queues: skipped with a reason, not an error.
         assert!(skipped.iter().any(|s| s.metric == "AWS/Kinesis/IncomingRecords"
             && s.reason.contains("{stream}")));
         let throttles = series.iter().find(|s| s.metric == "Throttles").unwrap();
         assert_eq!(throttles.missing, Missing::Zero);
-        let concurrency = series.iter().find(|s| s.metric == "ConcurrentExecutions").unwrap();
+        let concurrency = series
+            .iter()
+            .find(|s| s.metric == "ConcurrentExecutions")
+            .unwrap();
         assert_eq!(concurrency.missing, Missing::Gap);
     }
 
     #[test]
     fn bad_files_name_line_and_field() {
-        let e = QueryFile::parse("q.toml", "namespace = \"X\"\n[[metric]]\nname = \"M\"\nstats = [\"Sum\", \"p1000\"]\n")
-            .unwrap_err()
-            .to_string();
+        let e = QueryFile::parse(
+            "q.toml",
+            "namespace = \"X\"\n[[metric]]\nname = \"M\"\nstats = [\"Sum\", \"p1000\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert_eq!(
             e.split(": unknown").next().unwrap(),
             "q.toml:4: field `metric[0].stats`"
         );
-        let e = QueryFile::parse("q.toml", "namespace = \"X\"\n[[metric]]\nname = \"M\"\nstats = [\"Sum\"]\ncolour = 1\n")
-            .unwrap_err()
-            .to_string();
+        let e = QueryFile::parse(
+            "q.toml",
+            "namespace = \"X\"\n[[metric]]\nname = \"M\"\nstats = [\"Sum\"]\ncolour = 1\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("q.toml:5: field `colour`"), "{e}");
         let e = QueryFile::parse(
             "q.toml",
@@ -520,18 +582,34 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("q.toml:6: field `metric[0].dimensions`: unknown placeholder {fnction}"), "{e}");
-        let e = QueryFile::parse("q.toml", "namespace = \"X\"\n[[metric]]\nname = \"M\"\nstats = [\"Sum\"]\nperiod = 45\n")
+        assert!(
+            e.starts_with("q.toml:6: field `metric[0].dimensions`: unknown placeholder {fnction}"),
+            "{e}"
+        );
+        let e = QueryFile::parse(
+            "q.toml",
+            "namespace = \"X\"\n[[metric]]\nname = \"M\"\nstats = [\"Sum\"]\nperiod = 45\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("q.toml:5: field `metric[0].period`"), "{e}");
+        let e = QueryFile::parse("q.toml", "namespace = \n")
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("q.toml:5: field `metric[0].period`"), "{e}");
-        let e = QueryFile::parse("q.toml", "namespace = \n").unwrap_err().to_string();
         assert!(e.starts_with("q.toml:1: field `(syntax)`"), "{e}");
     }
 
     #[test]
     fn statistics_are_checked() {
-        for ok in ["Sum", "p99", "p99.9", "tm99", "TM(10%:90%)", "IQM", "SampleCount"] {
+        for ok in [
+            "Sum",
+            "p99",
+            "p99.9",
+            "tm99",
+            "TM(10%:90%)",
+            "IQM",
+            "SampleCount",
+        ] {
             assert!(is_valid_stat(ok), "{ok}");
         }
         for bad in ["sum", "p", "p101", "pX", "Median", ""] {
@@ -555,7 +633,12 @@ mod tests {
             .collect();
         // Sum from both files once, SampleCount from the user's.
         assert_eq!(throttles.len(), 2);
-        assert!(series.iter().any(|s| s.dimensions.get("FunctionName").map(String::as_str) == Some("store-orders:live")));
+        assert!(
+            series
+                .iter()
+                .any(|s| s.dimensions.get("FunctionName").map(String::as_str)
+                    == Some("store-orders:live"))
+        );
     }
 
     #[test]

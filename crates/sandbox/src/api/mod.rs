@@ -1,10 +1,18 @@
 //! The AWS telemetry APIs the sandbox serves on its one port, routed as AWS tells them apart:
+//! CloudWatch over Smithy RPC v2 CBOR by path (`POST /service/GraniteServiceVersion20100801/
+//! operation/<Op>`) and over awsJson1_0 by `X-Amz-Target: GraniteServiceVersion20100801.<Op>`;
 //! X-Ray (restJson1) by method and path (`POST /TraceSegments`, `/Traces`,
 //! `/TraceSummaries`), CloudWatch Logs (awsJson1_1) by `X-Amz-Target: Logs_20140328.<Op>`.
+//! None of these paths can be an application route (those start with a stage, `/prod/...`).
 //! Anything else falls through to the imitated application. Each API keeps its own rate
 //! limit (`[telemetry] api_rate_limit`) and answers from the stores the platform records
 //! into; nothing is synthesised at query time.
 
+pub mod cbor;
+pub mod cloudwatch;
+mod cloudwatch_math;
+mod cloudwatch_query;
+mod cloudwatch_write;
 pub mod logs;
 mod logs_eval;
 mod logs_fields;
@@ -48,6 +56,10 @@ pub struct ApiResponse {
 /// Which API a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
+    /// CloudWatch, Smithy RPC v2 CBOR (aws-sdk-cloudwatch >= 1.100).
+    CloudWatchCbor,
+    /// CloudWatch, awsJson1_0 (boto3, the AWS CLI).
+    CloudWatchJson,
     /// X-Ray, restJson1.
     Xray,
     /// CloudWatch Logs, awsJson1_1.
@@ -56,6 +68,7 @@ pub enum Route {
 
 /// The telemetry APIs and their state.
 pub struct TelemetryApis {
+    cloudwatch: cloudwatch::CloudWatchApi,
     xray: xray::XrayApi,
     logs: logs::LogsApi,
     request_seq: AtomicU64,
@@ -65,6 +78,7 @@ impl TelemetryApis {
     /// APIs answering at most `rate_per_sec` calls per second each.
     pub fn new(rate_per_sec: f64) -> Self {
         Self {
+            cloudwatch: cloudwatch::CloudWatchApi::new(rate_per_sec),
             xray: xray::XrayApi::new(rate_per_sec),
             logs: logs::LogsApi::new(rate_per_sec, REGION),
             request_seq: AtomicU64::new(0),
@@ -74,6 +88,11 @@ impl TelemetryApis {
     /// Which API (if any) serves a request, from its method, path and `X-Amz-Target`
     /// alone, so the body is read only for API calls.
     pub fn route(method: &str, path: &str, target: Option<&str>) -> Option<Route> {
+        // CloudWatch: the CBOR path prefix or the JSON target prefix (any operation name, so
+        // unknown ones get an AWS-shaped UnknownOperationException, not an app 404).
+        if let Some(route) = cloudwatch::CloudWatchApi::route(method, path, target) {
+            return Some(route);
+        }
         if let Some(t) = target
             && logs::LogsApi::operation(t).is_some()
         {
@@ -87,6 +106,17 @@ impl TelemetryApis {
         let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
         let request_id = format!("5a4d0000-0000-4000-8000-{n:012x}");
         let (reply, content_type) = match route {
+            Route::CloudWatchCbor | Route::CloudWatchJson => {
+                let reply = self.cloudwatch.handle(app.metrics(), route, req);
+                let mut headers = vec![("x-amzn-requestid", request_id)];
+                headers.extend(reply.headers);
+                return ApiResponse {
+                    status: reply.status,
+                    content_type: reply.content_type,
+                    headers,
+                    body: reply.body,
+                };
+            }
             Route::Xray => (
                 self.xray.handle(app.segments(), req.path, req.body),
                 "application/json",

@@ -1,0 +1,110 @@
+//! The sandbox's data directory (`--data-dir DIR`): every Lambda log event, one JSON line
+//! per event in `logs/<function>.jsonl` (`{"timestamp", "logStream", "message"}`, the shape
+//! FilterLogEvents returns), and every segment document the platform emitted, one per line,
+//! in `segments.jsonl`. Lines are written as they happen through buffers, so memory stays
+//! flat however long the run; [`DataDir::flush`] (called at shutdown) reports the first
+//! write error with its path.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::error::SandboxError;
+use crate::logs::LogEvent;
+
+struct Sink {
+    path: PathBuf,
+    out: Mutex<(BufWriter<File>, Option<std::io::Error>)>,
+}
+
+impl Sink {
+    fn create(path: PathBuf) -> Result<Self, SandboxError> {
+        let f = File::create(&path).map_err(|source| SandboxError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Self {
+            path,
+            out: Mutex::new((BufWriter::new(f), None)),
+        })
+    }
+
+    fn line(&self, line: &[u8]) {
+        let mut g = self.out.lock().expect("data sink poisoned");
+        if g.1.is_none()
+            && let Err(e) = g.0.write_all(line).and_then(|()| g.0.write_all(b"\n"))
+        {
+            g.1 = Some(e);
+        }
+    }
+
+    fn flush(&self) -> Result<(), SandboxError> {
+        let mut g = self.out.lock().expect("data sink poisoned");
+        let result = match g.1.take() {
+            Some(e) => Err(e),
+            None => g.0.flush(),
+        };
+        result.map_err(|source| SandboxError::Write {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// Open files under the data directory.
+pub struct DataDir {
+    logs: HashMap<String, Sink>,
+    segments: Sink,
+}
+
+impl DataDir {
+    /// Creates `DIR/logs/<function>.jsonl` for each function and `DIR/segments.jsonl`.
+    pub fn create<'a>(
+        root: &Path,
+        functions: impl Iterator<Item = &'a String>,
+    ) -> Result<Self, SandboxError> {
+        let logs_dir = root.join("logs");
+        std::fs::create_dir_all(&logs_dir).map_err(|source| SandboxError::Write {
+            path: logs_dir.clone(),
+            source,
+        })?;
+        let mut logs = HashMap::new();
+        for f in functions {
+            logs.insert(
+                f.clone(),
+                Sink::create(logs_dir.join(format!("{f}.jsonl")))?,
+            );
+        }
+        Ok(Self {
+            logs,
+            segments: Sink::create(root.join("segments.jsonl"))?,
+        })
+    }
+
+    /// Appends one log event of `function`.
+    pub fn log(&self, function: &str, event: &LogEvent) {
+        if let Some(sink) = self.logs.get(function) {
+            let line = serde_json::json!({
+                "timestamp": event.timestamp_ms,
+                "logStream": event.stream,
+                "message": event.message,
+            });
+            sink.line(line.to_string().as_bytes());
+        }
+    }
+
+    /// Appends one segment document.
+    pub fn segment(&self, document: &str) {
+        self.segments.line(document.as_bytes());
+    }
+
+    /// Flushes every file; the first error names its path.
+    pub fn flush(&self) -> Result<(), SandboxError> {
+        for sink in self.logs.values() {
+            sink.flush()?;
+        }
+        self.segments.flush()
+    }
+}

@@ -1,0 +1,132 @@
+//! A Kinesis-like stream: each shard accepts 1,000 records/s and 1 MiB/s of writes (token
+//! buckets holding one second of capacity). A PutRecord goes to the shard its (random)
+//! partition key hashes to; beyond capacity it fails with
+//! `ProvisionedThroughputExceededException` and the "SDK" retries with exponential backoff
+//! and jitter, as for the table, lengthening the invocation. Records AWS/Kinesis
+//! `IncomingRecords` and `WriteProvisionedThroughputExceeded` with the StreamName dimension.
+
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime};
+
+use crate::config_services::StreamConfig;
+use crate::table::CallOutcome;
+use crate::telemetry::{MetricStore, Unit, key};
+
+/// Records per second one shard accepts.
+const SHARD_RECORDS: f64 = 1000.0;
+/// Bytes per second one shard accepts.
+const SHARD_BYTES: f64 = 1024.0 * 1024.0;
+
+struct Shard {
+    records: f64,
+    bytes: f64,
+    last: Instant,
+}
+
+/// One stream.
+pub struct Stream {
+    name: String,
+    config: StreamConfig,
+    shards: Vec<Mutex<Shard>>,
+}
+
+impl Stream {
+    /// A stream with full shard buckets.
+    pub fn new(name: &str, config: StreamConfig) -> Self {
+        let now = Instant::now();
+        Self {
+            name: name.to_string(),
+            shards: (0..config.shards)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        records: SHARD_RECORDS,
+                        bytes: SHARD_BYTES,
+                        last: now,
+                    })
+                })
+                .collect(),
+            config,
+        }
+    }
+
+    fn try_put(&self, shard: usize, bytes: usize) -> bool {
+        let mut s = self.shards[shard].lock().expect("shard poisoned");
+        let now = Instant::now();
+        let dt = now.duration_since(s.last).as_secs_f64();
+        s.last = now;
+        s.records = (s.records + dt * SHARD_RECORDS).min(SHARD_RECORDS);
+        s.bytes = (s.bytes + dt * SHARD_BYTES).min(SHARD_BYTES);
+        let b = bytes as f64;
+        if s.records >= 1.0 && s.bytes >= b {
+            s.records -= 1.0;
+            s.bytes -= b;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// One PutRecord of `bytes`, retried on throttles.
+    pub async fn put_record(
+        &self,
+        bytes: usize,
+        rng: &mut fastrand::Rng,
+        metrics: &MetricStore,
+        at: SystemTime,
+    ) -> CallOutcome {
+        let dims = [("StreamName", self.name.as_str())];
+        let ns = "AWS/Kinesis";
+        let shard = rng.usize(..self.shards.len());
+        let mut out = CallOutcome::default();
+        loop {
+            if self.try_put(shard, bytes) {
+                metrics.record(key(ns, "IncomingRecords", &dims), Unit::Count, at, 1.0);
+                return out;
+            }
+            metrics.record(
+                key(ns, "WriteProvisionedThroughputExceeded", &dims),
+                Unit::Count,
+                at,
+                1.0,
+            );
+            if out.retries >= self.config.max_retries {
+                out.failed = true;
+                return out;
+            }
+            let step = self.config.base_backoff * 2u32.saturating_pow(out.retries);
+            let wait = step.mul_f64(0.5 + 0.5 * rng.f64());
+            tokio::time::sleep(wait).await;
+            out.backoff += wait;
+            out.retries += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_shard_takes_1000_records_then_throttles() {
+        let s = Stream::new(
+            "votes",
+            StreamConfig {
+                shards: 1,
+                max_retries: 0,
+                base_backoff: Duration::from_millis(1),
+            },
+        );
+        let m = MetricStore::new(Duration::from_secs(1));
+        let mut rng = fastrand::Rng::with_seed(1);
+        let at = SystemTime::now();
+        let mut failed = 0;
+        for _ in 0..1100 {
+            if s.put_record(10, &mut rng, &m, at).await.failed {
+                failed += 1;
+            }
+        }
+        // A second of refill while the loop runs is well under 100 records.
+        assert!((95..=100).contains(&failed), "{failed}");
+    }
+}

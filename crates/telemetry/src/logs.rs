@@ -1,0 +1,347 @@
+//! Lambda REPORT lines from CloudWatch Logs: Logs Insights first (`StartQuery`, then
+//! `GetQueryResults` polled until the query completes; the range is cut in chunks and a
+//! chunk that hits the 10,000-row result limit is split in two and asked again), with
+//! `FilterLogEvents` as the fallback when Insights is unavailable or refused.
+
+use std::time::Duration;
+
+use aws_sdk_cloudwatchlogs::types::QueryStatus;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+use stormwatch_model::{PhaseWindow, UnixNanos};
+
+use crate::aws::ApiStats;
+use crate::error::{Api, TelemetryError, from_sdk};
+use crate::metrics::throttles_of;
+use crate::pacing::Pacer;
+use crate::report_line::{self, ReportLine};
+
+/// Rows Logs Insights returns at most per query.
+pub const INSIGHTS_ROW_LIMIT: usize = 10_000;
+/// Length of one Insights query's range before splitting on the row limit.
+pub const CHUNK: Duration = Duration::from_secs(15 * 60);
+/// How often a running query is polled.
+const POLL: Duration = Duration::from_millis(250);
+/// How long one query may run before it is stopped.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// One REPORT line and when it was logged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedReport {
+    /// Function name.
+    pub function: String,
+    /// Event time.
+    pub at: UnixNanos,
+    /// The parsed line.
+    pub line: ReportLine,
+}
+
+/// What the logs part did, for `collect.json`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LogsReport {
+    /// Per function: log group, source used, lines, cold starts.
+    pub groups: Vec<GroupReport>,
+}
+
+/// One log group.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GroupReport {
+    /// `/aws/lambda/<function>`.
+    pub log_group: String,
+    /// `insights` or `filter_log_events`.
+    pub source: String,
+    /// Why Insights was not used, when it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
+    /// Insights queries run (after splitting).
+    pub queries: usize,
+    /// Chunks split because they hit the row limit.
+    pub splits: usize,
+    /// REPORT lines parsed.
+    pub reports: usize,
+    /// Lines that looked like REPORT but did not parse.
+    pub unparsed: usize,
+    /// Cold starts (Init or Restore Duration present).
+    pub cold_starts: usize,
+    /// Insights queries that did not complete (timeout, failure); their ranges were
+    /// read with FilterLogEvents instead.
+    pub incomplete_queries: usize,
+}
+
+/// Fetches the REPORT lines of `function` in `range`.
+pub async fn fetch_reports(
+    client: &aws_sdk_cloudwatchlogs::Client,
+    pacer: &Pacer,
+    stats: &ApiStats,
+    function: &str,
+    range: &PhaseWindow,
+    query: &str,
+) -> Result<(Vec<LoggedReport>, GroupReport), TelemetryError> {
+    let name = function.split(':').next().unwrap_or(function);
+    let group = format!("/aws/lambda/{name}");
+    let mut report = GroupReport {
+        log_group: group.clone(),
+        source: "insights".into(),
+        ..GroupReport::default()
+    };
+    let mut messages: Vec<(i64, String)> = Vec::new();
+    let mut todo: Vec<(PhaseWindow, u32)> =
+        chunks(range, CHUNK).into_iter().map(|c| (c, 0)).collect();
+    let mut insights_ok = true;
+    while let Some((chunk, depth)) = todo.pop() {
+        if !insights_ok {
+            messages.extend(filter_events(client, pacer, stats, &group, &chunk).await?);
+            continue;
+        }
+        match insights(client, pacer, stats, &group, &chunk, query).await {
+            Ok(Some(rows)) => {
+                report.queries += 1;
+                let secs = (chunk.end - chunk.start).num_seconds();
+                if rows.len() >= INSIGHTS_ROW_LIMIT && secs > 1 && depth < 12 {
+                    // Possibly truncated: split and ask again.
+                    report.splits += 1;
+                    let mid = chunk.start + chrono::Duration::seconds(secs / 2);
+                    todo.push((
+                        PhaseWindow {
+                            start: chunk.start,
+                            end: mid,
+                        },
+                        depth + 1,
+                    ));
+                    todo.push((
+                        PhaseWindow {
+                            start: mid,
+                            end: chunk.end,
+                        },
+                        depth + 1,
+                    ));
+                } else {
+                    messages.extend(rows);
+                }
+            }
+            Ok(None) => {
+                report.incomplete_queries += 1;
+                messages.extend(filter_events(client, pacer, stats, &group, &chunk).await?);
+            }
+            Err(e @ TelemetryError::NotFound { .. }) => return Err(not_found(&group, function, e)),
+            Err(e) if e.is_throttling() => return Err(e),
+            Err(e) => {
+                // Insights refused (no permission, unsupported query, quota): fall back.
+                insights_ok = false;
+                report.source = "filter_log_events".into();
+                report.fallback_reason = Some(e.to_string());
+                messages.extend(filter_events(client, pacer, stats, &group, &chunk).await?);
+            }
+        }
+    }
+    messages.sort();
+    messages.dedup();
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (ms, m) in messages {
+        match report_line::parse(&m) {
+            Some(line) => {
+                if seen.insert(line.request_id.clone()) {
+                    report.cold_starts += usize::from(line.cold());
+                    out.push(LoggedReport {
+                        function: name.to_string(),
+                        at: UnixNanos(ms.saturating_mul(1_000_000)),
+                        line,
+                    });
+                }
+            }
+            None if m.contains("REPORT RequestId") || m.contains("platform.report") => {
+                report.unparsed += 1;
+            }
+            None => {}
+        }
+    }
+    report.reports = out.len();
+    Ok((out, report))
+}
+
+fn not_found(group: &str, function: &str, e: TelemetryError) -> TelemetryError {
+    match e {
+        TelemetryError::NotFound { api, message, .. } => TelemetryError::NotFound {
+            api,
+            what: format!(
+                "log group {group} (is `{function}` the function's name, in this region, and has it run?)"
+            ),
+            message,
+        },
+        other => other,
+    }
+}
+
+/// Splits `range` into chunks of at most `len`.
+pub fn chunks(range: &PhaseWindow, len: Duration) -> Vec<PhaseWindow> {
+    let step = chrono::Duration::from_std(len.max(Duration::from_secs(1)))
+        .unwrap_or(chrono::Duration::minutes(15));
+    let mut out = Vec::new();
+    let mut t = range.start;
+    while t < range.end && out.len() < 100_000 {
+        let e = (t + step).min(range.end);
+        out.push(PhaseWindow { start: t, end: e });
+        t = e;
+    }
+    out
+}
+
+/// Runs one Insights query; `Ok(None)` when it did not complete.
+async fn insights(
+    client: &aws_sdk_cloudwatchlogs::Client,
+    pacer: &Pacer,
+    stats: &ApiStats,
+    group: &str,
+    chunk: &PhaseWindow,
+    query: &str,
+) -> Result<Option<Vec<(i64, String)>>, TelemetryError> {
+    pacer.acquire(throttles_of(stats, Api::StartQuery)).await;
+    // Insights takes whole seconds, both ends inclusive: ask for [start, end − 1 s] and
+    // keep only events inside the half-open chunk.
+    let end_secs = (chunk.end.timestamp() - 1).max(chunk.start.timestamp());
+    let started = client
+        .start_query()
+        .log_group_name(group)
+        .start_time(chunk.start.timestamp())
+        .end_time(end_secs)
+        .query_string(query)
+        .limit(i32::try_from(INSIGHTS_ROW_LIMIT).unwrap_or(i32::MAX))
+        .send()
+        .await
+        .map_err(|e| from_sdk(Api::StartQuery, &e))?;
+    let Some(id) = started.query_id().map(str::to_string) else {
+        return Ok(None);
+    };
+    let deadline = tokio::time::Instant::now() + QUERY_TIMEOUT;
+    loop {
+        tokio::time::sleep(POLL).await;
+        pacer
+            .acquire(throttles_of(stats, Api::GetQueryResults))
+            .await;
+        let r = client
+            .get_query_results()
+            .query_id(&id)
+            .send()
+            .await
+            .map_err(|e| from_sdk(Api::GetQueryResults, &e))?;
+        match r.status() {
+            Some(QueryStatus::Complete) => {
+                let rows = r
+                    .results()
+                    .iter()
+                    .filter_map(|row| {
+                        let get = |f: &str| {
+                            row.iter()
+                                .find(|c| c.field() == Some(f))
+                                .and_then(|c| c.value())
+                        };
+                        let at = parse_insights_time(get("@timestamp")?)?;
+                        let ms = at.timestamp_millis();
+                        let inside = chunk.contains(at);
+                        inside.then(|| (ms, get("@message").unwrap_or_default().to_string()))
+                    })
+                    .collect();
+                return Ok(Some(rows));
+            }
+            Some(QueryStatus::Scheduled | QueryStatus::Running) | None
+                if tokio::time::Instant::now() < deadline => {}
+            Some(QueryStatus::Scheduled | QueryStatus::Running) | None => {
+                // Best effort: a query left running costs the account concurrency.
+                let _ = client.stop_query().query_id(&id).send().await;
+                return Ok(None);
+            }
+            Some(_) => return Ok(None),
+        }
+    }
+}
+
+/// `2026-06-01 14:00:00.123` (what Insights returns), RFC 3339, or epoch milliseconds.
+pub fn parse_insights_time(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f") {
+        return Some(t.and_utc());
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    s.parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+}
+
+/// REPORT lines of `chunk` via FilterLogEvents: the text format's `REPORT` term first,
+/// then the JSON format's `"platform.report"` if the first found nothing.
+async fn filter_events(
+    client: &aws_sdk_cloudwatchlogs::Client,
+    pacer: &Pacer,
+    stats: &ApiStats,
+    group: &str,
+    chunk: &PhaseWindow,
+) -> Result<Vec<(i64, String)>, TelemetryError> {
+    let mut out = Vec::new();
+    for pattern in ["REPORT", "\"platform.report\""] {
+        let mut token: Option<String> = None;
+        for _ in 0..100_000 {
+            pacer
+                .acquire(throttles_of(stats, Api::FilterLogEvents))
+                .await;
+            let r = client
+                .filter_log_events()
+                .log_group_name(group)
+                .start_time(chunk.start.timestamp_millis())
+                .end_time(chunk.end.timestamp_millis() - 1)
+                .filter_pattern(pattern)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| {
+                    let err = from_sdk(Api::FilterLogEvents, &e);
+                    match err {
+                        TelemetryError::NotFound { .. } => {
+                            not_found(group, group.trim_start_matches("/aws/lambda/"), err)
+                        }
+                        other => other,
+                    }
+                })?;
+            out.extend(
+                r.events()
+                    .iter()
+                    .filter_map(|e| Some((e.timestamp()?, e.message()?.to_string()))),
+            );
+            token = r.next_token().map(str::to_string).filter(|t| !t.is_empty());
+            if token.is_none() {
+                break;
+            }
+        }
+        if !out.is_empty() {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insights_timestamps_parse() {
+        let t = parse_insights_time("2026-06-01 14:00:00.123").unwrap();
+        assert_eq!(t.timestamp_millis() % 1000, 123);
+        assert!(parse_insights_time("2026-06-01T14:00:00Z").is_some());
+        assert!(parse_insights_time("1780000000000").is_some());
+        assert!(parse_insights_time("later").is_none());
+    }
+
+    #[test]
+    fn ranges_chunk() {
+        let s = DateTime::parse_from_rfc3339("2026-06-01T14:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let r = PhaseWindow::starting_at(s, Duration::from_secs(40 * 60));
+        let c = chunks(&r, CHUNK);
+        assert_eq!(c.len(), 3);
+        assert_eq!(c[2].duration(), Duration::from_secs(600));
+    }
+}

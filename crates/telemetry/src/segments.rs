@@ -1,0 +1,263 @@
+//! Lenient parsing of X-Ray segment documents into [`Span`] rows.
+//!
+//! Documents come from many producers (API Gateway, the Lambda service, Lambda runtimes,
+//! AWS SDKs in the function) and formats change: Lambda's cold-start subsegment was
+//! `Initialization` and is now `Init`. So parsing is by `serde_json::Value`, unknown fields
+//! are ignored, numbers may arrive as strings, and a document that is not a segment is
+//! counted and skipped — never fatal.
+
+use serde_json::Value;
+use stormwatch_model::{Span, SpanKind, UnixNanos};
+
+/// Counts from parsing a batch of documents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ParseStats {
+    /// Documents parsed.
+    pub documents: usize,
+    /// Documents skipped as malformed (not JSON, no id or start time).
+    pub malformed: usize,
+    /// Subsegments skipped as malformed.
+    pub malformed_subsegments: usize,
+    /// Function segments with an `Initialization`/`Init` subsegment.
+    pub cold_starts: usize,
+}
+
+fn seconds_to_nanos(v: &Value) -> Option<UnixNanos> {
+    let s = match v {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    (s.is_finite() && s > 0.0 && s < 1.0e11).then(|| UnixNanos((s * 1e9).round() as i64))
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn flag(v: &Value, key: &str) -> bool {
+    match v.get(key) {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
+fn http_status(v: &Value) -> Option<u16> {
+    let s = v.get("http")?.get("response")?.get("status")?;
+    match s {
+        Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn retries(v: &Value) -> u32 {
+    v.get("aws")
+        .and_then(|a| a.get("retries"))
+        .and_then(|r| match r {
+            Value::Number(n) => n.as_u64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        })
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0)
+}
+
+fn segment_kind(origin: &str) -> SpanKind {
+    match origin {
+        "AWS::ApiGateway::Stage" => SpanKind::ApiGateway,
+        "AWS::Lambda" => SpanKind::LambdaService,
+        "AWS::Lambda::Function" => SpanKind::LambdaFunction,
+        o if o.starts_with("AWS::DynamoDB")
+            || o.starts_with("AWS::Kinesis")
+            || o.starts_with("AWS::SQS")
+            || o.starts_with("AWS::SNS")
+            || o.starts_with("AWS::S3") =>
+        {
+            SpanKind::Downstream
+        }
+        _ => SpanKind::Other,
+    }
+}
+
+fn subsegment_kind(sub: &Value, name: &str) -> SpanKind {
+    match name {
+        "Initialization" | "Init" => SpanKind::Init,
+        "Restore" => SpanKind::Restore,
+        "Invocation" => SpanKind::Invocation,
+        "Overhead" => SpanKind::Overhead,
+        _ => match sub.get("namespace").and_then(Value::as_str) {
+            Some("aws" | "remote") => SpanKind::Downstream,
+            _ => SpanKind::Other,
+        },
+    }
+}
+
+/// Parses one segment document (a JSON string) of trace `trace_id`, appending its spans.
+pub fn parse_document(trace_id: &str, document: &str, out: &mut Vec<Span>, stats: &mut ParseStats) {
+    stats.documents += 1;
+    let Ok(doc) = serde_json::from_str::<Value>(document) else {
+        stats.malformed += 1;
+        return;
+    };
+    let (Some(id), Some(start)) = (
+        text(&doc, "id"),
+        doc.get("start_time").and_then(seconds_to_nanos),
+    ) else {
+        stats.malformed += 1;
+        return;
+    };
+    let trace = text(&doc, "trace_id").unwrap_or_else(|| trace_id.to_string());
+    let origin = text(&doc, "origin").unwrap_or_default();
+    let kind = segment_kind(&origin);
+    let first = out.len();
+    out.push(Span {
+        trace_id: trace.clone(),
+        id: id.clone(),
+        parent_id: text(&doc, "parent_id"),
+        kind,
+        origin,
+        name: text(&doc, "name").unwrap_or_default(),
+        start,
+        end: doc
+            .get("end_time")
+            .and_then(seconds_to_nanos)
+            .unwrap_or(start),
+        http_status: http_status(&doc),
+        error: flag(&doc, "error"),
+        fault: flag(&doc, "fault"),
+        throttle: flag(&doc, "throttle"),
+        cold: false,
+        retries: retries(&doc),
+    });
+    let mut cold = false;
+    // Depth-first over nested subsegments, with an explicit stack (bounded by the
+    // document's own size, no recursion to overflow).
+    let mut stack: Vec<(&Value, String)> = doc
+        .get("subsegments")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().rev().map(|s| (s, id.clone())).collect())
+        .unwrap_or_default();
+    while let Some((sub, parent)) = stack.pop() {
+        let name = text(sub, "name").unwrap_or_default();
+        let Some(sub_start) = sub.get("start_time").and_then(seconds_to_nanos) else {
+            stats.malformed_subsegments += 1;
+            continue;
+        };
+        let sub_id = text(sub, "id").unwrap_or_else(|| format!("{parent}/{name}"));
+        let sub_kind = subsegment_kind(sub, &name);
+        cold |= matches!(sub_kind, SpanKind::Init | SpanKind::Restore);
+        out.push(Span {
+            trace_id: trace.clone(),
+            id: sub_id.clone(),
+            parent_id: Some(parent),
+            kind: sub_kind,
+            origin: String::new(),
+            name,
+            start: sub_start,
+            end: sub
+                .get("end_time")
+                .and_then(seconds_to_nanos)
+                .unwrap_or(sub_start),
+            http_status: http_status(sub),
+            error: flag(sub, "error"),
+            fault: flag(sub, "fault"),
+            throttle: flag(sub, "throttle"),
+            cold: false,
+            retries: retries(sub),
+        });
+        if let Some(children) = sub.get("subsegments").and_then(Value::as_array) {
+            stack.extend(children.iter().rev().map(|c| (c, sub_id.clone())));
+        }
+    }
+    if cold {
+        stats.cold_starts += usize::from(kind == SpanKind::LambdaFunction);
+        for s in &mut out[first..] {
+            s.cold = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRACE: &str = "1-5759e988-bd862e3fe1be46a994272793";
+
+    fn function_doc(init_name: &str) -> String {
+        serde_json::json!({
+            "id": "b1", "trace_id": TRACE, "name": "store-products",
+            "origin": "AWS::Lambda::Function", "parent_id": "a1",
+            "start_time": 1_780_000_000.100, "end_time": 1_780_000_000.400,
+            "unknown_field": {"x": 1},
+            "subsegments": [
+                {"id": "c1", "name": init_name, "start_time": 1_780_000_000.000, "end_time": 1_780_000_000.095},
+                {"id": "c2", "name": "Invocation", "start_time": 1_780_000_000.100, "end_time": 1_780_000_000.350,
+                 "subsegments": [{"id": "d1", "name": "DynamoDB", "namespace": "aws",
+                   "start_time": "1780000000.2", "end_time": 1_780_000_000.3, "throttle": true,
+                   "aws": {"retries": 2, "operation": "PutItem"}, "http": {"response": {"status": 400}}}]},
+                {"id": "c3", "name": "Overhead", "start_time": 1_780_000_000.350, "end_time": 1_780_000_000.400},
+                {"name": "broken"}
+            ]
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn both_init_formats_mark_cold_starts() {
+        for init in ["Initialization", "Init"] {
+            let mut spans = Vec::new();
+            let mut stats = ParseStats::default();
+            parse_document(TRACE, &function_doc(init), &mut spans, &mut stats);
+            assert_eq!(stats.cold_starts, 1, "{init}");
+            assert_eq!(stats.malformed_subsegments, 1);
+            let kinds: Vec<SpanKind> = spans.iter().map(|s| s.kind).collect();
+            assert_eq!(
+                kinds,
+                [
+                    SpanKind::LambdaFunction,
+                    SpanKind::Init,
+                    SpanKind::Invocation,
+                    SpanKind::Downstream,
+                    SpanKind::Overhead
+                ]
+            );
+            assert!(spans.iter().all(|s| s.cold));
+            let init_span = &spans[1];
+            assert_eq!(init_span.duration().as_millis(), 95);
+            let ddb = &spans[3];
+            assert_eq!(ddb.parent_id.as_deref(), Some("c2"));
+            assert!(ddb.throttle);
+            assert_eq!(ddb.retries, 2);
+            assert_eq!(ddb.http_status, Some(400));
+        }
+    }
+
+    #[test]
+    fn malformed_documents_are_counted_and_skipped() {
+        let mut spans = Vec::new();
+        let mut stats = ParseStats::default();
+        for doc in [
+            "not json",
+            "{}",
+            "[1,2]",
+            r#"{"id":"x","start_time":"soon"}"#,
+        ] {
+            parse_document(TRACE, doc, &mut spans, &mut stats);
+        }
+        assert!(spans.is_empty());
+        assert_eq!(stats.malformed, 4);
+        let gw = r#"{"id":"a1","name":"store/prod","origin":"AWS::ApiGateway::Stage","start_time":1780000000.05,"end_time":1780000000.45,"http":{"response":{"status":"502"}},"fault":true}"#;
+        parse_document(TRACE, gw, &mut spans, &mut stats);
+        assert_eq!(spans.len(), 1);
+        assert_eq!(spans[0].kind, SpanKind::ApiGateway);
+        assert_eq!(spans[0].http_status, Some(502));
+        assert!(spans[0].fault && !spans[0].cold);
+        assert_eq!(spans[0].trace_id, TRACE);
+    }
+}

@@ -1,0 +1,396 @@
+//! `stormwatch collect`: `--help`, `--dry-run` without network, a run directory without
+//! `[aws]` (exit 2), AccessDenied from a loopback stand-in for X-Ray (exit 3, message names
+//! the IAM action), and a full collect against an in-process sandbox through the standard
+//! `AWS_ENDPOINT_URL` override. Nothing leaves 127.0.0.1: the AWS config files are pointed
+//! at nothing and instance metadata is disabled.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use chrono::{DateTime, Utc};
+use predicates::prelude::*;
+use stormwatch_model::{
+    ApiKind, ApiResource, Arrivals, AwsResources, MANIFEST_SCHEMA_VERSION, Phase, PhaseModel,
+    PhaseWindow, RequestLogWriter, RequestRecord, RunDir, RunManifest, RunStatus, ScenarioCopy,
+    UnixNanos,
+};
+
+/// `stormwatch` with an AWS environment that can only reach `endpoint`.
+fn stormwatch(endpoint: &str, home: &Path) -> Command {
+    let mut c = Command::cargo_bin("stormwatch").unwrap();
+    c.env_clear()
+        .env("HOME", home)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", home.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_MAX_ATTEMPTS", "2");
+    c
+}
+
+fn start() -> DateTime<Utc> {
+    let now = Utc::now().timestamp();
+    DateTime::from_timestamp(now - now % 60 - 600, 0).unwrap()
+}
+
+fn write_run(root: &Path, aws: Option<AwsResources>, traces: &[(String, DateTime<Utc>)]) -> RunDir {
+    let dir = RunDir::new(root);
+    let window = PhaseWindow::starting_at(start(), Duration::from_secs(120));
+    dir.write_manifest(&RunManifest {
+        schema_version: MANIFEST_SCHEMA_VERSION,
+        run_id: "e2e-collect".into(),
+        tool_version: "0.1.0".into(),
+        scenario: ScenarioCopy {
+            path: "s.toml".into(),
+            sha256: "ab".repeat(32),
+            content: String::new(),
+        },
+        target: "http://127.0.0.1:1".into(),
+        aws,
+        status: RunStatus::Completed,
+        trace_sampling: 1.0,
+        started_at: window.start,
+        ended_at: Some(window.end),
+        phases: vec![Phase {
+            index: 0,
+            name: "steady".into(),
+            model: PhaseModel::Open {
+                start_rate_per_sec: 1.0,
+                end_rate_per_sec: 1.0,
+                arrivals: Arrivals::Uniform,
+                max_in_flight: None,
+            },
+            planned: window,
+            actual: Some(window),
+            dropped: 0,
+        }],
+        thresholds: vec![],
+        labels: BTreeMap::new(),
+    })
+    .unwrap();
+    let mut w = RequestLogWriter::create(dir.requests_dir()).unwrap();
+    for (i, (id, at)) in traces.iter().enumerate() {
+        let sent = UnixNanos::from_datetime(*at);
+        w.append(&RequestRecord {
+            sequence: i as u64,
+            flow: "f".into(),
+            endpoint: "GET /prod/items/:id".into(),
+            phase: 0,
+            vu: 0,
+            intended: sent,
+            sent,
+            end: sent.plus(Duration::from_millis(50)),
+            status: 200,
+            error: None,
+            bytes: 1,
+            trace_id: Some(id.clone()),
+            sampled: true,
+        })
+        .unwrap();
+    }
+    w.finish().unwrap();
+    dir
+}
+
+fn resources() -> AwsResources {
+    AwsResources {
+        region: Some("us-east-1".into()),
+        functions: vec!["f".into()],
+        api: Some(ApiResource {
+            kind: ApiKind::Rest,
+            name: Some("shop".into()),
+            id: None,
+            stage: Some("prod".into()),
+        }),
+        tables: vec![],
+        streams: vec![],
+        queues: vec![],
+    }
+}
+
+#[test]
+fn help_lists_every_flag() {
+    let out = Command::cargo_bin("stormwatch")
+        .unwrap()
+        .args(["collect", "--help"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    for flag in [
+        "--wait",
+        "--profile",
+        "--region",
+        "--queries",
+        "--dry-run",
+        "--from",
+        "--to",
+        "--function",
+        "--api",
+        "--stage",
+        "--api-id",
+        "--table",
+        "--out",
+    ] {
+        assert!(text.contains(flag), "{flag} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn dry_run_prints_queries_and_calls_without_network() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = write_run(
+        &tmp.path().join("run"),
+        Some(resources()),
+        &[("1-a-b".into(), start())],
+    );
+    // An endpoint nobody listens on: a dry run must not call it.
+    stormwatch("http://127.0.0.1:9", tmp.path())
+        .arg("collect")
+        .arg(dir.root())
+        .arg("--dry-run")
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("AWS/Lambda/Throttles{FunctionName=f}:Sum")
+                .and(predicate::str::contains(
+                    "AWS/ApiGateway/5XXError{ApiName=shop,Stage=prod}:Sum",
+                ))
+                .and(predicate::str::contains("GetMetricData #1"))
+                .and(predicate::str::contains(
+                    "BatchGetTraces: 1 sampled trace ids",
+                ))
+                .and(predicate::str::contains("/aws/lambda/f")),
+        );
+    assert!(!dir.telemetry_dir().exists());
+}
+
+#[test]
+fn a_run_without_aws_resources_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = write_run(&tmp.path().join("run"), None, &[]);
+    stormwatch("http://127.0.0.1:9", tmp.path())
+        .arg("collect")
+        .arg(dir.root())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("manifest.json").and(predicate::str::contains("[aws]")));
+}
+
+#[test]
+fn bad_query_file_exits_2_naming_file_line_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = write_run(&tmp.path().join("run"), Some(resources()), &[]);
+    let q = tmp.path().join("q");
+    std::fs::create_dir_all(&q).unwrap();
+    std::fs::write(
+        q.join("mine.toml"),
+        "namespace = \"X\"\n[[metric]]\nname = \"M\"\nstats = [\"Median\"]\n",
+    )
+    .unwrap();
+    stormwatch("http://127.0.0.1:9", tmp.path())
+        .arg("collect")
+        .arg(dir.root())
+        .arg("--queries")
+        .arg(&q)
+        .arg("--dry-run")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "mine.toml:4: field `metric[0].stats`",
+        ));
+}
+
+#[test]
+fn range_form_needs_its_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    stormwatch("http://127.0.0.1:9", tmp.path())
+        .args([
+            "collect",
+            "--from",
+            "2026-11-22T10:00:00Z",
+            "--to",
+            "2026-11-22T09:00:00Z",
+            "--function",
+            "f",
+            "--out",
+        ])
+        .arg(tmp.path().join("o"))
+        .arg("--dry-run")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--to"));
+    stormwatch("http://127.0.0.1:9", tmp.path())
+        .args([
+            "collect",
+            "--from",
+            "2026-11-22T10:00:00Z",
+            "--to",
+            "2026-11-22T12:00:00Z",
+            "--function",
+            "f",
+            "--api-id",
+            "abc123",
+            "--out",
+        ])
+        .arg(tmp.path().join("o"))
+        .arg("--dry-run")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "AWS/ApiGateway/5xx{ApiId=abc123,Stage=$default}:Sum",
+        ));
+}
+
+/// Answers every request the way X-Ray refuses an unauthorized caller.
+fn access_denied_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(50) {
+            let Ok(mut s) = stream else { continue };
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let mut buf = vec![0u8; 65536];
+            let mut got = Vec::new();
+            // Read the head and the body (Content-Length), then answer.
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&got).to_string();
+                if let Some(head_end) = text.find("\r\n\r\n") {
+                    let len = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if got.len() >= head_end + 4 + len {
+                        break;
+                    }
+                }
+            }
+            let body = r#"{"Message":"User: arn:aws:iam::123456789012:user/ci is not authorized to perform: xray:BatchGetTraces"}"#;
+            let _ = write!(
+                s,
+                "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nx-amzn-ErrorType: AccessDeniedException\r\nx-amzn-RequestId: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn access_denied_names_the_iam_action_and_exits_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = write_run(
+        &tmp.path().join("run"),
+        Some(resources()),
+        &[("1-5759e988-bd862e3fe1be46a994272793".into(), start())],
+    );
+    let endpoint = access_denied_server();
+    stormwatch(&endpoint, tmp.path())
+        .arg("collect")
+        .arg(dir.root())
+        .args(["--no-metrics", "--no-logs"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(3)
+        .stderr(
+            predicate::str::contains("`xray:BatchGetTraces`")
+                .and(predicate::str::contains("IAM policy"))
+                .and(predicate::str::contains("AKIDTEST").not())
+                .and(predicate::str::contains("not-a-secret").not()),
+        );
+}
+
+#[test]
+fn collects_traces_and_logs_from_the_sandbox() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start();
+    let epoch = s.timestamp();
+    let trace = format!("1-{epoch:08x}-{:024x}", 7);
+    let dir = write_run(
+        &tmp.path().join("run"),
+        Some(resources()),
+        &[(trace.clone(), s)],
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = stormwatch_sandbox::Config::parse(
+        Path::new("t.toml"),
+        "[api]\nkind = \"rest\"\n\n[functions.f]\n\n[[routes]]\nroute = \"GET /prod/items/{id}\"\nfunction = \"f\"\n",
+    )
+    .unwrap();
+    let sandbox = runtime
+        .block_on(stormwatch_sandbox::Sandbox::start(
+            config,
+            stormwatch_sandbox::Options {
+                seed: 1,
+                listen: "127.0.0.1:0".parse().unwrap(),
+                ground_truth: None,
+            },
+        ))
+        .unwrap();
+    let t0 = s.timestamp_millis() as f64 / 1000.0 + 0.01;
+    sandbox
+        .segments()
+        .put(&format!(
+            r#"{{"trace_id":"{trace}","id":"00000000000000a1","name":"f","origin":"AWS::Lambda::Function","start_time":{t0},"end_time":{},"subsegments":[{{"id":"00000000000000b1","name":"Initialization","start_time":{t0},"end_time":{}}}]}}"#,
+            t0 + 0.3,
+            t0 + 0.2
+        ))
+        .unwrap();
+    let ms = s.timestamp_millis() as u64 + 400;
+    sandbox.logs().put(
+        "/aws/lambda/f",
+        stormwatch_sandbox::LogEvent {
+            timestamp_ms: ms,
+            ingestion_ms: ms,
+            stream: "s".into(),
+            message: "REPORT RequestId: other\tDuration: 5.00 ms\tBilled Duration: 5 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 90.00 ms\t".into(),
+        },
+    );
+    let out = stormwatch(&sandbox.api_url, tmp.path())
+        .arg("collect")
+        .arg(dir.root())
+        .arg("--no-metrics")
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("traces: 1 of 1 sampled found"), "{text}");
+    assert!(
+        text.contains("logs: 1 REPORT lines, 1 cold starts"),
+        "{text}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.collect_path()).unwrap()).unwrap();
+    assert_eq!(summary["xray"]["parse"]["cold_starts"], 1);
+    assert_eq!(
+        summary["spans"], 4,
+        "function + init from X-Ray, function + init from logs"
+    );
+    let raw = std::fs::read_to_string(dir.collect_path()).unwrap();
+    assert!(!raw.contains("AKIDTEST") && !raw.contains("not-a-secret"));
+    assert!(dir.spans_path().exists());
+    runtime.block_on(sandbox.stop()).unwrap();
+}
