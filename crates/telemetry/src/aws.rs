@@ -115,9 +115,12 @@ impl Intercept for Recorder {
         "stormwatch-recorder"
     }
 
-    fn read_before_execution(
+    // Counted once per call at its end: the operation's `Metadata` is not yet in the
+    // config bag before execution.
+    fn read_after_execution(
         &self,
-        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.0.with_op(cfg, |o| o.calls += 1);

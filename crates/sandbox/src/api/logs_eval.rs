@@ -126,8 +126,8 @@ fn aggregate(func: &AggFn, rows: &[&Row]) -> Option<FieldValue> {
             }
             v.sort_by(f64::total_cmp);
             // Nearest rank.
-            let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
-            Some(FieldValue::Num(v[rank.min(v.len()) - 1]))
+            let rank = crate::telemetry::nearest_rank_of(*p, v.len() as u64);
+            Some(FieldValue::Num(v[usize::try_from(rank).unwrap_or(v.len()) - 1]))
         }
     }
 }
