@@ -265,11 +265,17 @@ fn metrics_only_cold_start_estimate_is_within_15_percent() {
     let names: Vec<_> = report.phases.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["warm", "idle", "burst"]);
     let truth = true_cold_starts(tmp.path());
-    assert!(truth >= 20, "the burst should cold-start many environments: {truth}");
+    assert!(
+        truth >= 20,
+        "the burst should cold-start many environments: {truth}"
+    );
     let estimate = report.cold_starts.as_ref().expect("a cold-start estimate");
     assert_eq!(estimate.source, "estimate");
     let error = (estimate.count as f64 - truth as f64).abs() / truth as f64;
-    eprintln!("cold starts: estimated {}, ground truth {truth}", estimate.count);
+    eprintln!(
+        "cold starts: estimated {}, ground truth {truth}",
+        estimate.count
+    );
     assert!(
         error <= 0.15,
         "estimated {} cold starts, ground truth {truth}",
