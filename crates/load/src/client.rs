@@ -74,8 +74,9 @@ pub async fn send(
     // Re-parsing a URL string per request (host, IDNA) cost more client CPU than the
     // rest of the request building; replacing path and query of the parsed base is cheap.
     let mut url = plan.base_url.clone();
-    let prefix = url.path().trim_end_matches('/').to_string();
-    url.set_path(&format!("{prefix}{}", step.path.render(ctx)));
+    let prefix = url.path().trim_end_matches('/');
+    let path = format!("{prefix}{}", step.path.render(ctx));
+    url.set_path(&path);
     if !step.query.is_empty() {
         let mut q = url.query_pairs_mut();
         for (k, v) in &step.query {

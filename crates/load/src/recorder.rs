@@ -109,18 +109,21 @@ pub async fn run_recorder(
                         let corrected = micros(r.corrected_latency());
                         let raw = micros(r.raw_latency());
                         let class = usize::from(r.status / 100).min(5);
-                        let s = stats.entry((r.phase, r.endpoint.clone())).or_insert_with(EndpointStats::new);
+                        let failed = r.error.is_some();
+                        log.append(&r)?;
+                        // The record is written: its endpoint moves into the key (no copy
+                        // per request).
+                        let s = stats.entry((r.phase, r.endpoint)).or_insert_with(EndpointStats::new);
                         s.corrected.saturating_record(corrected);
                         s.raw.saturating_record(raw);
                         s.count += 1;
                         s.classes[class] += 1;
-                        if r.error.is_some() {
+                        if failed {
                             s.errors += 1;
                             recent_errors[class] += 1;
                         }
                         recent.saturating_record(corrected);
                         recent_count += 1;
-                        log.append(&r)?;
                     }
                     Event::Workflow { phase, name, latency, ok } => {
                         let s = stats.entry((phase, name)).or_insert_with(EndpointStats::new);
