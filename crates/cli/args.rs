@@ -64,6 +64,25 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Render a run's analysis as HTML, PNG, Markdown, JSON and JUnit (analyzes first if needed)
     Report(ReportArgs),
+    /// Run a scenario, collect its telemetry, analyze and report, in one command (exit 1 if the verdict fails)
+    Diagnose(DiagnoseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub collect: CollectHow,
+    /// Do not collect AWS telemetry even when the scenario has an [aws] block
+    #[arg(long)]
+    pub no_collect: bool,
+    /// Comma-separated report formats to write: html, png, md, json, junit
+    #[arg(long, default_value = "html,png,md,json,junit")]
+    pub format: String,
+    /// Folder for the report files (default: the run directory's report/)
+    #[arg(long, value_name = "DIR")]
+    pub report_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -154,30 +173,11 @@ pub struct CollectArgs {
     /// Run directory to collect for (its manifest's [aws] resources and phase windows)
     #[arg(conflicts_with_all = ["from", "to", "function", "api", "api_id", "stage", "table", "stream", "queue", "out"])]
     pub run_dir: Option<PathBuf>,
-    /// Poll until the last window's values stop changing, at most this long (e.g. 10m, 90s)
-    #[arg(long, value_name = "DURATION")]
-    pub wait: Option<String>,
-    /// AWS named profile (default: the AWS config chain's choice)
-    #[arg(long)]
-    pub profile: Option<String>,
-    /// AWS region (default: the manifest's, then the AWS config chain's)
-    #[arg(long)]
-    pub region: Option<String>,
-    /// Folder of extra query files (*.toml) added to the built-in ones
-    #[arg(long, value_name = "DIR")]
-    pub queries: Option<PathBuf>,
+    #[command(flatten)]
+    pub how: CollectHow,
     /// Print the rendered queries and the planned API calls; call nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Skip CloudWatch metrics (GetMetricData)
-    #[arg(long)]
-    pub no_metrics: bool,
-    /// Skip X-Ray (BatchGetTraces, GetTraceSummaries)
-    #[arg(long)]
-    pub no_xray: bool,
-    /// Skip CloudWatch Logs (REPORT lines)
-    #[arg(long)]
-    pub no_logs: bool,
     /// Without a run: start of the range (RFC 3339, e.g. 2026-11-22T10:00:00Z)
     #[arg(long, requires_all = ["to", "out"])]
     pub from: Option<String>,
@@ -208,4 +208,33 @@ pub struct CollectArgs {
     /// Without a run: folder to write telemetry/ into
     #[arg(long, requires = "from")]
     pub out: Option<PathBuf>,
+}
+
+/// How to collect: shared by `collect` and `diagnose`.
+#[derive(Debug, Args)]
+pub struct CollectHow {
+    /// Poll until the last window's values stop changing, at most this long (e.g. 10m, 90s)
+    #[arg(long, value_name = "DURATION")]
+    pub wait: Option<String>,
+    /// AWS named profile (default: the AWS config chain's choice)
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// AWS region (default: the manifest's, then the AWS config chain's)
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Folder of extra query files (*.toml) added to the built-in ones
+    #[arg(long, value_name = "DIR")]
+    pub queries: Option<PathBuf>,
+    /// GetMetricData period in seconds for every series instead of the chosen one (1, 5, 10, 20, 30 or a multiple of 60)
+    #[arg(long, value_name = "SECONDS")]
+    pub period: Option<u32>,
+    /// Skip CloudWatch metrics (GetMetricData)
+    #[arg(long)]
+    pub no_metrics: bool,
+    /// Skip X-Ray (BatchGetTraces, GetTraceSummaries)
+    #[arg(long)]
+    pub no_xray: bool,
+    /// Skip CloudWatch Logs (REPORT lines)
+    #[arg(long)]
+    pub no_logs: bool,
 }

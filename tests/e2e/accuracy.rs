@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
-use stormwatch_analysis::frames::{metrics_to_frame, write_parquet};
+use stormwatch_model::parquet::write_metrics;
 use stormwatch_model::{AnalysisReport, FindingKind, MetricPoint, PhaseWindow, RunDir, Severity};
 
 /// The app: one REST route backed by a function and a table. `extra` adds faults or
@@ -148,12 +148,7 @@ fn run_scenario(dir: &Path, config: &str, scenario: &str) -> (AnalysisReport, Ph
         sandbox.stop().await.unwrap();
         (started, metrics)
     });
-    std::fs::create_dir_all(run.telemetry_dir()).unwrap();
-    write_parquet(
-        &mut metrics_to_frame(&metrics).unwrap(),
-        &run.metrics_path(),
-    )
-    .unwrap();
+    write_metrics(&metrics, &run.metrics_path()).unwrap();
     let report = stormwatch_analysis::analyze(&run).unwrap();
     let fault = PhaseWindow::starting_at(utc(started + FAULT_AT), FAULT_FOR);
     (report, fault)

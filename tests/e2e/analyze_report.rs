@@ -143,6 +143,42 @@ fn demo_runs_the_pipeline_and_prints_the_report_path_last() {
     let burst = &report.phases[2];
     assert!(burst.errors > 0, "no throttling in the burst: {burst:?}");
     // The sandbox's own record of what happened is kept beside the run.
-    let truth = std::fs::read_to_string(run.join("sandbox-ground-truth.jsonl")).unwrap();
-    assert_eq!(truth.lines().count(), log.records.len());
+    let truth: Vec<serde_json::Value> =
+        std::fs::read_to_string(run.join("sandbox-ground-truth.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    assert_eq!(truth.len(), log.records.len());
+
+    // The demo collected the sandbox's telemetry through the AWS SDK clients, and it agrees
+    // with the sandbox's ground truth: every Lambda throttle is in the Throttles metric...
+    let lambda_throttled = truth
+        .iter()
+        .filter(|t| t["throttled_by"] == "lambda")
+        .count();
+    assert!(lambda_throttled > 0, "the burst throttles nothing");
+    let metrics = stormwatch_model::parquet::read_metrics(&dir.metrics_path()).unwrap();
+    let throttles: f64 = metrics
+        .iter()
+        .filter(|p| p.metric == "Throttles" && p.stat == "Sum")
+        .filter(|p| p.dimensions.get("FunctionName").map(String::as_str) == Some("products"))
+        .map(|p| p.value)
+        .sum();
+    assert!(
+        (throttles - lambda_throttled as f64).abs() < 0.5,
+        "Throttles metric {throttles} vs ground truth {lambda_throttled}"
+    );
+    assert!(metrics.iter().all(|p| p.period_secs == 1));
+    // ...and every cold start (all requests are sampled) is one X-Ray trace with an init
+    // subsegment, which the analysis counts from the traces.
+    let cold = truth.iter().filter(|t| t["cold"] == true).count() as u64;
+    assert!(cold > 0, "no cold start in the demo");
+    let cold_starts = report.cold_starts.as_ref().expect("cold-start summary");
+    assert_eq!(cold_starts.source, "xray");
+    assert_eq!(cold_starts.count, cold);
+    let collect: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.collect_path()).unwrap()).unwrap();
+    assert_eq!(collect["metrics"]["stable"], true, "{collect}");
+    assert!(collect["windows"].as_array().unwrap().iter().all(|w| w["complete"] == true));
 }

@@ -20,7 +20,7 @@ use stormwatch_model::{
 };
 
 /// `stormwatch` with an AWS environment that can only reach `endpoint`.
-fn stormwatch(endpoint: &str, home: &Path) -> Command {
+pub(crate) fn stormwatch(endpoint: &str, home: &Path) -> Command {
     let mut c = Command::cargo_bin("stormwatch").unwrap();
     c.env_clear()
         .env("HOME", home)
@@ -252,7 +252,7 @@ fn range_form_needs_its_flags() {
 }
 
 /// Answers every request the way X-Ray refuses an unauthorized caller.
-fn access_denied_server() -> String {
+pub(crate) fn access_denied_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {

@@ -5,6 +5,7 @@ mod accuracy;
 mod analyze_report;
 mod browser;
 mod collect;
+mod diagnose;
 mod run;
 mod runs_list;
 mod sandbox;

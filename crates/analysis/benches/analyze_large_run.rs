@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use stormwatch_analysis::frames::{metrics_to_frame, write_parquet};
+use stormwatch_model::parquet::write_metrics;
 use stormwatch_model::{
     Arrivals, MANIFEST_SCHEMA_VERSION, MetricPoint, Phase, PhaseModel, PhaseWindow,
     RequestLogWriter, RequestRecord, RunDir, RunManifest, RunStatus, ScenarioCopy, UnixNanos,
@@ -138,7 +138,7 @@ fn main() {
         }
     }
     std::fs::create_dir_all(run.telemetry_dir()).unwrap();
-    write_parquet(&mut metrics_to_frame(&points).unwrap(), &run.metrics_path()).unwrap();
+    write_metrics(&points, &run.metrics_path()).unwrap();
     drop(points);
     println!(
         "generated {records} records + 50 × {} s of telemetry in {:.1} s",

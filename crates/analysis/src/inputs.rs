@@ -12,7 +12,7 @@ use stormwatch_model::request::REQUEST_COLUMNS;
 use stormwatch_model::{HistogramFile, RequestLog, RunDir, RunManifest, Span};
 
 use crate::AnalysisError;
-use crate::frames::{self, read_parquet};
+use stormwatch_model::parquet;
 use crate::server::ServerSeries;
 
 /// Everything the analyzer reads from a run directory.
@@ -64,9 +64,7 @@ impl RunInputs {
         let mut inputs = Self::new(manifest, requests, torn_lines, histograms)?;
         let metrics = run.metrics_path();
         if metrics.is_file() {
-            let points = read_parquet(&metrics)
-                .and_then(|df| frames::metrics_from_frame(&df))
-                .map_err(|e| AnalysisError::Data {
+            let points = parquet::read_metrics(&metrics).map_err(|e| AnalysisError::Data {
                     path: metrics.clone(),
                     message: e.to_string(),
                 })?;
@@ -74,9 +72,7 @@ impl RunInputs {
         }
         let spans = run.spans_path();
         if spans.is_file() {
-            inputs.spans = read_parquet(&spans)
-                .and_then(|df| frames::spans_from_frame(&df))
-                .map_err(|e| AnalysisError::Data {
+            inputs.spans = parquet::read_spans(&spans).map_err(|e| AnalysisError::Data {
                     path: spans.clone(),
                     message: e.to_string(),
                 })?;

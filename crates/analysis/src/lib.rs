@@ -8,7 +8,6 @@
 mod assemble;
 mod detect;
 pub mod error;
-pub mod frames;
 mod inputs;
 mod outcome;
 mod phase_stats;

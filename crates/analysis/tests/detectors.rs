@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use stormwatch_analysis::frames::{metrics_to_frame, write_parquet};
+use stormwatch_model::parquet::write_metrics;
 use stormwatch_model::{
     ApiKind, ApiResource, Arrivals, AwsResources, FindingKind, MANIFEST_SCHEMA_VERSION,
     MetricPoint, Phase, PhaseModel, PhaseWindow, RequestLogWriter, RequestRecord, RunDir,
@@ -124,7 +124,7 @@ fn write_run(
     w.finish().unwrap();
     if !metrics.is_empty() {
         std::fs::create_dir_all(run.telemetry_dir()).unwrap();
-        write_parquet(&mut metrics_to_frame(metrics).unwrap(), &run.metrics_path()).unwrap();
+        write_metrics(metrics, &run.metrics_path()).unwrap();
     }
 }
 

@@ -4,18 +4,19 @@
 //! (examples/demo/scenario.toml) against it, analyzes the run and writes the report. Says
 //! what it is doing on stderr; prints the HTML report's path last on stdout.
 
-use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use stormwatch_load::{Plan, RunOptions};
 use stormwatch_model::RunDir;
 use stormwatch_report::Format;
+use stormwatch_telemetry::{CollectOptions, CollectSummary, CollectTarget};
 
 use crate::args::DemoArgs;
-use crate::commands::{analyze, run::new_run_id};
+use crate::commands::{analyze, collect, report, run::new_run_id};
 use crate::exit::{Exit, WithExit};
 
 const SANDBOX_CONFIG: &str = include_str!("../../../examples/demo/sandbox.toml");
@@ -49,7 +50,7 @@ pub fn run(args: &DemoArgs, quiet: bool) -> anyhow::Result<Exit> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let outcome = runtime.block_on(async {
+    runtime.block_on(async {
         let sandbox = stormwatch_sandbox::Sandbox::start(
             config,
             stormwatch_sandbox::Options {
@@ -95,42 +96,62 @@ pub fn run(args: &DemoArgs, quiet: bool) -> anyhow::Result<Exit> {
         )
         .await
         .context("running the demo scenario");
+        // Collect while the sandbox still serves its CloudWatch, X-Ray and Logs APIs.
+        let collected = match &outcome {
+            Ok(o) => {
+                if !quiet {
+                    eprint!(
+                        "{}",
+                        stormwatch_load::summary_table(&o.manifest, &o.stats, &o.lateness)
+                    );
+                }
+                say(&format!(
+                    "run {}: {} requests",
+                    o.manifest.status,
+                    o.stats.values().map(|s| s.count).sum::<u64>()
+                ));
+                say("collecting the sandbox's CloudWatch metrics, X-Ray traces and Lambda logs for the run's windows");
+                Some(collect_from_sandbox(&dir, &sandbox.api_url).await)
+            }
+            Err(_) => None,
+        };
         sandbox.stop().await.context("stopping the sandbox")?;
-        outcome
+        outcome?;
+        if let Some(summary) = collected.transpose()?
+            && !quiet
+        {
+            eprint!("{}", summary.describe());
+        }
+        anyhow::Ok(())
     })?;
-    if !quiet {
-        eprint!(
-            "{}",
-            stormwatch_load::summary_table(&outcome.manifest, &outcome.stats, &outcome.lateness)
-        );
-    }
-    say(&format!(
-        "run {}: {} requests",
-        outcome.manifest.status,
-        outcome.stats.values().map(|s| s.count).sum::<u64>()
-    ));
 
-    say("analyzing");
-    let report = analyze::analyze_and_write(&dir)?;
-    say("writing the report");
-    let out_dir = dir.report_dir();
-    let written = stormwatch_report::write(&report, &Format::ALL, &out_dir)
-        .with_context(|| format!("writing the report into {}", out_dir.display()))?;
+    say("analyzing and writing the report");
+    let analysis = analyze::analyze_and_write(&dir)?;
+    let written = report::write(&analysis, &Format::ALL, &dir.report_dir())?;
     let mut out = std::io::stdout().lock();
-    analyze::write_verdict(&mut out, &report)?;
-    for path in written
-        .iter()
-        .filter(|p| p.extension().is_none_or(|e| e != "html"))
-    {
-        writeln!(out, "{}", path.display())?;
-    }
-    for path in written
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "html"))
-    {
-        writeln!(out, "{}", path.display())?;
-    }
+    analyze::write_verdict(&mut out, &analysis)?;
+    report::print_paths(&mut out, &written)?;
     // The demo's thresholds are meant to fail (it shows what a failing verdict looks like);
     // the command itself succeeded.
     Ok(Exit::Ok)
+}
+
+/// The collector against the in-process sandbox: its endpoint and dummy credentials, the
+/// sandbox's 1-second period, and a short wait (its data is complete at once, so the first
+/// poll finds the last window stable).
+async fn collect_from_sandbox(dir: &RunDir, endpoint: &str) -> anyhow::Result<CollectSummary> {
+    let mut opts = CollectOptions {
+        period: Some(1),
+        wait: Some(Duration::from_secs(5)),
+        poll_interval: Duration::from_secs(1),
+        pad: Duration::from_secs(5),
+        ..CollectOptions::default()
+    };
+    opts.aws.use_local_endpoint(endpoint);
+    let target = CollectTarget::from_run(dir.root()).map_err(collect::tag)?;
+    let prepared = stormwatch_telemetry::prepare(target, &opts).map_err(collect::tag)?;
+    stormwatch_telemetry::collect(prepared, &opts)
+        .await
+        .map_err(collect::tag)
+        .context("collecting from the sandbox")
 }

@@ -3,6 +3,7 @@
 mod analyze;
 mod collect;
 mod demo;
+mod diagnose;
 mod report;
 mod run;
 mod runs;
@@ -21,5 +22,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Analyze(args) => analyze::run(&args),
         Command::Demo(args) => demo::run(&args, cli.global.quiet),
         Command::Report(args) => report::run(&args),
+        Command::Diagnose(args) => diagnose::run(&args, cli.global.quiet),
     }
 }

@@ -3,9 +3,10 @@
 //! Prints each file written, the HTML page last.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use stormwatch_model::RunDir;
+use stormwatch_model::{AnalysisReport, RunDir};
 use stormwatch_report::Format;
 
 use crate::args::ReportArgs;
@@ -21,20 +22,36 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<Exit> {
         analyze::analyze_and_write(&dir)?
     };
     let out_dir = args.out.clone().unwrap_or_else(|| dir.report_dir());
-    let mut written = stormwatch_report::write(&report, &formats, &out_dir)
-        .with_context(|| format!("writing the report into {}", out_dir.display()))?;
-    // The page a person opens goes last, where a script or a terminal finds it.
-    written.sort_by_key(|p| p.extension().is_some_and(|e| e == "html"));
+    let written = write(&report, &formats, &out_dir)?;
     let mut out = std::io::stdout().lock();
     analyze::write_verdict(&mut out, &report)?;
-    for path in &written {
-        writeln!(out, "{}", path.display())?;
-    }
+    print_paths(&mut out, &written)?;
     Ok(Exit::Ok)
 }
 
+/// Writes the report files into `out_dir`; the HTML page is last in the returned list.
+pub fn write(
+    report: &AnalysisReport,
+    formats: &[Format],
+    out_dir: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let mut written = stormwatch_report::write(report, formats, out_dir)
+        .with_context(|| format!("writing the report into {}", out_dir.display()))?;
+    // The page a person opens goes last, where a script or a terminal finds it.
+    written.sort_by_key(|p| p.extension().is_some_and(|e| e == "html"));
+    Ok(written)
+}
+
+/// One path per line.
+pub fn print_paths(out: &mut impl Write, paths: &[PathBuf]) -> std::io::Result<()> {
+    for path in paths {
+        writeln!(out, "{}", path.display())?;
+    }
+    Ok(())
+}
+
 /// `html,png,md` → formats, in the order given, without repeats.
-fn parse_formats(list: &str) -> anyhow::Result<Vec<Format>> {
+pub fn parse_formats(list: &str) -> anyhow::Result<Vec<Format>> {
     let mut formats = Vec::new();
     for item in list.split(',').filter(|s| !s.trim().is_empty()) {
         let format = Format::parse(item).ok_or_else(|| {

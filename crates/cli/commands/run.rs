@@ -7,20 +7,47 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
-use stormwatch_load::{Plan, RunOptions};
+use stormwatch_load::{Plan, RunOptions, RunOutcome};
 use stormwatch_model::RunDir;
 
 use crate::args::RunArgs;
 use crate::exit::{self, Exit, WithExit};
 
 pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Exit> {
+    let Some((dir, outcome)) = execute(args, quiet)? else {
+        return Ok(Exit::Ok);
+    };
+    let mut out = std::io::stdout().lock();
+    write!(
+        out,
+        "{}",
+        stormwatch_load::summary_table(&outcome.manifest, &outcome.stats, &outcome.lateness)
+    )?;
+    let verdicts = stormwatch_load::evaluate_thresholds(&outcome.manifest, &outcome.stats);
+    for v in &verdicts {
+        writeln!(out, "{}", v.describe())?;
+    }
+    writeln!(out, "status: {}", outcome.manifest.status)?;
+    writeln!(out, "{}", dir.root().display())?;
+    if verdicts.iter().any(|v| !v.passed) {
+        return Ok(Exit::ThresholdFailed);
+    }
+    Ok(Exit::Ok)
+}
+
+/// Checks the scenario and runs it into a new run directory. With `--dry-run` it prints
+/// the plan instead and returns `None`.
+pub fn execute(args: &RunArgs, quiet: bool) -> anyhow::Result<Option<(RunDir, RunOutcome)>> {
     // Validate before doing: every scenario error surfaces here, before any request.
     let plan = Plan::load(&args.scenario, &args.set, args.target.as_deref())
         .map_err(|e| exit::input_error(e.to_string()))?;
-    let mut out = std::io::stdout().lock();
     if args.dry_run {
-        write!(out, "{}", stormwatch_load::dry_run_text(&plan))?;
-        return Ok(Exit::Ok);
+        write!(
+            std::io::stdout().lock(),
+            "{}",
+            stormwatch_load::dry_run_text(&plan)
+        )?;
+        return Ok(None);
     }
     let run_id = new_run_id(&args.scenario, &args.out);
     let dir = RunDir::new(args.out.join(&run_id));
@@ -43,21 +70,7 @@ pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Exit> {
     };
     let outcome = stormwatch_load::run_blocking(Arc::new(plan), opts)
         .with_context(|| format!("running into {}", dir.root().display()))?;
-    write!(
-        out,
-        "{}",
-        stormwatch_load::summary_table(&outcome.manifest, &outcome.stats, &outcome.lateness)
-    )?;
-    let verdicts = stormwatch_load::evaluate_thresholds(&outcome.manifest, &outcome.stats);
-    for v in &verdicts {
-        writeln!(out, "{}", v.describe())?;
-    }
-    writeln!(out, "status: {}", outcome.manifest.status)?;
-    writeln!(out, "{}", dir.root().display())?;
-    if verdicts.iter().any(|v| !v.passed) {
-        return Ok(Exit::ThresholdFailed);
-    }
-    Ok(Exit::Ok)
+    Ok(Some((dir, outcome)))
 }
 
 /// `20261122T140102Z-<scenario stem>`, with a suffix if that directory already exists.

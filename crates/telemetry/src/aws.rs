@@ -43,6 +43,24 @@ pub struct AwsOptions {
     pub credentials: Option<aws_sdk_cloudwatch::config::Credentials>,
 }
 
+impl AwsOptions {
+    /// Points every client at a local AWS imitation such as `stormwatch sandbox`: one
+    /// endpoint for all three services, region `us-east-1` and fixed dummy credentials
+    /// (never a real key), so no AWS configuration on the machine is read or needed.
+    /// Retry settings are kept.
+    pub fn use_local_endpoint(&mut self, endpoint_url: &str) {
+        self.region = Some("us-east-1".into());
+        self.endpoint_url = Some(endpoint_url.to_string());
+        self.credentials = Some(aws_sdk_cloudwatch::config::Credentials::new(
+            "AKIDLOCALSANDBOX",
+            "local-sandbox-secret",
+            None,
+            None,
+            "stormwatch-local",
+        ));
+    }
+}
+
 /// Counters of one operation.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct OperationStats {

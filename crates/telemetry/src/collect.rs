@@ -57,6 +57,8 @@ pub struct CollectOptions {
     pub max_other_traces: usize,
     /// "Now" for planning; `None` is the wall clock (tests pin it).
     pub now: Option<DateTime<Utc>>,
+    /// `--period`: one GetMetricData period for every series instead of the chosen one.
+    pub period: Option<u32>,
 }
 
 impl Default for CollectOptions {
@@ -80,6 +82,7 @@ impl Default for CollectOptions {
             xray_concurrency: 8,
             max_other_traces: 10_000,
             now: None,
+            period: None,
         }
     }
 }
@@ -112,7 +115,11 @@ pub fn prepare(target: CollectTarget, opts: &CollectOptions) -> Result<Prepared,
     let calls = plan::plan_calls(
         &series,
         &target.phase_windows(),
-        PlanOptions { pad: opts.pad, now },
+        PlanOptions {
+            pad: opts.pad,
+            now,
+            period: opts.period,
+        },
     );
     Ok(Prepared {
         target,
@@ -266,6 +273,60 @@ pub struct CollectSummary {
     pub spans: usize,
 }
 
+impl CollectSummary {
+    /// What was collected, a line per source, for a terminal.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "metrics: {} series, {} datapoints ({} filled zeros) in {} GetMetricData request(s)",
+            self.metrics.queries.len(),
+            self.metrics.datapoints,
+            self.metrics.filled_zero,
+            self.metrics.requests_total
+        );
+        if let Some(x) = &self.xray {
+            let _ = writeln!(
+                s,
+                "traces: {} of {} sampled found, {} other, {} cold starts, {} malformed documents skipped",
+                x.found, x.requested, x.other_traces, x.parse.cold_starts, x.parse.malformed
+            );
+        }
+        if let Some(l) = &self.logs {
+            for g in &l.groups {
+                let _ = writeln!(
+                    s,
+                    "logs: {} REPORT lines, {} cold starts from {} ({})",
+                    g.reports, g.cold_starts, g.log_group, g.source
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "api: {} throttled attempts, {} retries; clock skew {}",
+            self.throttles,
+            self.retries,
+            self.clock_skew
+                .skew_ms
+                .map_or_else(|| "unknown".to_string(), |ms| format!("{ms:+.0} ms"))
+        );
+        let incomplete: Vec<&str> = self
+            .windows
+            .iter()
+            .filter(|w| !w.complete)
+            .map(|w| w.name.as_str())
+            .collect();
+        if !incomplete.is_empty() {
+            let _ = writeln!(
+                s,
+                "may be incomplete (data arrives minutes late; try --wait 10m): {}",
+                incomplete.join(", ")
+            );
+        }
+        s
+    }
+}
+
 /// Runs the whole stage and writes the files.
 pub async fn collect(
     prepared: Prepared,
@@ -321,7 +382,11 @@ pub async fn collect(
             calls = plan::plan_calls(
                 &prepared.series,
                 &windows,
-                PlanOptions { pad: opts.pad, now },
+                PlanOptions {
+            pad: opts.pad,
+            now,
+            period: opts.period,
+        },
             );
             outcome = metrics::fetch(
                 &clients.cloudwatch,

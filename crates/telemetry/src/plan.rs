@@ -128,6 +128,9 @@ pub struct PlanOptions {
     pub pad: Duration,
     /// "Now", for the data-age rule and to never ask for the future.
     pub now: DateTime<Utc>,
+    /// Ask every series at this period instead of choosing one (`--period`; e.g. 1 s
+    /// against the sandbox at 1-second resolution, where AWS itself would return nothing).
+    pub period: Option<u32>,
 }
 
 /// Groups the series into calls: one range per period (all series with the same period
@@ -146,7 +149,10 @@ pub fn plan_calls(
     let mut by_period: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
     for (i, s) in series.iter().enumerate() {
         by_period
-            .entry(choose_period(s.resolution, s.min_period, age))
+            .entry(
+                opts.period
+                    .unwrap_or_else(|| choose_period(s.resolution, s.min_period, age)),
+            )
             .or_default()
             .push(i);
     }
@@ -264,6 +270,7 @@ mod tests {
             PlanOptions {
                 pad: Duration::ZERO,
                 now: t("2026-06-01T14:00:00Z"),
+                period: None,
             },
         );
         assert_eq!(calls.len(), 1);
@@ -282,6 +289,7 @@ mod tests {
             PlanOptions {
                 pad: Duration::from_secs(60),
                 now: t("2026-06-01T11:00:00Z"),
+                period: None,
             },
         );
         assert_eq!(
@@ -314,6 +322,7 @@ mod tests {
             PlanOptions {
                 pad: Duration::ZERO,
                 now,
+                period: None,
             },
         );
         assert_eq!(calls.len(), 2);
@@ -322,5 +331,29 @@ mod tests {
         assert_eq!(hi.expected_pages, 4);
         let std = calls.iter().find(|c| c.queries[0].period == 60).unwrap();
         assert_eq!(std.queries.len(), 2);
+    }
+
+    #[test]
+    fn a_forced_period_applies_to_every_series() {
+        let now = t("2026-06-01T10:02:00Z");
+        let w = [PhaseWindow::starting_at(
+            t("2026-06-01T10:00:00Z"),
+            Duration::from_secs(45),
+        )];
+        let mut s = series(3, Resolution::Standard);
+        s.extend(series(2, Resolution::High));
+        let calls = plan_calls(
+            &s,
+            &w,
+            PlanOptions {
+                pad: Duration::ZERO,
+                now,
+                period: Some(1),
+            },
+        );
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].queries.len(), 5);
+        assert!(calls[0].queries.iter().all(|q| q.period == 1));
+        assert_eq!(calls[0].max_datapoints, 5 * 45);
     }
 }

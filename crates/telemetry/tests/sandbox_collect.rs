@@ -38,15 +38,7 @@ async fn sandbox(telemetry: &str) -> Sandbox {
 
 fn options(sb: &Sandbox) -> CollectOptions {
     let mut o = CollectOptions::default();
-    o.aws.endpoint_url = Some(sb.api_url.clone());
-    o.aws.region = Some("us-east-1".into());
-    o.aws.credentials = Some(aws_sdk_cloudwatch::config::Credentials::new(
-        "AKIDSANDBOX",
-        "secret",
-        None,
-        None,
-        "test",
-    ));
+    o.aws.use_local_endpoint(&sb.api_url);
     o.aws.initial_backoff = Duration::from_millis(100);
     o.pad = Duration::from_secs(60);
     o
