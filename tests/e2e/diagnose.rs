@@ -25,7 +25,7 @@ fn scenario(dir: &Path, thresholds: &str) -> PathBuf {
         "[target]\nurl = \"http://127.0.0.1:9\"\n\n\
          [aws]\nregion = \"us-east-1\"\nfunctions = [\"items\"]\n\
          api = {{ kind = \"rest\", name = \"fast-test\", stage = \"prod\" }}\n\n\
-         [[flows]]\nname = \"browse\"\n[[flows.steps]]\nname = \"GET /items/:id\"\n\
+         [[flows]]\nname = \"browse\"\n[[flows.steps]]\nendpoint = \"GET /items/:id\"\n\
          path = \"/prod/items/${{random_int(1,9)}}\"\n\n{PHASES}\n{thresholds}"
     );
     std::fs::write(&path, text).unwrap();
@@ -85,7 +85,7 @@ fn diagnose_runs_collects_analyzes_and_reports_what_the_sandbox_did() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("PASS: "), "{stdout}");
     assert!(html.is_file());
-    for file in ["report.md", "report.json", "junit.xml"] {
+    for file in ["summary.md", "analysis.json", "junit.xml"] {
         assert!(
             html.with_file_name(file).is_file(),
             "{file} missing: {stdout}"
@@ -111,6 +111,12 @@ fn diagnose_runs_collects_analyzes_and_reports_what_the_sandbox_did() {
         .find(|p| p.phase == "burst")
         .expect("burst phase");
     assert!(burst.count > 0, "environments reaped in the idle phase: {burst:?}");
+    // The burst's throttles are Lambda's (reserved concurrency 2); the app has no table.
+    let kinds: Vec<_> = report.findings.iter().map(|f| f.kind).collect();
+    assert!(
+        !kinds.contains(&stormwatch_model::FindingKind::DownstreamThrottling),
+        "{kinds:?}"
+    );
     // Invocations from CloudWatch, one per request that reached Lambda.
     let reached = truth
         .iter()
@@ -150,7 +156,7 @@ fn a_failed_threshold_exits_1_with_the_report_written() {
     let (html, run) = html_and_run(&out.stdout);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("FAIL: "), "{stdout}");
-    assert!(html.with_file_name("report.md").is_file());
+    assert!(html.with_file_name("summary.md").is_file());
     assert!(!html.with_file_name("junit.xml").exists(), "only md and html asked for");
     assert!(!run.metrics_path().exists(), "--no-collect");
 }

@@ -85,7 +85,13 @@ fn segment_kind(origin: &str) -> SpanKind {
     }
 }
 
-fn subsegment_kind(sub: &Value, name: &str) -> SpanKind {
+/// `segment` is the kind of the enclosing segment: the `Lambda` subsegment of an API
+/// Gateway stage segment (namespace `aws`) is the integration's Invoke call, not a
+/// downstream call of the function; its `throttle` flag is Lambda's throttling.
+fn subsegment_kind(segment: SpanKind, sub: &Value, name: &str) -> SpanKind {
+    if matches!(segment, SpanKind::ApiGateway | SpanKind::LambdaService) {
+        return SpanKind::Other;
+    }
     match name {
         "Initialization" | "Init" => SpanKind::Init,
         "Restore" => SpanKind::Restore,
@@ -150,7 +156,7 @@ pub fn parse_document(trace_id: &str, document: &str, out: &mut Vec<Span>, stats
             continue;
         };
         let sub_id = text(sub, "id").unwrap_or_else(|| format!("{parent}/{name}"));
-        let sub_kind = subsegment_kind(sub, &name);
+        let sub_kind = subsegment_kind(kind, sub, &name);
         cold |= matches!(sub_kind, SpanKind::Init | SpanKind::Restore);
         out.push(Span {
             trace_id: trace.clone(),
@@ -259,5 +265,19 @@ mod tests {
         assert_eq!(spans[0].http_status, Some(502));
         assert!(spans[0].fault && !spans[0].cold);
         assert_eq!(spans[0].trace_id, TRACE);
+    }
+
+    #[test]
+    fn the_gateways_invoke_subsegment_is_not_a_downstream_call() {
+        // Lambda throttled the invoke: API Gateway's `Lambda` subsegment carries the 429.
+        let gw = r#"{"id":"a1","name":"store/prod","origin":"AWS::ApiGateway::Stage","start_time":1780000000.0,"end_time":1780000000.01,"http":{"response":{"status":500}},"fault":true,
+            "subsegments":[{"id":"b1","name":"Lambda","namespace":"aws","start_time":1780000000.0,"end_time":1780000000.01,"http":{"response":{"status":429}},"error":true,"throttle":true}]}"#;
+        let mut spans = Vec::new();
+        let mut stats = ParseStats::default();
+        parse_document(TRACE, gw, &mut spans, &mut stats);
+        assert_eq!(spans.len(), 2);
+        assert_eq!(spans[1].kind, SpanKind::Other);
+        assert!(spans[1].throttle, "the flag is kept");
+        assert!(spans.iter().all(|s| s.kind != SpanKind::Downstream));
     }
 }
