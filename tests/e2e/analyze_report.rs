@@ -180,5 +180,11 @@ fn demo_runs_the_pipeline_and_prints_the_report_path_last() {
     let collect: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.collect_path()).unwrap()).unwrap();
     assert_eq!(collect["metrics"]["stable"], true, "{collect}");
-    assert!(collect["windows"].as_array().unwrap().iter().all(|w| w["complete"] == true));
+    assert!(
+        collect["windows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["complete"] == true)
+    );
 }

@@ -110,7 +110,10 @@ fn diagnose_runs_collects_analyzes_and_reports_what_the_sandbox_did() {
         .iter()
         .find(|p| p.phase == "burst")
         .expect("burst phase");
-    assert!(burst.count > 0, "environments reaped in the idle phase: {burst:?}");
+    assert!(
+        burst.count > 0,
+        "environments reaped in the idle phase: {burst:?}"
+    );
     // The burst's throttles are Lambda's (reserved concurrency 2); the app has no table.
     let kinds: Vec<_> = report.findings.iter().map(|f| f.kind).collect();
     assert!(
@@ -145,7 +148,14 @@ fn a_failed_threshold_exits_1_with_the_report_written() {
             tmp.path(),
             "[[thresholds]]\ncheck = \"p50 < 0.0001\"\n",
         ))
-        .args(["--target", &url, "--no-collect", "--format", "md,html", "--out"])
+        .args([
+            "--target",
+            &url,
+            "--no-collect",
+            "--format",
+            "md,html",
+            "--out",
+        ])
         .arg(tmp.path().join("runs"))
         .timeout(Duration::from_secs(120))
         .assert()
@@ -157,7 +167,10 @@ fn a_failed_threshold_exits_1_with_the_report_written() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("FAIL: "), "{stdout}");
     assert!(html.with_file_name("summary.md").is_file());
-    assert!(!html.with_file_name("junit.xml").exists(), "only md and html asked for");
+    assert!(
+        !html.with_file_name("junit.xml").exists(),
+        "only md and html asked for"
+    );
     assert!(!run.metrics_path().exists(), "--no-collect");
 }
 
@@ -203,6 +216,9 @@ fn bad_flags_exit_2_before_any_request() {
             .clone();
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert!(stderr.contains(expect), "{flag}: {stderr}");
-        assert!(!tmp.path().join("runs").exists(), "{flag}: a run was started");
+        assert!(
+            !tmp.path().join("runs").exists(),
+            "{flag}: a run was started"
+        );
     }
 }

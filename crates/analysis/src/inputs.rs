@@ -12,8 +12,8 @@ use stormwatch_model::request::REQUEST_COLUMNS;
 use stormwatch_model::{HistogramFile, RequestLog, RunDir, RunManifest, Span};
 
 use crate::AnalysisError;
-use stormwatch_model::parquet;
 use crate::server::ServerSeries;
+use stormwatch_model::parquet;
 
 /// Everything the analyzer reads from a run directory.
 pub struct RunInputs {
@@ -65,17 +65,17 @@ impl RunInputs {
         let metrics = run.metrics_path();
         if metrics.is_file() {
             let points = parquet::read_metrics(&metrics).map_err(|e| AnalysisError::Data {
-                    path: metrics.clone(),
-                    message: e.to_string(),
-                })?;
+                path: metrics.clone(),
+                message: e.to_string(),
+            })?;
             inputs.server = ServerSeries::new(points);
         }
         let spans = run.spans_path();
         if spans.is_file() {
             inputs.spans = parquet::read_spans(&spans).map_err(|e| AnalysisError::Data {
-                    path: spans.clone(),
-                    message: e.to_string(),
-                })?;
+                path: spans.clone(),
+                message: e.to_string(),
+            })?;
         }
         Ok(inputs)
     }

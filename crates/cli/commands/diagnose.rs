@@ -52,15 +52,14 @@ pub fn run(args: &DiagnoseArgs, quiet: bool) -> anyhow::Result<Exit> {
             }
         }
     } else {
-        say("the scenario has no [aws] block: nothing to collect; the analysis is client-side only");
+        say(
+            "the scenario has no [aws] block: nothing to collect; the analysis is client-side only",
+        );
     }
 
     say("analyzing");
     let analysis = analyze::analyze_and_write(&dir)?;
-    let out_dir = args
-        .report_out
-        .clone()
-        .unwrap_or_else(|| dir.report_dir());
+    let out_dir = args.report_out.clone().unwrap_or_else(|| dir.report_dir());
     let written = report::write(&analysis, &formats, &out_dir)?;
     analyze::write_verdict(&mut out, &analysis)?;
     report::print_paths(&mut out, &written)?;

@@ -383,10 +383,10 @@ pub async fn collect(
                 &prepared.series,
                 &windows,
                 PlanOptions {
-            pad: opts.pad,
-            now,
-            period: opts.period,
-        },
+                    pad: opts.pad,
+                    now,
+                    period: opts.period,
+                },
             );
             outcome = metrics::fetch(
                 &clients.cloudwatch,
