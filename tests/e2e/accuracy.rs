@@ -62,7 +62,7 @@ fn recorded_metrics(sandbox: &stormwatch_sandbox::Sandbox) -> Vec<MetricPoint> {
         let dimensions: BTreeMap<String, String> = key
             .dimensions
             .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
+            .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for dp in store.datapoints(&key, SystemTime::UNIX_EPOCH, SystemTime::now()) {
             let a = &dp.aggregate;
@@ -83,8 +83,8 @@ fn recorded_metrics(sandbox: &stormwatch_sandbox::Sandbox) -> Vec<MetricPoint> {
             for (stat, value) in stats {
                 out.push(MetricPoint {
                     timestamp: utc(dp.timestamp),
-                    namespace: key.namespace.to_string(),
-                    metric: key.metric.to_string(),
+                    namespace: key.namespace.clone(),
+                    metric: key.metric.clone(),
                     dimensions: dimensions.clone(),
                     stat: stat.into(),
                     period_secs: period,

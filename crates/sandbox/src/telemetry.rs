@@ -98,6 +98,10 @@ impl Aggregate {
     }
 
     /// Adds `count` copies of `v`.
+    #[expect(
+        clippy::float_cmp,
+        reason = "equal values are merged exactly, as CloudWatch does"
+    )]
     fn add(&mut self, v: f64, count: u64) {
         if count == 0 {
             return;
@@ -126,6 +130,10 @@ impl Aggregate {
     }
 
     /// Adds a statistic set (`SampleCount`, `Sum`, `Minimum`, `Maximum`).
+    #[expect(
+        clippy::float_cmp,
+        reason = "a set with Minimum == Maximum holds one known value"
+    )]
     fn add_set(&mut self, count: u64, sum: f64, min: f64, max: f64) {
         if count == 0 {
             return;

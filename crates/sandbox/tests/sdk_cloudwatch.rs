@@ -7,6 +7,8 @@
 //! ListMetrics (filters, pagination), AWS-shaped errors and Throttling with and without the
 //! SDK's standard retry.
 
+#![allow(clippy::format_push_string, reason = "raw HTTP requests built inline")]
+
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -861,10 +863,10 @@ async fn raw_request(
         body.len()
     );
     if !content_type.is_empty() {
-        req.push_str(&format!("Content-Type: {content_type}\r\n"));
+        req += &format!("Content-Type: {content_type}\r\n");
     }
     if let Some(t) = target {
-        req.push_str(&format!("X-Amz-Target: {t}\r\n"));
+        req += &format!("X-Amz-Target: {t}\r\n");
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).await.unwrap();

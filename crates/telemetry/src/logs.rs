@@ -140,20 +140,21 @@ pub async fn fetch_reports(
     let mut seen = std::collections::HashSet::new();
     for (ms, m) in messages {
         match report_line::parse(&m) {
-            Some(line) => {
-                if seen.insert(line.request_id.clone()) {
-                    report.cold_starts += usize::from(line.cold());
-                    out.push(LoggedReport {
-                        function: name.to_string(),
-                        at: UnixNanos(ms.saturating_mul(1_000_000)),
-                        line,
-                    });
+            Some(line) if seen.insert(line.request_id.clone()) => {
+                report.cold_starts += usize::from(line.cold());
+                out.push(LoggedReport {
+                    function: name.to_string(),
+                    at: UnixNanos(ms.saturating_mul(1_000_000)),
+                    line,
+                });
+            }
+            // A REPORT line seen twice (overlapping chunks, Insights and FilterLogEvents).
+            Some(_) => {}
+            None => {
+                if m.contains("REPORT RequestId") || m.contains("platform.report") {
+                    report.unparsed += 1;
                 }
             }
-            None if m.contains("REPORT RequestId") || m.contains("platform.report") => {
-                report.unparsed += 1;
-            }
-            None => {}
         }
     }
     report.reports = out.len();

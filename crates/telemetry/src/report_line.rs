@@ -38,7 +38,9 @@ pub struct ReportLine {
 }
 
 fn ms(v: f64) -> Option<Duration> {
-    (v.is_finite() && v >= 0.0 && v < 1.0e9).then(|| Duration::from_secs_f64(v / 1000.0))
+    (0.0..1.0e9)
+        .contains(&v)
+        .then(|| Duration::from_secs_f64(v / 1000.0))
 }
 
 /// Parses a REPORT line in either format; `None` when `message` is not one.

@@ -261,12 +261,12 @@ fn to_smithy(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
 }
 
 /// Ids of traces in `windows` (by trace start) that are not in `ours`, at most `max`.
-pub async fn other_trace_ids(
+pub async fn other_trace_ids<S: std::hash::BuildHasher>(
     client: &aws_sdk_xray::Client,
     pacer: &Pacer,
     stats: &ApiStats,
     windows: &[PhaseWindow],
-    ours: &HashSet<String>,
+    ours: &HashSet<String, S>,
     opts: &XrayOptions,
     report: &mut XrayReport,
 ) -> Result<Vec<String>, TelemetryError> {

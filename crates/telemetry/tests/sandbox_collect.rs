@@ -6,6 +6,12 @@
 //! The sandbox's stores are filled directly (segments, log events, metric values) so each
 //! test knows the ground truth exactly.
 
+#![allow(
+    clippy::float_cmp,
+    clippy::format_push_string,
+    reason = "exact values the sandbox was given are compared exactly; test text built inline"
+)]
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -137,6 +137,7 @@ struct Decoder<'a> {
 }
 
 /// What an initial byte announces.
+#[derive(Clone, Copy)]
 enum Head {
     /// A definite argument (length, integer value, tag number or simple value).
     Arg(u64),
@@ -215,7 +216,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn string(&mut self, major: u8, head: Head, depth: usize) -> Result<Vec<u8>, CborError> {
+    fn string(&mut self, major: u8, head: Head) -> Result<Vec<u8>, CborError> {
         match head {
             Head::Arg(n) => {
                 let n = self.len(n, 1)?;
@@ -229,7 +230,7 @@ impl Decoder<'_> {
                         return Err(self.err("bad chunk in indefinite-length string"));
                     }
                     let h = self.head(major, b & 0x1f)?;
-                    out.extend(self.string(major, h, depth + 1)?);
+                    out.extend(self.string(major, h)?);
                 }
                 Ok(out)
             }
@@ -247,9 +248,9 @@ impl Decoder<'_> {
         match (major, head) {
             (0, Head::Arg(n)) => Ok(Value::Int(i128::from(n))),
             (1, Head::Arg(n)) => Ok(Value::Int(-1 - i128::from(n))),
-            (2, h) => Ok(Value::Bytes(self.string(2, h, depth)?)),
+            (2, h) => Ok(Value::Bytes(self.string(2, h)?)),
             (3, h) => {
-                let raw = self.string(3, h, depth)?;
+                let raw = self.string(3, h)?;
                 String::from_utf8(raw)
                     .map(Value::Text)
                     .map_err(|_| self.err("text string is not UTF-8"))
@@ -306,9 +307,8 @@ impl Decoder<'_> {
     }
 
     fn pair(&mut self, depth: usize) -> Result<(String, Value), CborError> {
-        let key = match self.item(depth + 1)? {
-            Value::Text(k) => k,
-            _ => return Err(self.err("map key is not a text string")),
+        let Value::Text(key) = self.item(depth + 1)? else {
+            return Err(self.err("map key is not a text string"));
         };
         Ok((key, self.item(depth + 1)?))
     }
@@ -338,17 +338,17 @@ fn head(out: &mut Vec<u8>, major: u8, n: u64) {
     let m = major << 5;
     match n {
         0..=23 => out.push(m | n as u8),
-        24..=0xff => out.extend([m | 24, n as u8]),
+        24..=0xff => out.extend([m | 0x18, n as u8]),
         0x100..=0xffff => {
-            out.push(m | 25);
+            out.push(m | 0x19);
             out.extend((n as u16).to_be_bytes());
         }
         0x1_0000..=0xffff_ffff => {
-            out.push(m | 26);
+            out.push(m | 0x1a);
             out.extend((n as u32).to_be_bytes());
         }
         _ => {
-            out.push(m | 27);
+            out.push(m | 0x1b);
             out.extend(n.to_be_bytes());
         }
     }
@@ -425,10 +425,21 @@ pub fn to_json(v: &Value) -> serde_json::Value {
             serde_json::Number::from_f64(*f).map_or(J::Null, J::Number)
         }
         Value::Text(s) => J::String(s.clone()),
-        Value::Bytes(b) => J::String(b.iter().map(|x| format!("{x:02x}")).collect()),
+        Value::Bytes(b) => J::String(hex(b)),
         Value::Array(a) => J::Array(a.iter().map(to_json).collect()),
         Value::Map(m) => J::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
     }
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]

@@ -457,6 +457,7 @@ pub fn eval(e: &Expr, env: &Env<'_>) -> Result<Val, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp, reason = "values computed from exact inputs")]
 mod tests {
     use super::*;
 

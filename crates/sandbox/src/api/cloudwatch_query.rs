@@ -91,7 +91,7 @@ pub fn period_available(start: u64, period: u64, resolution: u64, now: u64) -> b
     } else {
         HOUR
     };
-    period % resolution.max(1) == 0 && period % finest == 0
+    period.is_multiple_of(resolution.max(1)) && period.is_multiple_of(finest)
 }
 
 fn valid_id(id: &str) -> bool {
@@ -560,12 +560,13 @@ fn page(
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp, reason = "values computed from exact inputs")]
 mod tests {
     use super::*;
     use crate::telemetry::{Sample, key};
     use std::time::Duration;
 
-    const T0: u64 = 1_800_000_000 - 1_800_000_000 % 60; // a whole minute
+    const T0: u64 = 1_800_000_000; // a whole minute
 
     fn store_with_seconds(n: u64) -> MetricStore {
         let s = MetricStore::new(Duration::from_secs(60));
@@ -613,7 +614,7 @@ mod tests {
     fn alignment_follows_cloudwatch() {
         let now = 1000 * DAY;
         let t = now - HOUR + 37; // hh:mm:37
-        assert_eq!(align_start(t, 60, now), t - 37 % 60 - (t - 37) % 60);
+        assert_eq!(align_start(t, 60, now), t - 37 - (t - 37) % 60);
         assert_eq!(align_start(t, 300, now) % 60, 0);
         assert_eq!(align_start(t, 10, now) % 10, 0);
         assert_eq!(align_start(t, 7, now), t);

@@ -244,11 +244,11 @@ fn encode_key(k: &SeriesKey) -> String {
         s.push('\u{2}');
         s.push_str(v);
     }
-    s.bytes().map(|b| format!("{b:02x}")).collect()
+    super::cbor::hex(s.as_bytes())
 }
 
 fn decode_key(hex: &str) -> Option<SeriesKey> {
-    if hex.len() % 2 != 0 || hex.len() > 16_384 {
+    if !hex.len().is_multiple_of(2) || hex.len() > 16_384 {
         return None;
     }
     let bytes = (0..hex.len())
