@@ -74,7 +74,7 @@ pub struct DiagnoseArgs {
     pub run: RunArgs,
     #[command(flatten)]
     pub collect: CollectHow,
-    /// Do not collect AWS telemetry even when the scenario has an [aws] block
+    /// Do not collect AWS telemetry even when the scenario names AWS resources
     #[arg(long)]
     pub no_collect: bool,
     /// Comma-separated report formats to write: html, png, md, json, junit
@@ -127,7 +127,7 @@ pub struct SandboxArgs {
     /// Write one ground-truth JSON line per request to this file
     #[arg(long)]
     pub ground_truth: Option<PathBuf>,
-    /// Write Lambda log lines (logs/<function>.jsonl) and X-Ray segment documents
+    /// Write Lambda log lines (logs/FUNCTION.jsonl) and X-Ray segment documents
     /// (segments.jsonl) under this directory, flushed at SIGINT/SIGTERM
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -170,7 +170,7 @@ pub struct RunsListArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["run_dir", "from"])))]
 pub struct CollectArgs {
-    /// Run directory to collect for (its manifest's [aws] resources and phase windows)
+    /// Run directory to collect for (the AWS resources and phase windows of its manifest)
     #[arg(conflicts_with_all = ["from", "to", "function", "api", "api_id", "stage", "table", "stream", "queue", "out"])]
     pub run_dir: Option<PathBuf>,
     #[command(flatten)]

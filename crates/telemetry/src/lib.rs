@@ -6,7 +6,7 @@
 //! Reads the run directory through `stormwatch-model` and talks to AWS only through the
 //! official SDK clients built in [`aws`]. The order of work: [`target`] says what to
 //! collect for, [`queries`] renders the declarative query files, [`plan`] decides periods,
-//! ranges and batches without any I/O, then [`collect`] runs it.
+//! ranges and batches without any I/O, then [`collect()`] runs it.
 
 pub mod aws;
 pub mod collect;
@@ -27,7 +27,7 @@ pub use crate::collect::{CollectOptions, CollectSummary, Prepared, collect, prep
 pub use crate::error::{Api, TelemetryError};
 pub use crate::target::CollectTarget;
 
-/// Runs [`collect`] on a runtime of its own, for callers without one (the CLI).
+/// Runs [`collect()`] on a runtime of its own, for callers without one (the CLI).
 pub fn collect_blocking(
     prepared: Prepared,
     opts: &CollectOptions,

@@ -2,8 +2,8 @@
 //! protocols: Smithy RPC v2 CBOR (`POST /service/GraniteServiceVersion20100801/operation/<Op>`,
 //! what aws-sdk-cloudwatch >= 1.100 sends) and awsJson1_0 (`X-Amz-Target:
 //! GraniteServiceVersion20100801.<Op>`, what boto3 and the AWS CLI send). Both decode into one
-//! [`Value`] tree, so the operations ([`super::cloudwatch_query`] for GetMetricData,
-//! [`super::cloudwatch_write`] for PutMetricData and ListMetrics) are written once.
+//! [`Value`] tree, so the operations (`cloudwatch_query` for GetMetricData,
+//! `cloudwatch_write` for PutMetricData and ListMetrics) are written once.
 //!
 //! Errors follow CloudWatch's query-compatible shape: a body with `__type` and `message`, and
 //! the legacy code in `x-amzn-query-error: Code;Sender`, which the SDKs prefer. Beyond the
