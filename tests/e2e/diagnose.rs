@@ -114,6 +114,15 @@ fn diagnose_runs_collects_analyzes_and_reports_what_the_sandbox_did() {
         burst.count > 0,
         "environments reaped in the idle phase: {burst:?}"
     );
+    // Nothing is sent in the idle phase, so none of Lambda's throttles belong to it, even
+    // where a one-second period straddles its start.
+    let idle = report.phases.iter().find(|p| p.name == "idle").unwrap();
+    let idle_throttles = idle
+        .server
+        .as_ref()
+        .and_then(|s| s.throttles)
+        .unwrap_or(0.0);
+    assert!(idle_throttles < 0.5, "{idle_throttles} throttles in idle");
     // The burst's throttles are Lambda's (reserved concurrency 2); the app has no table.
     let kinds: Vec<_> = report.findings.iter().map(|f| f.kind).collect();
     assert!(

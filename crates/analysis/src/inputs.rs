@@ -68,7 +68,12 @@ impl RunInputs {
                 path: metrics.clone(),
                 message: e.to_string(),
             })?;
-            inputs.server = ServerSeries::new(points);
+            let sends = inputs
+                .requests
+                .column("sent_ns")
+                .and_then(|c| c.i64().map(|c| c.into_no_null_iter().collect()))
+                .unwrap_or_default();
+            inputs.server = ServerSeries::new(points).with_traffic(sends);
         }
         let spans = run.spans_path();
         if spans.is_file() {

@@ -1,20 +1,25 @@
 //! Server-side series (CloudWatch datapoints) aligned to phase windows and to seconds.
 //!
 //! CloudWatch data is per period (60 s for AWS/Lambda and AWS/ApiGateway, 1 s in the
-//! sandbox's fast mode). Counts (`Sum`) are attributed to a window in proportion to how much
-//! of each period it covers; gauges (`Maximum`) take the largest period that overlaps it;
-//! for the per-second timeline a count is spread evenly over its period and a gauge is held.
+//! sandbox's fast mode). Counts (`Sum`) are attributed to a window in proportion to the
+//! run's own requests sent in the part of each period inside it — throttles and errors follow
+//! traffic, so a period straddling the end of a burst and the start of an idle phase goes to
+//! the burst — or, for a period in which the run sent nothing, to the share of the period the
+//! window covers; gauges (`Maximum`) take the largest period that overlaps it; for the
+//! per-second timeline a count is spread evenly over its period and a gauge is held.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use stormwatch_model::analysis::ServerStats;
-use stormwatch_model::{MetricPoint, Millis, PhaseWindow};
+use stormwatch_model::{MetricPoint, Millis, PhaseWindow, UnixNanos};
 
 /// All datapoints of a run, as read from `telemetry/metrics.parquet`.
 #[derive(Debug, Default)]
 pub struct ServerSeries {
     points: Vec<MetricPoint>,
+    /// Send times (Unix ns) of the run's requests, sorted: the weights of counts.
+    traffic: Vec<i64>,
 }
 
 /// Downstream throttle metrics, as (namespace, metric).
@@ -27,7 +32,41 @@ pub const DOWNSTREAM_THROTTLES: [(&str, &str); 3] = [
 impl ServerSeries {
     /// Wraps datapoints.
     pub fn new(points: Vec<MetricPoint>) -> Self {
-        Self { points }
+        Self {
+            points,
+            traffic: Vec::new(),
+        }
+    }
+
+    /// Weights counts by the run's own traffic: `sends` are the requests' send times.
+    #[must_use]
+    pub fn with_traffic(mut self, mut sends: Vec<i64>) -> Self {
+        sends.sort_unstable();
+        self.traffic = sends;
+        self
+    }
+
+    /// Requests sent in `[from, to)` (Unix ns).
+    fn sent_between(&self, from: i64, to: i64) -> usize {
+        let lo = self.traffic.partition_point(|&t| t < from);
+        let hi = self.traffic.partition_point(|&t| t < to);
+        hi.saturating_sub(lo)
+    }
+
+    /// The share of a count in the period starting at `start` that belongs to `window`.
+    fn share_of_period(&self, window: &PhaseWindow, start: DateTime<Utc>, period: Duration) -> f64 {
+        let ps = UnixNanos::from_datetime(start).0;
+        let pe = ps.saturating_add(i64::try_from(period.as_nanos()).unwrap_or(i64::MAX));
+        let sent = self.sent_between(ps, pe);
+        if sent == 0 {
+            return window.period_coverage(start, period);
+        }
+        let ws = UnixNanos::from_datetime(window.start).0.max(ps);
+        let we = UnixNanos::from_datetime(window.end).0.min(pe);
+        if we <= ws {
+            return 0.0;
+        }
+        self.sent_between(ws, we) as f64 / sent as f64
     }
 
     /// Whether there is any datapoint at all.
@@ -62,14 +101,15 @@ impl ServerSeries {
         })
     }
 
-    /// Sum of a count metric over `window`, each period weighted by the share of it inside
-    /// the window; `None` when the metric was not collected at all.
+    /// Sum of a count metric over `window`, each period weighted by the share of the run's
+    /// requests of that period sent inside the window (by time when it sent none); `None`
+    /// when the metric was not collected at all.
     pub fn sum_in(&self, namespace: &str, metric: &str, window: &PhaseWindow) -> Option<f64> {
         let mut any = false;
         let total = self
             .points(namespace, metric, "Sum")
             .inspect(|_| any = true)
-            .map(|p| p.value * window.period_coverage(p.timestamp, period(p)))
+            .map(|p| p.value * self.share_of_period(window, p.timestamp, period(p)))
             .sum();
         any.then_some(total)
     }
@@ -232,5 +272,40 @@ mod tests {
         let stats = s.phase_stats(&w).unwrap();
         assert_eq!(stats.throttles, Some(90.0));
         assert_eq!(stats.max_concurrency, Some(100.0));
+    }
+
+    #[test]
+    fn counts_follow_the_runs_traffic_across_a_phase_boundary() {
+        let f = [("FunctionName", "f")];
+        let mut p = point("Throttles", "Sum", "2026-11-22T14:00:00Z", 6.0, &f);
+        p.period_secs = 1;
+        let ns = |s: &str| UnixNanos::from_datetime(t(s)).0;
+        // The burst ends 300 ms into the second and sends every request before that.
+        let sends = vec![
+            ns("2026-11-22T14:00:00.050Z"),
+            ns("2026-11-22T14:00:00.150Z"),
+            ns("2026-11-22T14:00:00.250Z"),
+        ];
+        let burst =
+            PhaseWindow::new(t("2026-11-22T13:59:50Z"), t("2026-11-22T14:00:00.300Z")).unwrap();
+        let idle =
+            PhaseWindow::new(t("2026-11-22T14:00:00.300Z"), t("2026-11-22T14:00:10Z")).unwrap();
+        let by_time = ServerSeries::new(vec![p.clone()]);
+        assert!((by_time.sum_in("AWS/Lambda", "Throttles", &idle).unwrap() - 4.2).abs() < 1e-9);
+        let by_traffic = ServerSeries::new(vec![p.clone()]).with_traffic(sends);
+        assert_eq!(
+            by_traffic.sum_in("AWS/Lambda", "Throttles", &idle),
+            Some(0.0)
+        );
+        assert_eq!(
+            by_traffic.sum_in("AWS/Lambda", "Throttles", &burst),
+            Some(6.0)
+        );
+        // A period in which the run sent nothing falls back to time coverage.
+        let mut later = p;
+        later.timestamp = t("2026-11-22T14:00:05Z");
+        let quiet =
+            ServerSeries::new(vec![later]).with_traffic(vec![ns("2026-11-22T14:00:00.050Z")]);
+        assert_eq!(quiet.sum_in("AWS/Lambda", "Throttles", &idle), Some(6.0));
     }
 }

@@ -43,7 +43,12 @@ fn query(s: usize) -> MetricDataQuery {
                     Metric::builder()
                         .namespace("Bench")
                         .metric_name("Rate")
-                        .dimensions(Dimension::builder().name("Series").value(format!("s{s:02}")).build())
+                        .dimensions(
+                            Dimension::builder()
+                                .name("Series")
+                                .value(format!("s{s:02}"))
+                                .build(),
+                        )
                         .build(),
                 )
                 .period(1)
@@ -76,7 +81,10 @@ async fn bench() {
     .expect("sandbox");
     // Three hours starting a minute less than three hours ago: young enough for Period 1
     // (CloudWatch keeps 1-second data for 3 hours).
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
     let start = now - POINTS + 60;
     let keys: Vec<_> = (0..SERIES)
         .map(|s| key("Bench", "Rate", &[("Series", &format!("s{s:02}"))]))
@@ -86,7 +94,13 @@ async fn bench() {
     for k in &keys {
         for i in 0..POINTS {
             let at = UNIX_EPOCH + Duration::from_secs(start + i);
-            sb.metrics().put(k.clone(), Unit::Count, 1, at, Sample::Value((i % 97) as f64));
+            sb.metrics().put(
+                k.clone(),
+                Unit::Count,
+                1,
+                at,
+                Sample::Value((i % 97) as f64),
+            );
         }
     }
     let fill = fill.elapsed();

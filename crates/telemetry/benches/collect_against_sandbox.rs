@@ -70,7 +70,8 @@ async fn bench() {
         let k = key("Bench/Load", &format!("m{s:02}"), &[("FunctionName", "f")]);
         for minute in 0..180 {
             let at = UNIX_EPOCH + Duration::from_secs((start + minute * 60 + 30).cast_unsigned());
-            sb.metrics().put(k.clone(), Unit::Count, 60, at, Sample::Value(minute as f64));
+            sb.metrics()
+                .put(k.clone(), Unit::Count, 60, at, Sample::Value(minute as f64));
         }
         let _ = write!(
             toml,
@@ -110,7 +111,8 @@ async fn bench() {
     let mut opts = options(&sb);
     opts.metrics = false;
     opts.logs = false;
-    let target = CollectTarget::from_range(from, to, resources, tmp.path().join("x")).expect("target");
+    let target =
+        CollectTarget::from_range(from, to, resources, tmp.path().join("x")).expect("target");
     let clock = Instant::now();
     let summary = collect(prepare(target, &opts).expect("plan"), &opts)
         .await
