@@ -6,6 +6,7 @@ mod analyze_report;
 mod browser;
 mod collect;
 mod diagnose;
+mod examples;
 mod run;
 mod runs_list;
 mod sandbox;
