@@ -66,6 +66,39 @@ pub enum Command {
     Report(ReportArgs),
     /// Run a scenario, collect its telemetry, analyze and report, in one command (exit 1 if the verdict fails)
     Diagnose(DiagnoseArgs),
+    /// Cold starts of functions over a time range, from Lambda REPORT lines and X-Ray (no load test needed)
+    Coldstarts(ColdstartsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ColdstartsArgs {
+    /// Lambda function name (repeatable)
+    #[arg(long, required = true)]
+    pub function: Vec<String>,
+    /// Start of the range (RFC 3339, e.g. 2026-11-22T10:00:00Z)
+    #[arg(long)]
+    pub from: String,
+    /// End of the range (RFC 3339, exclusive)
+    #[arg(long)]
+    pub to: String,
+    /// AWS named profile (default: the AWS config chain's choice)
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// AWS region (default: the AWS config chain's choice)
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Skip X-Ray (no traced cold-vs-warm comparison)
+    #[arg(long)]
+    pub no_xray: bool,
+    /// Skip CloudWatch Logs: count from sampled X-Ray traces only
+    #[arg(long, conflicts_with = "no_xray")]
+    pub no_logs: bool,
+    /// Print the result as JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the result as coldstarts.json into this folder
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

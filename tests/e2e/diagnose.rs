@@ -32,12 +32,14 @@ fn scenario(dir: &Path, thresholds: &str) -> PathBuf {
     path
 }
 
-struct Running {
-    runtime: tokio::runtime::Runtime,
-    sandbox: stormwatch_sandbox::Sandbox,
+/// An in-process sandbox (examples/sandbox/fast-test.toml, seed 3) and its runtime.
+pub(crate) struct Running {
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) sandbox: stormwatch_sandbox::Sandbox,
 }
 
-fn start_sandbox(truth: &Path) -> Running {
+/// Starts the fast-test sandbox, writing its ground truth to `truth`.
+pub(crate) fn start_sandbox(truth: &Path) -> Running {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -4,6 +4,7 @@
 mod accuracy;
 mod analyze_report;
 mod browser;
+mod coldstarts;
 mod collect;
 mod diagnose;
 mod examples;

@@ -74,6 +74,17 @@ pub fn tag(e: TelemetryError) -> anyhow::Error {
     }
 }
 
+/// `--from`/`--to`: an RFC 3339 time, or an error naming `flag`.
+pub fn parse_time(flag: &str, value: &str) -> Result<DateTime<Utc>, TelemetryError> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            TelemetryError::Usage(format!(
+                "{flag} {value:?}: not an RFC 3339 time ({e}), e.g. 2026-11-22T10:00:00Z"
+            ))
+        })
+}
+
 fn target(args: &CollectArgs) -> Result<CollectTarget, TelemetryError> {
     if let Some(dir) = &args.run_dir {
         return CollectTarget::from_run(dir);
@@ -82,13 +93,7 @@ fn target(args: &CollectArgs) -> Result<CollectTarget, TelemetryError> {
         let v = v.as_deref().ok_or_else(|| {
             TelemetryError::Usage(format!("{flag} is required without a run directory"))
         })?;
-        DateTime::parse_from_rfc3339(v)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| {
-                TelemetryError::Usage(format!(
-                    "{flag} {v:?}: not an RFC 3339 time ({e}), e.g. 2026-11-22T10:00:00Z"
-                ))
-            })
+        parse_time(flag, v)
     };
     let from = time("--from", &args.from)?;
     let to = time("--to", &args.to)?;

@@ -1,6 +1,7 @@
 //! One module per subcommand; `run` dispatches to them.
 
 mod analyze;
+mod coldstarts;
 mod collect;
 mod demo;
 mod diagnose;
@@ -23,5 +24,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Demo(args) => demo::run(&args, cli.global.quiet),
         Command::Report(args) => report::run(&args),
         Command::Diagnose(args) => diagnose::run(&args, cli.global.quiet),
+        Command::Coldstarts(args) => coldstarts::run(&args),
     }
 }

@@ -7,8 +7,12 @@
 //! official SDK clients built in [`aws`]. The order of work: [`target`] says what to
 //! collect for, [`queries`] renders the declarative query files, [`plan`] decides periods,
 //! ranges and batches without any I/O, then [`collect()`] runs it.
+//!
+//! [`coldstarts`] reuses the same parts without a run: the cold starts of a few functions
+//! over a time range, from REPORT lines and X-Ray.
 
 pub mod aws;
+pub mod coldstarts;
 pub mod collect;
 pub mod error;
 pub mod logs;

@@ -34,17 +34,23 @@ pub struct LoggedReport {
     pub at: UnixNanos,
     /// The parsed line.
     pub line: ReportLine,
+    /// The log stream it was written to (`2026/11/23/[$LATEST]<hex>`), when known: it
+    /// names the function version, which REPORT lines do not carry.
+    pub stream: Option<String>,
 }
 
+/// One event read back: time (ms), message, log stream.
+type Event = (i64, String, Option<String>);
+
 /// What the logs part did, for `collect.json`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LogsReport {
     /// Per function: log group, source used, lines, cold starts.
     pub groups: Vec<GroupReport>,
 }
 
 /// One log group.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct GroupReport {
     /// `/aws/lambda/<function>`.
     pub log_group: String,
@@ -84,7 +90,7 @@ pub async fn fetch_reports(
         source: "insights".into(),
         ..GroupReport::default()
     };
-    let mut messages: Vec<(i64, String)> = Vec::new();
+    let mut messages: Vec<Event> = Vec::new();
     let mut todo: Vec<(PhaseWindow, u32)> =
         chunks(range, CHUNK).into_iter().map(|c| (c, 0)).collect();
     let mut insights_ok = true;
@@ -138,7 +144,7 @@ pub async fn fetch_reports(
     messages.dedup();
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (ms, m) in messages {
+    for (ms, m, stream) in messages {
         match report_line::parse(&m) {
             Some(line) if seen.insert(line.request_id.clone()) => {
                 report.cold_starts += usize::from(line.cold());
@@ -146,6 +152,7 @@ pub async fn fetch_reports(
                     function: name.to_string(),
                     at: UnixNanos(ms.saturating_mul(1_000_000)),
                     line,
+                    stream,
                 });
             }
             // A REPORT line seen twice (overlapping chunks, Insights and FilterLogEvents).
@@ -196,7 +203,7 @@ async fn insights(
     group: &str,
     chunk: &PhaseWindow,
     query: &str,
-) -> Result<Option<Vec<(i64, String)>>, TelemetryError> {
+) -> Result<Option<Vec<Event>>, TelemetryError> {
     pacer.acquire(throttles_of(stats, Api::StartQuery)).await;
     // Insights takes whole seconds, both ends inclusive: ask for [start, end − 1 s] and
     // keep only events inside the half-open chunk.
@@ -240,7 +247,13 @@ async fn insights(
                         let at = parse_insights_time(get("@timestamp")?)?;
                         let ms = at.timestamp_millis();
                         let inside = chunk.contains(at);
-                        inside.then(|| (ms, get("@message").unwrap_or_default().to_string()))
+                        inside.then(|| {
+                            (
+                                ms,
+                                get("@message").unwrap_or_default().to_string(),
+                                get("@logStream").map(str::to_string),
+                            )
+                        })
                     })
                     .collect();
                 return Ok(Some(rows));
@@ -279,7 +292,7 @@ async fn filter_events(
     stats: &ApiStats,
     group: &str,
     chunk: &PhaseWindow,
-) -> Result<Vec<(i64, String)>, TelemetryError> {
+) -> Result<Vec<Event>, TelemetryError> {
     let mut out = Vec::new();
     for pattern in ["REPORT", "\"platform.report\""] {
         let mut token: Option<String> = None;
@@ -305,11 +318,13 @@ async fn filter_events(
                         other => other,
                     }
                 })?;
-            out.extend(
-                r.events()
-                    .iter()
-                    .filter_map(|e| Some((e.timestamp()?, e.message()?.to_string()))),
-            );
+            out.extend(r.events().iter().filter_map(|e| {
+                Some((
+                    e.timestamp()?,
+                    e.message()?.to_string(),
+                    e.log_stream_name().map(str::to_string),
+                ))
+            }));
             token = r.next_token().map(str::to_string).filter(|t| !t.is_empty());
             if token.is_none() {
                 break;

@@ -189,6 +189,17 @@ pub fn parse_document(trace_id: &str, document: &str, out: &mut Vec<Span>, stats
     }
 }
 
+/// The `resource_arn` of a function segment (`AWS::Lambda::Function`) document, which
+/// [`Span`] rows leave out: `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`.
+/// `None` for other documents, malformed ones, or a segment without the field.
+pub fn function_resource_arn(document: &str) -> Option<String> {
+    let doc = serde_json::from_str::<Value>(document).ok()?;
+    if text(&doc, "origin").as_deref() != Some("AWS::Lambda::Function") {
+        return None;
+    }
+    text(&doc, "resource_arn").filter(|a| !a.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +253,19 @@ mod tests {
             assert_eq!(ddb.retries, 2);
             assert_eq!(ddb.http_status, Some(400));
         }
+    }
+
+    #[test]
+    fn function_segments_name_their_arn() {
+        let doc = r#"{"id":"b1","origin":"AWS::Lambda::Function","start_time":1780000000.1,"resource_arn":"arn:aws:lambda:us-east-1:123456789012:function:f:7"}"#;
+        assert_eq!(
+            function_resource_arn(doc).as_deref(),
+            Some("arn:aws:lambda:us-east-1:123456789012:function:f:7")
+        );
+        assert_eq!(function_resource_arn(&function_doc("Init")), None);
+        let service = doc.replace("AWS::Lambda::Function", "AWS::Lambda");
+        assert_eq!(function_resource_arn(&service), None);
+        assert_eq!(function_resource_arn("not json"), None);
     }
 
     #[test]

@@ -9,6 +9,25 @@ use stormwatch_model::{AwsResources, PhaseWindow, RequestLog, RunDir, UnixNanos}
 
 use crate::TelemetryError;
 
+/// The window `[from, to)` of `--from`/`--to`; an error naming both flags when `to` is
+/// not after `from`.
+pub fn checked_range(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<PhaseWindow, TelemetryError> {
+    if to <= from {
+        return Err(TelemetryError::Usage(format!(
+            "--to ({}) must be after --from ({})",
+            to.to_rfc3339(),
+            from.to_rfc3339()
+        )));
+    }
+    Ok(PhaseWindow {
+        start: from,
+        end: to,
+    })
+}
+
 /// A named window (`baseline`, `burst`... or `range` without a run).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NamedWindow {
@@ -88,13 +107,7 @@ impl CollectTarget {
         resources: AwsResources,
         out: PathBuf,
     ) -> Result<Self, TelemetryError> {
-        if to <= from {
-            return Err(TelemetryError::Usage(format!(
-                "--to ({}) must be after --from ({})",
-                to.to_rfc3339(),
-                from.to_rfc3339()
-            )));
-        }
+        let window = checked_range(from, to)?;
         if resources.is_empty() {
             return Err(TelemetryError::Usage(
                 "nothing to collect: name at least one --function, --api/--api-id, --table, --stream or --queue".into(),
@@ -105,10 +118,7 @@ impl CollectTarget {
             resources,
             windows: vec![NamedWindow {
                 name: "range".into(),
-                window: PhaseWindow {
-                    start: from,
-                    end: to,
-                },
+                window,
             }],
             sent_traces: HashMap::new(),
             out: RunDir::new(out),

@@ -80,6 +80,27 @@ pub async fn fetch_traces(
     concurrency: usize,
     report: &mut XrayReport,
 ) -> Result<Vec<Span>, TelemetryError> {
+    let documents = fetch_documents(client, pacer, stats, ids, concurrency, report).await?;
+    let mut spans = Vec::new();
+    for (trace, docs) in &documents {
+        for d in docs {
+            parse_document(trace, d, &mut spans, &mut report.parse);
+        }
+    }
+    Ok(spans)
+}
+
+/// Fetches the segment documents of `ids`, unparsed, per trace id (for callers that read
+/// fields the [`Span`] rows leave out, such as a function segment's `resource_arn`).
+/// Counts requests, found and missing traces in `report`; parsing counts are the caller's.
+pub async fn fetch_documents(
+    client: &aws_sdk_xray::Client,
+    pacer: &Arc<Pacer>,
+    stats: &Arc<ApiStats>,
+    ids: &[String],
+    concurrency: usize,
+    report: &mut XrayReport,
+) -> Result<BTreeMap<String, Vec<String>>, TelemetryError> {
     let mut unique: Vec<String> = ids.to_vec();
     unique.sort();
     unique.dedup();
@@ -109,20 +130,17 @@ pub async fn fetch_traces(
     }
     report.batch_requests += s.requests;
     report.unprocessed_gave_up += s.gave_up.len();
-    let mut spans = Vec::new();
-    for (trace, docs) in &s.documents {
-        for d in docs {
-            parse_document(trace, d, &mut spans, &mut report.parse);
-        }
-    }
-    let found: HashSet<&String> = s.documents.keys().collect();
-    report.found += found.len();
-    let missing: Vec<&String> = unique.iter().filter(|id| !found.contains(id)).collect();
+    let documents = std::mem::take(&mut s.documents);
+    report.found += documents.len();
+    let missing: Vec<&String> = unique
+        .iter()
+        .filter(|id| !documents.contains_key(*id))
+        .collect();
     report.not_found += missing.len();
     report
         .not_found_examples
         .extend(missing.iter().take(5).map(|s| (*s).clone()));
-    Ok(spans)
+    Ok(documents)
 }
 
 async fn worker(

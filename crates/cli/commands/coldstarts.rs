@@ -1,0 +1,42 @@
+//! `stormwatch coldstarts --function F --from T --to T`: the cold starts of a real account
+//! without a load test. Checks the flags, reads REPORT lines and X-Ray traces through the
+//! telemetry crate, and prints its analysis as a table (or JSON with `--json`); `--out DIR`
+//! also writes `coldstarts.json`. AWS errors exit 3, input errors exit 2.
+
+use std::io::Write;
+
+use stormwatch_telemetry::coldstarts::{self, ColdStartOptions};
+use stormwatch_telemetry::target::checked_range;
+
+use super::collect::{parse_time, tag};
+use crate::args::ColdstartsArgs;
+use crate::exit::{Exit, WithExit};
+
+pub fn run(args: &ColdstartsArgs) -> anyhow::Result<Exit> {
+    // Validate before any network I/O.
+    let from = parse_time("--from", &args.from).map_err(tag)?;
+    let to = parse_time("--to", &args.to).map_err(tag)?;
+    let range = checked_range(from, to).map_err(tag)?;
+    let mut opts = ColdStartOptions {
+        logs: !args.no_logs,
+        xray: !args.no_xray,
+        ..ColdStartOptions::default()
+    };
+    opts.aws.profile.clone_from(&args.profile);
+    opts.aws.region.clone_from(&args.region);
+
+    let data = coldstarts::fetch_blocking(&args.function, range, &opts).map_err(tag)?;
+    let report = coldstarts::summarize(&data);
+    if let Some(dir) = &args.out {
+        let path = dir.join("coldstarts.json");
+        stormwatch_model::run_dir::write_json_atomic(&path, &report).input()?;
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", report.describe())?;
+    }
+    Ok(Exit::Ok)
+}
