@@ -22,6 +22,8 @@ fn main() -> ExitCode {
     logging::init(&cli.global);
     match commands::run(cli) {
         Ok(exit) => exit.into(),
+        // The reader of stdout went away (`stormwatch runs list | head`): not an error.
+        Err(err) if is_broken_pipe(&err) => Exit::Ok.into(),
         Err(err) => {
             let exit = exit::classify(&err);
             // `{:#}` prints the whole cause chain on one line: "reading x: y: z".
@@ -34,4 +36,12 @@ fn main() -> ExitCode {
             exit.into()
         }
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
