@@ -6,9 +6,12 @@ use stormwatch_model::analysis::{
     ColdStartSummary, DataSources, LatencyDistribution, PhaseStats, RunSummary, ThresholdResult,
     TimelinePoint, Verdict,
 };
-use stormwatch_model::{ANALYSIS_SCHEMA_VERSION, AnalysisReport, Finding, Millis, Severity};
+use stormwatch_model::{
+    ANALYSIS_SCHEMA_VERSION, AnalysisReport, Finding, Millis, Severity, SpanKind,
+};
 
 use crate::inputs::RunInputs;
+use crate::traces;
 
 /// The computed parts of a report.
 pub struct Parts {
@@ -44,10 +47,19 @@ pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
             "no CloudWatch metrics (run `stormwatch collect` first for server-side causes)".into(),
         );
     }
-    if inputs.spans.is_empty() {
-        notes.push(
-            "no X-Ray traces: per-request cold starts and latency breakdown are unavailable".into(),
-        );
+    let log_reports = inputs
+        .spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::LambdaFunction && traces::from_logs(s))
+        .count() as u64;
+    if inputs.spans.iter().all(traces::from_logs) {
+        notes.push(if log_reports > 0 {
+            "no X-Ray traces: cold starts come from Lambda REPORT lines; the per-request latency \
+             breakdown is unavailable"
+                .into()
+        } else {
+            "no X-Ray traces: per-request cold starts and latency breakdown are unavailable".into()
+        });
     }
     let mut verdict = verdict(&phases, &findings);
     let failed: Vec<&ThresholdResult> = thresholds.iter().filter(|t| !t.passed).collect();
@@ -95,7 +107,7 @@ pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
         sources: DataSources {
             metric_series: inputs.server.series_count() as u64,
             traces: traced,
-            log_reports: 0,
+            log_reports,
             clock_skew: None,
             notes,
         },

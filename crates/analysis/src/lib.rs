@@ -40,7 +40,7 @@ pub fn report_from(inputs: &RunInputs) -> Result<AnalysisReport, AnalysisError> 
     timeline::add_server_series(&mut timeline, &inputs.server);
     timeline::add_cold_starts(&mut timeline, traces.values());
     let distributions = timeline::distributions(inputs)?;
-    let cold_starts = detect::cold_start_summary(&traced, &inputs.server, &phases);
+    let cold_starts = detect::cold_start_summary(&traced, &inputs.spans, &inputs.server, &phases);
     let findings = detect::detect(&detect::Context {
         phases: &phases,
         timeline: &timeline,
@@ -63,7 +63,7 @@ pub fn report_from(inputs: &RunInputs) -> Result<AnalysisReport, AnalysisError> 
             findings,
             cold_starts,
             thresholds,
-            traced: traced.len() as u64,
+            traced: traced.iter().filter(|t| t.trace.xray).count() as u64,
         },
     ))
 }

@@ -14,9 +14,20 @@ use stormwatch_model::{Millis, Span, SpanKind, UnixNanos};
 use crate::AnalysisError;
 use crate::inputs::RunInputs;
 
+/// Id prefix of the spans the collector made from Lambda `REPORT` log lines (the X-Ray
+/// ones carry X-Ray's hex ids).
+pub const LOG_SPAN_PREFIX: &str = "report:";
+
+/// Whether the collector made `span` from a Lambda `REPORT` log line rather than X-Ray.
+pub fn from_logs(span: &Span) -> bool {
+    span.id.starts_with(LOG_SPAN_PREFIX)
+}
+
 /// What the spans of one trace say.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TraceBreakdown {
+    /// At least one span came from X-Ray (not only from REPORT log lines).
+    pub xray: bool,
     /// An `Initialization`/`Init` subsegment was present.
     pub cold: bool,
     /// When the init began.
@@ -47,6 +58,7 @@ pub fn breakdowns(spans: &[Span]) -> HashMap<&str, TraceBreakdown> {
     for s in spans {
         let b = out.entry(s.trace_id.as_str()).or_default();
         let d = s.duration();
+        b.xray |= !from_logs(s);
         match s.kind {
             SpanKind::Init | SpanKind::Restore => {
                 b.cold = true;

@@ -262,6 +262,20 @@ pub struct ColdStartSummary {
     pub penalty: Option<Millis>,
     /// Per phase: name, count, share.
     pub by_phase: Vec<PhaseColdStarts>,
+    /// Per UTC minute of the run (every minute its phase windows touch, zeros included),
+    /// when the source dates each cold start: `logs` does; `xray` and `estimate` leave it
+    /// empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_minute: Vec<MinuteColdStarts>,
+}
+
+/// Cold starts that began in one UTC minute.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MinuteColdStarts {
+    /// Start of the minute (UTC).
+    pub minute: DateTime<Utc>,
+    /// Cold starts whose init began in `[minute, minute + 60 s)`.
+    pub count: u64,
 }
 
 /// Cold starts of one phase.

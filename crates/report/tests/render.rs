@@ -169,6 +169,7 @@ fn report(passed: bool) -> AnalysisReport {
                 count: 41,
                 share: 0.027,
             }],
+            by_minute: Vec::new(),
         }),
         timeline,
         distributions: vec![LatencyDistribution {
