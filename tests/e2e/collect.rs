@@ -394,3 +394,38 @@ fn collects_traces_and_logs_from_the_sandbox() {
     assert!(dir.spans_path().exists());
     runtime.block_on(sandbox.stop()).unwrap();
 }
+
+#[test]
+fn an_unknown_function_names_its_log_group_and_exits_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = crate::diagnose::start_sandbox(&tmp.path().join("truth.jsonl"));
+    let from = start();
+    let to = from + chrono::Duration::seconds(120);
+    let out = stormwatch(&s.sandbox.api_url, tmp.path())
+        .args([
+            "collect",
+            "--no-metrics",
+            "--no-xray",
+            "--function",
+            "no-such-function",
+        ])
+        .args([
+            "--from",
+            &from.to_rfc3339(),
+            "--to",
+            &to.to_rfc3339(),
+            "--out",
+        ])
+        .arg(tmp.path().join("out"))
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(3)
+        .get_output()
+        .clone();
+    s.runtime.block_on(s.sandbox.stop()).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("/aws/lambda/no-such-function") && stderr.contains("function's name"),
+        "{stderr}"
+    );
+}
