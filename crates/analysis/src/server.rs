@@ -128,33 +128,47 @@ impl ServerSeries {
             .fold(None, |m, v| Some(m.map_or(v, |m: f64| m.max(v))))
     }
 
-    /// Value of a gauge (held) or count (spread evenly) at the second starting at `t`.
-    pub fn per_second(
+    /// Value of a gauge (held) or count (spread evenly over its period) at each second of
+    /// `seconds`. The matching points are sorted by time once and each second looks only at
+    /// the periods that can overlap it (a 3-hour run has 10,800 seconds and maybe half a
+    /// million datapoints).
+    pub fn per_second_all(
         &self,
         namespace: &str,
         metric: &str,
         stat: &str,
-        t: DateTime<Utc>,
-    ) -> Option<f64> {
-        let second = PhaseWindow::starting_at(t, Duration::from_secs(1));
-        let mut found = None;
-        for p in self.points(namespace, metric, stat) {
-            let share = second.overlap_with_period(p.timestamp, period(p));
-            if share.is_zero() {
-                continue;
-            }
-            let v = if stat == "Sum" {
-                p.value * share.as_secs_f64() / period(p).as_secs_f64()
-            } else {
-                p.value
-            };
-            found = Some(match (found, stat) {
-                (None, _) => v,
-                (Some(acc), "Sum") => acc + v,
-                (Some(acc), _) => f64::max(acc, v),
-            });
-        }
-        found
+        seconds: &[DateTime<Utc>],
+    ) -> Vec<Option<f64>> {
+        let mut points: Vec<&MetricPoint> = self.points(namespace, metric, stat).collect();
+        points.sort_by_key(|p| p.timestamp);
+        let longest = points.iter().map(|p| period(p)).max().unwrap_or_default();
+        let longest = chrono::Duration::from_std(longest).unwrap_or_default();
+        seconds
+            .iter()
+            .map(|&t| {
+                let second = PhaseWindow::starting_at(t, Duration::from_secs(1));
+                let lo = points.partition_point(|p| p.timestamp + longest <= t);
+                let hi = points.partition_point(|p| p.timestamp < second.end);
+                let mut found = None;
+                for p in &points[lo..hi] {
+                    let share = second.overlap_with_period(p.timestamp, period(p));
+                    if share.is_zero() {
+                        continue;
+                    }
+                    let v = if stat == "Sum" {
+                        p.value * share.as_secs_f64() / period(p).as_secs_f64()
+                    } else {
+                        p.value
+                    };
+                    found = Some(match (found, stat) {
+                        (None, _) => v,
+                        (Some(acc), "Sum") => acc + v,
+                        (Some(acc), _) => f64::max(acc, v),
+                    });
+                }
+                found
+            })
+            .collect()
     }
 
     /// Sum of every downstream throttle metric over `window`.
@@ -262,12 +276,12 @@ mod tests {
         // Per second: a count is spread, a gauge is held.
         let sec = t("2026-11-22T14:01:10Z");
         assert_eq!(
-            s.per_second("AWS/Lambda", "Throttles", "Sum", sec),
-            Some(2.0)
+            s.per_second_all("AWS/Lambda", "Throttles", "Sum", &[sec]),
+            [Some(2.0)]
         );
         assert_eq!(
-            s.per_second("AWS/Lambda", "ConcurrentExecutions", "Maximum", sec),
-            Some(100.0)
+            s.per_second_all("AWS/Lambda", "ConcurrentExecutions", "Maximum", &[sec]),
+            [Some(100.0)]
         );
         let stats = s.phase_stats(&w).unwrap();
         assert_eq!(stats.throttles, Some(90.0));
@@ -307,5 +321,36 @@ mod tests {
         let quiet =
             ServerSeries::new(vec![later]).with_traffic(vec![ns("2026-11-22T14:00:00.050Z")]);
         assert_eq!(quiet.sum_in("AWS/Lambda", "Throttles", &idle), Some(6.0));
+    }
+
+    #[test]
+    fn per_second_spreads_each_period_over_its_seconds() {
+        let f = [("FunctionName", "f")];
+        let mut points = Vec::new();
+        for (i, v) in [3.0, 0.0, 6.0].iter().enumerate() {
+            let mut p = point("Throttles", "Sum", "2026-11-22T14:00:00Z", *v, &f);
+            p.timestamp += chrono::Duration::seconds(i64::try_from(i).unwrap() * 60);
+            points.push(p);
+        }
+        // A one-second period inside the second minute.
+        let mut fine = point("Throttles", "Sum", "2026-11-22T14:01:30Z", 5.0, &f);
+        fine.period_secs = 1;
+        points.push(fine);
+        let s = ServerSeries::new(points);
+        let at = |i: i64| t("2026-11-22T13:59:59Z") + chrono::Duration::seconds(i);
+        let seconds: Vec<_> = (0..183).map(at).collect();
+        let got = s.per_second_all("AWS/Lambda", "Throttles", "Sum", &seconds);
+        assert_eq!(got[0], None, "before the first period");
+        assert_eq!(got[1], Some(0.05), "3 over 60 s");
+        assert_eq!(got[61], Some(0.0));
+        assert_eq!(
+            got[91],
+            Some(5.0),
+            "14:01:30: the fine period on a zero minute"
+        );
+        assert_eq!(got[121], Some(0.1), "6 over 60 s");
+        assert_eq!(got[181], None, "after the last period");
+        let total: f64 = got.iter().flatten().sum();
+        assert!((total - 14.0).abs() < 1e-9, "{total}");
     }
 }

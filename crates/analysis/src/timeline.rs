@@ -171,12 +171,20 @@ pub fn add_server_series(timeline: &mut [TimelinePoint], server: &ServerSeries) 
     if server.is_empty() {
         return;
     }
-    for p in timeline {
-        p.concurrency = server.per_second("AWS/Lambda", "ConcurrentExecutions", "Maximum", p.t);
-        p.lambda_throttles = server.per_second("AWS/Lambda", "Throttles", "Sum", p.t);
-        p.downstream_throttles = DOWNSTREAM_THROTTLES
+    let seconds: Vec<_> = timeline.iter().map(|p| p.t).collect();
+    let concurrency =
+        server.per_second_all("AWS/Lambda", "ConcurrentExecutions", "Maximum", &seconds);
+    let throttles = server.per_second_all("AWS/Lambda", "Throttles", "Sum", &seconds);
+    let downstream: Vec<Vec<Option<f64>>> = DOWNSTREAM_THROTTLES
+        .iter()
+        .map(|(ns, m)| server.per_second_all(ns, m, "Sum", &seconds))
+        .collect();
+    for (i, p) in timeline.iter_mut().enumerate() {
+        p.concurrency = concurrency[i];
+        p.lambda_throttles = throttles[i];
+        p.downstream_throttles = downstream
             .iter()
-            .filter_map(|(ns, m)| server.per_second(ns, m, "Sum", p.t))
+            .filter_map(|series| series[i])
             .fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v));
     }
 }
