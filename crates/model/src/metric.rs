@@ -30,17 +30,18 @@ pub struct MetricPoint {
 impl MetricPoint {
     /// `Namespace/Metric{Dim=Value,...}:Stat`, a stable human-readable series name.
     pub fn series_name(&self) -> String {
-        let dims: Vec<String> = self
-            .dimensions
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        format!(
-            "{}/{}{{{}}}:{}",
-            self.namespace,
-            self.metric,
-            dims.join(","),
-            self.stat
-        )
+        Self::format_series_name(&self.namespace, &self.metric, &self.dimensions, &self.stat)
+    }
+
+    /// The series name of any namespace, metric, dimensions and statistic (the collector
+    /// names the series it asks for the same way).
+    pub fn format_series_name(
+        namespace: &str,
+        metric: &str,
+        dimensions: &BTreeMap<String, String>,
+        stat: &str,
+    ) -> String {
+        let dims: Vec<String> = dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("{namespace}/{metric}{{{}}}:{stat}", dims.join(","))
     }
 }

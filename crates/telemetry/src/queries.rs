@@ -363,17 +363,11 @@ pub struct MetricSeries {
 impl MetricSeries {
     /// `Namespace/Metric{Dim=Value,...}:Stat`, as [`stormwatch_model::MetricPoint::series_name`].
     pub fn name(&self) -> String {
-        let dims: Vec<String> = self
-            .dimensions
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        format!(
-            "{}/{}{{{}}}:{}",
-            self.namespace,
-            self.metric,
-            dims.join(","),
-            self.stat
+        stormwatch_model::MetricPoint::format_series_name(
+            &self.namespace,
+            &self.metric,
+            &self.dimensions,
+            &self.stat,
         )
     }
 }
