@@ -4,7 +4,6 @@
 //! marked 0 for metrics that publish only non-zero values.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
 use chrono::{DateTime, Utc};
@@ -13,12 +12,9 @@ use stormwatch_model::{MetricPoint, PhaseWindow};
 
 use crate::aws::ApiStats;
 use crate::error::{Api, TelemetryError, from_sdk};
-use crate::pacing::Pacer;
+use crate::pacing::{Pacer, back_off};
 use crate::plan::{MAX_DATAPOINTS_PER_CALL, PlannedCall, period_starts};
 use crate::queries::{MetricSeries, Missing};
-
-/// Our own retries of a call the SDK gave up on because of throttling.
-const THROTTLE_RETRIES: u32 = 6;
 
 /// What came back for one series.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -190,20 +186,12 @@ async fn send_paced(
         match result {
             Ok(r) => return Ok(r),
             Err(e) => {
-                let err = from_sdk(Api::GetMetricData, &e);
-                attempt += 1;
-                if !err.is_throttling() {
-                    return Err(err);
-                }
-                if attempt > THROTTLE_RETRIES {
-                    return Err(TelemetryError::Throttled {
-                        api: Api::GetMetricData,
-                        attempts: attempt,
-                    });
-                }
-                // The SDK's retries ran out: wait longer than its backoff did; the pacer
-                // has slowed down too, having seen the throttles.
-                tokio::time::sleep(Duration::from_secs(1 << attempt.min(5))).await;
+                back_off(
+                    Api::GetMetricData,
+                    from_sdk(Api::GetMetricData, &e),
+                    &mut attempt,
+                )
+                .await?;
             }
         }
     }

@@ -75,6 +75,31 @@ impl Pacer {
     }
 }
 
+/// Throttling that outlived the SDK's own retries: how many more rounds we give a call.
+pub const THROTTLE_RETRIES: u32 = 6;
+
+/// After a failed call: a throttling error waits (1, 2, 4… up to 32 s — longer than the
+/// SDK's backoff, while the pacer slows down having seen the throttles) and returns `Ok`
+/// so the caller tries again, until [`THROTTLE_RETRIES`]; anything else is returned.
+pub async fn back_off(
+    api: crate::Api,
+    err: crate::TelemetryError,
+    attempt: &mut u32,
+) -> Result<(), crate::TelemetryError> {
+    *attempt += 1;
+    if !err.is_throttling() {
+        return Err(err);
+    }
+    if *attempt > THROTTLE_RETRIES {
+        return Err(crate::TelemetryError::Throttled {
+            api,
+            attempts: *attempt,
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1 << (*attempt).min(5))).await;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

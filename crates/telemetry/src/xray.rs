@@ -14,7 +14,7 @@ use stormwatch_model::{PhaseWindow, Span};
 use crate::aws::ApiStats;
 use crate::error::{Api, TelemetryError, from_sdk};
 use crate::metrics::throttles_of;
-use crate::pacing::Pacer;
+use crate::pacing::{Pacer, back_off};
 use crate::segments::{ParseStats, parse_document};
 
 /// Most ids one `BatchGetTraces` call takes.
@@ -22,7 +22,6 @@ pub const IDS_PER_CALL: usize = 5;
 /// Rounds an id may be returned as unprocessed before it is given up on.
 const UNPROCESSED_ROUNDS: u32 = 3;
 /// Our own retries of a call after the SDK's retries ran out on throttling.
-const THROTTLE_RETRIES: u32 = 6;
 /// Longest range one `GetTraceSummaries` call covers (a 6-hour limit is unverified).
 pub const SUMMARY_CHUNK: Duration = Duration::from_secs(3600);
 
@@ -213,18 +212,12 @@ async fn batch(
             {
                 Ok(r) => break r,
                 Err(e) => {
-                    let err = from_sdk(Api::BatchGetTraces, &e);
-                    attempt += 1;
-                    if !err.is_throttling() {
-                        return Err(err);
-                    }
-                    if attempt > THROTTLE_RETRIES {
-                        return Err(TelemetryError::Throttled {
-                            api: Api::BatchGetTraces,
-                            attempts: attempt,
-                        });
-                    }
-                    tokio::time::sleep(Duration::from_secs(1 << attempt.min(5))).await;
+                    back_off(
+                        Api::BatchGetTraces,
+                        from_sdk(Api::BatchGetTraces, &e),
+                        &mut attempt,
+                    )
+                    .await?;
                 }
             }
         };
@@ -308,18 +301,12 @@ pub async fn other_trace_ids<S: std::hash::BuildHasher>(
                 {
                     Ok(r) => break r,
                     Err(e) => {
-                        let err = from_sdk(Api::GetTraceSummaries, &e);
-                        attempt += 1;
-                        if !err.is_throttling() {
-                            return Err(err);
-                        }
-                        if attempt > THROTTLE_RETRIES {
-                            return Err(TelemetryError::Throttled {
-                                api: Api::GetTraceSummaries,
-                                attempts: attempt,
-                            });
-                        }
-                        tokio::time::sleep(Duration::from_secs(1 << attempt.min(5))).await;
+                        back_off(
+                            Api::GetTraceSummaries,
+                            from_sdk(Api::GetTraceSummaries, &e),
+                            &mut attempt,
+                        )
+                        .await?;
                     }
                 }
             };
