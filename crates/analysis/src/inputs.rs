@@ -4,6 +4,7 @@
 //! killed mid-write leaves a torn last line, which is dropped here exactly as
 //! `stormwatch_model::RequestLog` drops it. Everything after this is lazy.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -19,9 +20,15 @@ use stormwatch_model::parquet;
 pub struct RunInputs {
     /// The manifest.
     pub manifest: RunManifest,
-    /// One row per request, with the columns of `requests/` plus `corrected_ms`, `raw_ms`
-    /// and `failed`.
+    /// One row per request, with the columns of `requests/` the analysis uses
+    /// ([`ANALYZED_COLUMNS`], `trace_id` only when there are spans to join; `endpoint` and
+    /// `error` as `u32` codes of [`Self::endpoints`] and [`Self::errors`]) plus
+    /// `corrected_ms`, `raw_ms` and `failed`.
     pub requests: DataFrame,
+    /// Endpoint names by code.
+    pub endpoints: Dictionary,
+    /// Transport and check error kinds by code.
+    pub errors: Dictionary,
     /// Torn trailing lines dropped while reading.
     pub torn_lines: usize,
     /// HDR histograms, when `histograms.json` exists.
@@ -30,6 +37,60 @@ pub struct RunInputs {
     pub server: ServerSeries,
     /// X-Ray spans (empty when `collect` has not run or tracing was off).
     pub spans: Vec<Span>,
+}
+
+/// The distinct values of a string column, each replaced in the frame by its code (its index
+/// here): grouping 10 million requests on two numbers instead of two strings is what keeps
+/// the analysis of such a run within its memory budget.
+#[derive(Debug, Default, Clone)]
+pub struct Dictionary {
+    names: Vec<String>,
+    codes: HashMap<String, u32>,
+}
+
+impl Dictionary {
+    /// The name of `code` ("" for a code not in the dictionary).
+    pub fn name(&self, code: u32) -> &str {
+        self.names.get(code as usize).map_or("", String::as_str)
+    }
+
+    /// The code of `name`, if any request had it.
+    pub fn code(&self, name: &str) -> Option<u32> {
+        self.codes.get(name).copied()
+    }
+
+    /// Replaces the string column `name` of `df` by its codes (nulls stay null).
+    fn encode(&mut self, df: &mut DataFrame, name: &str) -> PolarsResult<()> {
+        let strings = df.column(name)?.str()?.clone();
+        let codes: UInt32Chunked = strings
+            .iter()
+            .map(|v| {
+                v.map(|v| {
+                    if let Some(c) = self.codes.get(v) {
+                        return *c;
+                    }
+                    let c = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+                    self.names.push(v.to_owned());
+                    self.codes.insert(v.to_owned(), c);
+                    c
+                })
+            })
+            .collect();
+        df.replace(name, codes.with_name(name.into()).into_column())?;
+        Ok(())
+    }
+}
+
+/// The request records of a run, as read from `requests/`.
+pub struct Requests {
+    /// See [`RunInputs::requests`].
+    pub frame: DataFrame,
+    /// Endpoint names by code.
+    pub endpoints: Dictionary,
+    /// Error kinds by code.
+    pub errors: Dictionary,
+    /// Torn trailing lines dropped.
+    pub torn_lines: usize,
 }
 
 fn request_schema() -> Schema {
@@ -55,13 +116,36 @@ fn request_schema() -> Schema {
         .collect()
 }
 
+/// The request columns the analysis reads (of [`REQUEST_COLUMNS`]); the others (sequence,
+/// flow, virtual user, bytes, sampled) are left on disk, which keeps a 10-million-request run
+/// within its memory budget.
+pub const ANALYZED_COLUMNS: [&str; 7] = [
+    "endpoint",
+    "phase",
+    "intended_ns",
+    "sent_ns",
+    "end_ns",
+    "status",
+    "error",
+];
+
 impl RunInputs {
     /// Reads the manifest, every request segment and the histograms of `run`.
     pub fn read(run: &RunDir) -> Result<Self, AnalysisError> {
         let manifest = run.read_manifest()?;
-        let (requests, torn_lines) = read_requests(&run.requests_dir())?;
+        let spans = run.spans_path();
+        let spans = if spans.is_file() {
+            parquet::read_spans(&spans).map_err(|e| AnalysisError::Data {
+                path: spans.clone(),
+                message: e.to_string(),
+            })?
+        } else {
+            Vec::new()
+        };
+        let requests = read_requests(&run.requests_dir(), !spans.is_empty())?;
         let histograms = read_histograms(&run.histograms_path())?;
-        let mut inputs = Self::new(manifest, requests, torn_lines, histograms)?;
+        let mut inputs = Self::new(manifest, requests, histograms)?;
+        inputs.spans = spans;
         let metrics = run.metrics_path();
         if metrics.is_file() {
             let points = parquet::read_metrics(&metrics).map_err(|e| AnalysisError::Data {
@@ -75,24 +159,22 @@ impl RunInputs {
                 .unwrap_or_default();
             inputs.server = ServerSeries::new(points).with_traffic(sends);
         }
-        let spans = run.spans_path();
-        if spans.is_file() {
-            inputs.spans = parquet::read_spans(&spans).map_err(|e| AnalysisError::Data {
-                path: spans.clone(),
-                message: e.to_string(),
-            })?;
-        }
         Ok(inputs)
     }
 
-    /// Inputs from frames already in memory; derives the latency and failure columns.
+    /// Inputs from records already read; derives the latency and failure columns.
     pub fn new(
         manifest: RunManifest,
-        requests: DataFrame,
-        torn_lines: usize,
+        requests: Requests,
         histograms: Option<HistogramFile>,
     ) -> Result<Self, AnalysisError> {
-        let requests = requests
+        let Requests {
+            frame,
+            endpoints,
+            errors,
+            torn_lines,
+        } = requests;
+        let requests = frame
             .lazy()
             .with_columns([
                 ((col("end_ns") - col("intended_ns")).cast(DataType::Float64) / lit(1e6))
@@ -110,6 +192,8 @@ impl RunInputs {
         Ok(Self {
             manifest,
             requests,
+            endpoints,
+            errors,
             torn_lines,
             histograms,
             server: ServerSeries::default(),
@@ -118,11 +202,19 @@ impl RunInputs {
     }
 }
 
-/// Reads every `part-*.csv` under `dir` into one frame.
-pub fn read_requests(dir: &Path) -> Result<(DataFrame, usize), AnalysisError> {
+/// Reads the [`ANALYZED_COLUMNS`] (and `trace_id` when `with_trace_ids`) of every
+/// `part-*.csv` under `dir` into one frame (one chunk per segment), endpoints and errors
+/// encoded.
+pub fn read_requests(dir: &Path, with_trace_ids: bool) -> Result<Requests, AnalysisError> {
     let schema = Arc::new(request_schema());
+    let mut columns: Vec<PlSmallStr> = ANALYZED_COLUMNS.iter().map(|c| (*c).into()).collect();
+    if with_trace_ids {
+        columns.push("trace_id".into());
+    }
+    let columns: Arc<[PlSmallStr]> = columns.into();
     let mut torn = 0;
     let mut frames = Vec::new();
+    let (mut endpoints, mut errors) = (Dictionary::default(), Dictionary::default());
     for path in RequestLog::segment_paths(dir)? {
         let mut bytes =
             std::fs::read(&path).map_err(|e| stormwatch_model::ModelError::io(&path, e))?;
@@ -137,8 +229,14 @@ pub fn read_requests(dir: &Path) -> Result<(DataFrame, usize), AnalysisError> {
         let df = CsvReadOptions::default()
             .with_has_header(true)
             .with_schema(Some(schema.clone()))
+            .with_columns(Some(columns.clone()))
             .into_reader_with_file_handle(std::io::Cursor::new(bytes))
             .finish()
+            .and_then(|mut df| {
+                endpoints.encode(&mut df, "endpoint")?;
+                errors.encode(&mut df, "error")?;
+                Ok(df)
+            })
             .map_err(|e| AnalysisError::Data {
                 path: path.clone(),
                 message: e.to_string(),
@@ -147,14 +245,31 @@ pub fn read_requests(dir: &Path) -> Result<(DataFrame, usize), AnalysisError> {
     }
     let mut frames = frames.into_iter();
     let Some(mut all) = frames.next() else {
-        return Ok((DataFrame::empty_with_schema(&schema), torn));
+        let mut empty = DataFrame::empty_with_schema(&schema)
+            .select(columns.iter().cloned())
+            .map_err(AnalysisError::query("selecting request columns"))?;
+        endpoints
+            .encode(&mut empty, "endpoint")
+            .and_then(|()| errors.encode(&mut empty, "error"))
+            .map_err(AnalysisError::query("encoding request columns"))?;
+        return Ok(Requests {
+            frame: empty,
+            endpoints,
+            errors,
+            torn_lines: torn,
+        });
     };
+    // Segments stay separate chunks: rechunking would hold every column twice at once.
     for df in frames {
         all.vstack_mut_owned(df)
             .map_err(AnalysisError::query("joining request segments"))?;
     }
-    all.rechunk_mut();
-    Ok((all, torn))
+    Ok(Requests {
+        frame: all,
+        endpoints,
+        errors,
+        torn_lines: torn,
+    })
 }
 
 fn read_histograms(path: &Path) -> Result<Option<HistogramFile>, AnalysisError> {

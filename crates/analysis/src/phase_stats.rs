@@ -94,8 +94,9 @@ fn summary(df: &DataFrame, prefix: &str, row: usize) -> LatencySummary {
 type OutcomeCounts = BTreeMap<(u32, String), BTreeMap<String, u64>>;
 
 /// Outcome counts per (phase, endpoint).
-fn outcomes(requests: &DataFrame) -> Result<OutcomeCounts, AnalysisError> {
-    let counts = requests
+fn outcomes(inputs: &RunInputs) -> Result<OutcomeCounts, AnalysisError> {
+    let counts = inputs
+        .requests
         .clone()
         .lazy()
         .group_by([col("phase"), col("endpoint"), col("status"), col("error")])
@@ -103,9 +104,9 @@ fn outcomes(requests: &DataFrame) -> Result<OutcomeCounts, AnalysisError> {
         .collect()
         .map_err(AnalysisError::query("counting outcomes"))?;
     let phase = counts.column("phase").and_then(|c| c.u32().cloned());
-    let endpoint = counts.column("endpoint").and_then(|c| c.str().cloned());
+    let endpoint = counts.column("endpoint").and_then(|c| c.u32().cloned());
     let status = counts.column("status").and_then(|c| c.i32().cloned());
-    let error = counts.column("error").and_then(|c| c.str().cloned());
+    let error = counts.column("error").and_then(|c| c.u32().cloned());
     let n = counts.column("n").and_then(|c| c.u32().cloned());
     let (Ok(phase), Ok(endpoint), Ok(status), Ok(error), Ok(n)) =
         (phase, endpoint, status, error, n)
@@ -119,9 +120,13 @@ fn outcomes(requests: &DataFrame) -> Result<OutcomeCounts, AnalysisError> {
     for i in 0..counts.height() {
         let key = (
             phase.get(i).unwrap_or_default(),
-            endpoint.get(i).unwrap_or_default().to_string(),
+            inputs
+                .endpoints
+                .name(endpoint.get(i).unwrap_or_default())
+                .to_owned(),
         );
-        let label = outcome::label(status.get(i).unwrap_or_default(), error.get(i));
+        let error = error.get(i).map(|e| inputs.errors.name(e));
+        let label = outcome::label(status.get(i).unwrap_or_default(), error);
         *out.entry(key).or_default().entry(label).or_default() +=
             u64::from(n.get(i).unwrap_or_default());
     }
@@ -139,10 +144,9 @@ pub fn phase_stats(inputs: &RunInputs) -> Result<Vec<PhaseStats>, AnalysisError>
         .lazy()
         .group_by([col("phase"), col("endpoint")])
         .agg(aggs)
-        .sort(["phase", "endpoint"], SortMultipleOptions::default())
         .collect()
         .map_err(AnalysisError::query("per-endpoint statistics"))?;
-    let outcomes = outcomes(&inputs.requests)?;
+    let outcomes = outcomes(inputs)?;
     let windows = inputs.manifest.phase_windows();
     let mut phases: Vec<PhaseStats> = inputs
         .manifest
@@ -170,11 +174,14 @@ pub fn phase_stats(inputs: &RunInputs) -> Result<Vec<PhaseStats>, AnalysisError>
         .map_err(AnalysisError::query("per-endpoint statistics"))?;
     let endpoint_col = grouped
         .column("endpoint")
-        .and_then(|c| c.str().cloned())
+        .and_then(|c| c.u32().cloned())
         .map_err(AnalysisError::query("per-endpoint statistics"))?;
     for row in 0..grouped.height() {
         let index = phase_col.get(row).unwrap_or_default();
-        let endpoint = endpoint_col.get(row).unwrap_or_default().to_string();
+        let endpoint = inputs
+            .endpoints
+            .name(endpoint_col.get(row).unwrap_or_default())
+            .to_owned();
         let Some(phase) = phases.iter_mut().find(|p| p.index == index) else {
             continue;
         };
@@ -201,6 +208,7 @@ pub fn phase_stats(inputs: &RunInputs) -> Result<Vec<PhaseStats>, AnalysisError>
         });
     }
     for p in &mut phases {
+        p.endpoints.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
         p.achieved_rate_per_sec = p.requests as f64 / p.window.duration().as_secs_f64().max(1e-9);
     }
     Ok(phases)

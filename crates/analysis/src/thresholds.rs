@@ -64,7 +64,10 @@ fn observe(
         filter = filter.and(col("phase").eq(lit(i)));
     }
     if let Some(e) = &t.endpoint {
-        filter = filter.and(col("endpoint").eq(lit(e.as_str())));
+        let Some(code) = inputs.endpoints.code(e) else {
+            return Ok(None);
+        };
+        filter = filter.and(col("endpoint").eq(lit(code)));
     }
     let agg = match t.metric.percentile() {
         Some(100.0) => col("corrected_ms").max(),

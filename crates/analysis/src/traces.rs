@@ -123,7 +123,7 @@ pub fn join(
         Ok((
             df.column("trace_id")?.str()?.clone(),
             df.column("phase")?.u32()?.clone(),
-            df.column("endpoint")?.str()?.clone(),
+            df.column("endpoint")?.u32()?.clone(),
             df.column("raw_ms")?.f64()?.clone(),
         ))
     };
@@ -134,7 +134,7 @@ pub fn join(
             let trace = traces.get(ids.get(i)?)?;
             Some(TracedRequest {
                 phase: phases.get(i)?,
-                endpoint: endpoints.get(i)?.to_string(),
+                endpoint: inputs.endpoints.name(endpoints.get(i)?).to_owned(),
                 raw: ms(raw.get(i)),
                 trace: trace.clone(),
             })

@@ -147,10 +147,10 @@ impl App {
         Ok(Self {
             platform: Platform::new(&config.functions),
             metrics: MetricStore::new(config.resolution),
-            segments: SegmentStore::with_limit(config.tracing.max_traces),
+            segments: SegmentStore::with_limit(config.tracing.trace_memory),
             logs: LambdaLogs::new(
                 config.functions.keys(),
-                config.tracing.max_log_events,
+                config.tracing.log_memory_per_group,
                 data_dir,
             ),
             sampler: Sampler::new(config.tracing.reservoir, config.tracing.rate),

@@ -131,8 +131,8 @@ struct RawTelemetry {
     xray_init_subsegment: InitSubsegment,
     sampling_reservoir: Option<u32>,
     sampling_rate: Option<Spanned<f64>>,
-    max_traces: Option<usize>,
-    max_log_events: Option<usize>,
+    trace_memory_mb: Option<usize>,
+    log_memory_mb: Option<usize>,
 }
 
 #[derive(Deserialize)]
@@ -232,10 +232,11 @@ pub struct TracingConfig {
     pub reservoir: u32,
     /// Fraction of further requests sampled (X-Ray default: 0.05).
     pub rate: f64,
-    /// Traces kept in memory; the oldest are dropped beyond it (the data dir keeps all).
-    pub max_traces: usize,
-    /// Log events kept in memory per log group; the oldest are dropped beyond it.
-    pub max_log_events: usize,
+    /// Bytes of traces kept in memory; the oldest are dropped beyond it (the data dir keeps
+    /// all).
+    pub trace_memory: usize,
+    /// Bytes of log events kept in memory per log group; the oldest are dropped beyond it.
+    pub log_memory_per_group: usize,
 }
 
 /// A DynamoDB-like table with provisioned capacity.
@@ -626,8 +627,8 @@ fn check_tracing(cx: &Ctx<'_>, t: &RawTelemetry) -> Result<TracingConfig, Sandbo
         init_subsegment: t.xray_init_subsegment,
         reservoir: t.sampling_reservoir.unwrap_or(1),
         rate,
-        max_traces: t.max_traces.unwrap_or(100_000),
-        max_log_events: t.max_log_events.unwrap_or(300_000),
+        trace_memory: t.trace_memory_mb.unwrap_or(64) << 20,
+        log_memory_per_group: t.log_memory_mb.unwrap_or(32) << 20,
     })
 }
 

@@ -86,14 +86,14 @@ pub struct LambdaLogs {
 }
 
 impl LambdaLogs {
-    /// A writer for the given functions, keeping `max_events` per group in memory.
+    /// A writer for the given functions, keeping `max_bytes` of events per group in memory.
     pub fn new<'a>(
         functions: impl Iterator<Item = &'a String>,
-        max_events: usize,
+        max_bytes: usize,
         data_dir: Option<DataDir>,
     ) -> Self {
         Self {
-            store: LogStore::with_limit(max_events),
+            store: LogStore::with_limit(max_bytes),
             groups: functions
                 .map(|f| (f.clone(), format!("/aws/lambda/{f}")))
                 .collect(),
@@ -263,7 +263,7 @@ mod tests {
 
     #[test]
     fn text_report_has_init_only_when_cold() {
-        let l = LambdaLogs::new(["f".to_string()].iter(), 100, None);
+        let l = LambdaLogs::new(["f".to_string()].iter(), 1 << 20, None);
         l.invocation(
             &cfg(LogFormat::Text),
             &report(Some(Duration::from_micros(113_510))),
@@ -289,7 +289,7 @@ mod tests {
 
     #[test]
     fn json_report_carries_init_duration_ms() {
-        let l = LambdaLogs::new(["f".to_string()].iter(), 100, None);
+        let l = LambdaLogs::new(["f".to_string()].iter(), 1 << 20, None);
         l.invocation(
             &cfg(LogFormat::Json),
             &report(Some(Duration::from_micros(40_200))),

@@ -17,16 +17,27 @@ pub struct LogEvent {
     pub message: String,
 }
 
-/// A group's events keyed by (timestamp, arrival sequence).
-type GroupEvents = BTreeMap<(u64, u64), LogEvent>;
+impl LogEvent {
+    /// Memory an event holds in the store: its strings plus the map entry around them.
+    fn footprint(&self) -> usize {
+        self.stream.len() + self.message.len() + 112
+    }
+}
 
-/// Thread-safe store of log events, ordered by time within each group. Each group keeps at
-/// most `max_per_group` events (the oldest are dropped), so a long load test runs in flat
-/// memory; the sandbox's data directory keeps every line.
+/// A group's events keyed by (timestamp, arrival sequence), and their footprint in bytes.
+#[derive(Default)]
+struct Group {
+    events: BTreeMap<(u64, u64), LogEvent>,
+    bytes: usize,
+}
+
+/// Thread-safe store of log events, ordered by time within each group. Each group holds at
+/// most `max_bytes_per_group` bytes of events (the oldest are dropped beyond it), so a long
+/// load test runs in flat memory; the sandbox's data directory keeps every line.
 pub struct LogStore {
-    groups: Mutex<HashMap<String, GroupEvents>>,
+    groups: Mutex<HashMap<String, Group>>,
     seq: std::sync::atomic::AtomicU64,
-    max_per_group: usize,
+    max_bytes_per_group: usize,
 }
 
 impl Default for LogStore {
@@ -41,12 +52,13 @@ impl LogStore {
         Self::default()
     }
 
-    /// An empty store keeping at most `max_per_group` events per group.
-    pub fn with_limit(max_per_group: usize) -> Self {
+    /// An empty store keeping at most `max_bytes_per_group` bytes of events per group (at
+    /// least the newest event is always kept).
+    pub fn with_limit(max_bytes_per_group: usize) -> Self {
         Self {
             groups: Mutex::default(),
             seq: std::sync::atomic::AtomicU64::new(0),
-            max_per_group: max_per_group.max(1),
+            max_bytes_per_group,
         }
     }
 
@@ -55,14 +67,17 @@ impl LogStore {
         let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut groups = self.groups.lock().expect("log store poisoned");
         if !groups.contains_key(group) {
-            groups.insert(group.to_owned(), GroupEvents::new());
+            groups.insert(group.to_owned(), Group::default());
         }
-        let Some(events) = groups.get_mut(group) else {
+        let Some(g) = groups.get_mut(group) else {
             return;
         };
-        events.insert((event.timestamp_ms, seq), event);
-        if events.len() > self.max_per_group {
-            events.pop_first();
+        g.bytes += event.footprint();
+        g.events.insert((event.timestamp_ms, seq), event);
+        while g.bytes > self.max_bytes_per_group && g.events.len() > 1 {
+            if let Some((_, oldest)) = g.events.pop_first() {
+                g.bytes -= oldest.footprint();
+            }
         }
     }
 
@@ -78,8 +93,8 @@ impl LogStore {
     /// group does not exist (AWS answers ResourceNotFoundException).
     pub fn events(&self, group: &str, from_ms: u64, to_ms: u64) -> Option<Vec<LogEvent>> {
         let groups = self.groups.lock().expect("log store poisoned");
-        groups.get(group).map(|events| {
-            events
+        groups.get(group).map(|g| {
+            g.events
                 .range((from_ms, 0)..(to_ms, 0))
                 .map(|(_, e)| e.clone())
                 .collect()
@@ -115,5 +130,20 @@ mod tests {
         assert_eq!(got, vec!["a", "b"]);
         assert!(s.events("/aws/lambda/g", 0, 100).is_none());
         assert_eq!(s.groups(), vec!["/aws/lambda/f"]);
+    }
+
+    #[test]
+    fn a_group_keeps_its_newest_events_within_its_byte_budget() {
+        let one = ev(0, "x").footprint();
+        let s = LogStore::with_limit(10 * one);
+        for t in 0..1_000 {
+            s.put("/aws/lambda/f", ev(t, "x"));
+        }
+        let kept = s.events("/aws/lambda/f", 0, 2_000).unwrap();
+        let times: Vec<_> = kept.iter().map(|e| e.timestamp_ms).collect();
+        assert_eq!(times, (990..1_000).collect::<Vec<_>>());
+        // An event larger than the budget is still kept (alone).
+        s.put("/aws/lambda/f", ev(5_000, &"y".repeat(20 * one)));
+        assert_eq!(s.events("/aws/lambda/f", 0, 10_000).unwrap().len(), 1);
     }
 }

@@ -17,6 +17,13 @@ pub struct StoredSegment {
     pub document: String,
 }
 
+impl StoredSegment {
+    /// Memory a segment holds in the store: its strings plus the structures around them.
+    fn footprint(&self, trace_id: &str) -> usize {
+        self.document.len() + self.id.len() + trace_id.len() + 96
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     /// Segments by trace id.
@@ -24,14 +31,31 @@ struct Inner {
     /// Trace ids by the earliest segment start (epoch milliseconds), for time-range queries.
     by_start: BTreeSet<(u64, String)>,
     first_start: HashMap<String, u64>,
+    /// Footprint of everything stored, bytes.
+    bytes: usize,
 }
 
-/// Thread-safe store of segment documents. At most `max_traces` traces are kept (the
-/// earliest-starting are dropped beyond it), so a long load test runs in flat memory; the
-/// sandbox's data directory keeps every document.
+impl Inner {
+    /// Drops the earliest-starting trace; false when none is left.
+    fn drop_oldest(&mut self) -> bool {
+        let Some((_, oldest)) = self.by_start.pop_first() else {
+            return false;
+        };
+        self.first_start.remove(&oldest);
+        if let Some(segments) = self.traces.remove(&oldest) {
+            let freed: usize = segments.iter().map(|s| s.footprint(&oldest)).sum();
+            self.bytes -= freed + 2 * oldest.len();
+        }
+        true
+    }
+}
+
+/// Thread-safe store of segment documents. At most `max_bytes` bytes of traces are kept
+/// (the earliest-starting are dropped beyond it), so a long load test runs in flat memory;
+/// the sandbox's data directory keeps every document.
 pub struct SegmentStore {
     inner: Mutex<Inner>,
-    max_traces: usize,
+    max_bytes: usize,
 }
 
 impl Default for SegmentStore {
@@ -55,11 +79,12 @@ impl SegmentStore {
         Self::default()
     }
 
-    /// An empty store keeping at most `max_traces` traces.
-    pub fn with_limit(max_traces: usize) -> Self {
+    /// An empty store keeping at most `max_bytes` bytes of traces (at least the newest trace
+    /// is always kept).
+    pub fn with_limit(max_bytes: usize) -> Self {
         Self {
             inner: Mutex::default(),
-            max_traces: max_traces.max(1),
+            max_bytes,
         }
     }
 
@@ -93,27 +118,36 @@ impl SegmentStore {
         let mut inner = self.inner.lock().expect("segment store poisoned");
         let previous = inner.first_start.get(&trace_id).copied();
         if previous.is_none_or(|p| start_ms < p) {
-            if let Some(p) = previous {
-                inner.by_start.remove(&(p, trace_id.clone()));
+            match previous {
+                Some(p) => {
+                    inner.by_start.remove(&(p, trace_id.clone()));
+                }
+                // The id is held twice more: in `by_start` and `first_start`.
+                None => inner.bytes += 2 * trace_id.len(),
             }
             inner.by_start.insert((start_ms, trace_id.clone()));
             inner.first_start.insert(trace_id.clone(), start_ms);
         }
-        let segments = inner.traces.entry(trace_id).or_default();
-        // A segment sent again (in-progress, then complete) replaces the earlier copy.
-        segments.retain(|s| s.id != seg_id);
-        segments.push(StoredSegment {
+        let segment = StoredSegment {
             id: seg_id,
             start_time,
             end_time,
             document: document.to_owned(),
+        };
+        let added = segment.footprint(&trace_id);
+        let segments = inner.traces.entry(trace_id.clone()).or_default();
+        // A segment sent again (in-progress, then complete) replaces the earlier copy.
+        let mut freed = 0;
+        segments.retain(|s| {
+            let keep = s.id != segment.id;
+            if !keep {
+                freed += s.footprint(&trace_id);
+            }
+            keep
         });
-        if inner.traces.len() > self.max_traces
-            && let Some((_, oldest)) = inner.by_start.pop_first()
-        {
-            inner.traces.remove(&oldest);
-            inner.first_start.remove(&oldest);
-        }
+        segments.push(segment);
+        inner.bytes = inner.bytes + added - freed;
+        while inner.bytes > self.max_bytes && inner.traces.len() > 1 && inner.drop_oldest() {}
         Ok(())
     }
 
@@ -193,5 +227,29 @@ mod tests {
         s.put(&doc("1-a-1", "0000000000000001", 1.0)).unwrap();
         s.put(&doc("1-a-1", "0000000000000001", 1.0)).unwrap();
         assert_eq!(s.trace("1-a-1").len(), 1);
+    }
+
+    #[test]
+    fn keeps_the_latest_traces_within_its_byte_budget() {
+        let d = doc("1-a-0", "0000000000000001", 0.0);
+        let one = d.len() + 16 + 3 * 5 + 96;
+        let s = SegmentStore::with_limit(10 * one);
+        for i in 0..100 {
+            s.put(&doc(&format!("1-a-{i}"), "0000000000000001", f64::from(i)))
+                .unwrap();
+        }
+        assert!(s.len() <= 10, "{} traces kept", s.len());
+        assert!(s.len() >= 8, "{} traces kept", s.len());
+        let ids = s.trace_ids_between(0, 1_000_000);
+        assert_eq!(ids.last().map(String::as_str), Some("1-a-99"));
+        assert!(
+            s.trace("1-a-0").is_empty(),
+            "the earliest trace was dropped"
+        );
+        // Resending a segment does not grow the footprint.
+        for _ in 0..50 {
+            s.put(&doc("1-a-99", "0000000000000001", 99.0)).unwrap();
+        }
+        assert!(s.len() >= 8, "{} traces kept after resends", s.len());
     }
 }

@@ -1,13 +1,15 @@
 //! The in-memory telemetry store: CloudWatch-style metric series keyed by namespace, metric
 //! name and dimensions, with per-period aggregates (sum, count, min, max and, when the values
-//! differ, the values themselves so percentiles are exact, nearest-rank as CloudWatch's).
+//! differ, the values themselves so percentiles are exact, nearest-rank as CloudWatch's; past
+//! 2,048 distinct values in a period, a logarithmic histogram whose percentiles are within
+//! 0.3 %, so a period's memory is bounded however busy it is).
 //! Datapoints are stamped with the invocation start, as Lambda stamps them. Everything is
 //! recorded when it happens (the platform through [`MetricStore::record`], publishers through
 //! PutMetricData and [`MetricStore::put`]); nothing is synthesised at query time. The
 //! CloudWatch API reads it back with [`MetricStore::query`]. The store is sharded by series
 //! so concurrent requests rarely contend on one lock.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hash};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -60,14 +62,85 @@ pub struct SeriesKey {
     pub dimensions: Vec<(String, String)>,
 }
 
-/// The values of a period whose values differ; `complete == false` once a statistic set with
-/// a spread arrived (its individual values are unknown, so no percentile can be given, as in
-/// CloudWatch).
+/// Beyond this many distinct values a period's values go into a logarithmic histogram, so a
+/// busy period costs a bounded amount of memory however many invocations it holds.
+const MAX_EXACT_VALUES: usize = 2048;
+
+/// Histogram buckets per doubling: a bucket spans a factor 2^(1/128) (0.54 %), and a
+/// percentile read from it (the bucket's geometric middle) is within 0.28 % of the exact
+/// value — the "exact to 1 %" of an HDR histogram.
+const BUCKETS_PER_DOUBLING: f64 = 128.0;
+
+/// Histogram key of zero and negative values (percentiles of a period with a negative value
+/// are not given anyway, as in CloudWatch).
+const NON_POSITIVE: i32 = i32::MIN;
+
+fn bucket_of(v: f64) -> i32 {
+    if v > 0.0 {
+        (v.log2() * BUCKETS_PER_DOUBLING).floor() as i32
+    } else {
+        NON_POSITIVE
+    }
+}
+
+fn bucket_middle(k: i32) -> f64 {
+    if k == NON_POSITIVE {
+        0.0
+    } else {
+        ((f64::from(k) + 0.5) / BUCKETS_PER_DOUBLING).exp2()
+    }
+}
+
+/// The values of a period whose values differ.
 #[derive(Clone, Debug)]
-struct Spread {
-    /// `(value, count)`, equal neighbours merged.
-    values: Vec<(f64, u64)>,
-    complete: bool,
+enum Spread {
+    /// `(value, count)`, equal neighbours merged; at most [`MAX_EXACT_VALUES`] after
+    /// compaction, so percentiles are exact.
+    Exact(Vec<(f64, u64)>),
+    /// Counts per logarithmic bucket once the period had more distinct values than that.
+    Histogram(BTreeMap<i32, u64>),
+    /// A statistic set with a spread arrived: its individual values are unknown, so no
+    /// percentile can be given, as in CloudWatch.
+    Unknown,
+}
+
+impl Spread {
+    fn add(&mut self, v: f64, count: u64) {
+        match self {
+            Spread::Exact(values) => {
+                match values.last_mut() {
+                    Some((last, n)) if last.total_cmp(&v).is_eq() => *n += count,
+                    _ => values.push((v, count)),
+                }
+                if values.len() > MAX_EXACT_VALUES {
+                    self.compact();
+                }
+            }
+            Spread::Histogram(buckets) => *buckets.entry(bucket_of(v)).or_insert(0) += count,
+            Spread::Unknown => {}
+        }
+    }
+
+    /// Sorts and merges the exact values; when they are still too many distinct ones, turns
+    /// them into a histogram.
+    fn compact(&mut self) {
+        let Spread::Exact(values) = self else { return };
+        values.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        values.dedup_by(|next, kept| {
+            let equal = next.0.total_cmp(&kept.0).is_eq();
+            if equal {
+                kept.1 += next.1;
+            }
+            equal
+        });
+        if values.len() > MAX_EXACT_VALUES / 2 {
+            let mut buckets = BTreeMap::new();
+            for (v, n) in values.iter() {
+                *buckets.entry(bucket_of(*v)).or_insert(0) += n;
+            }
+            *self = Spread::Histogram(buckets);
+        }
+    }
 }
 
 /// Aggregate of one period of one series.
@@ -115,18 +188,9 @@ impl Aggregate {
         if was_uniform && self.min == self.max {
             return;
         }
-        let spread = self.spread.get_or_insert_with(|| {
-            Box::new(Spread {
-                values: vec![(old_min, old_count)],
-                complete: true,
-            })
-        });
-        match spread.values.last_mut() {
-            // Values no longer known (a statistic set came in): keep only the aggregate.
-            _ if !spread.complete => {}
-            Some((last, n)) if *last == v => *n += count,
-            _ => spread.values.push((v, count)),
-        }
+        self.spread
+            .get_or_insert_with(|| Box::new(Spread::Exact(vec![(old_min, old_count)])))
+            .add(v, count);
     }
 
     /// Adds a statistic set (`SampleCount`, `Sum`, `Minimum`, `Maximum`).
@@ -148,28 +212,33 @@ impl Aggregate {
         self.count += count;
         self.min = self.min.min(min);
         self.max = self.max.max(max);
-        let spread = self.spread.get_or_insert_with(|| {
-            Box::new(Spread {
-                values: Vec::new(),
-                complete: true,
-            })
-        });
-        spread.values.clear();
-        spread.values.shrink_to_fit();
-        spread.complete = false;
+        self.spread = Some(Box::new(Spread::Unknown));
     }
 
     fn percentiles_known(&self) -> bool {
-        self.count > 0 && self.spread.as_ref().is_none_or(|s| s.complete)
+        self.count > 0 && !matches!(self.spread.as_deref(), Some(Spread::Unknown))
     }
 
-    /// Pushes the period's `(value, count)` pairs; false when they are unknown.
+    /// Pushes the period's `(value, count)` pairs (a histogram's as bucket middles, the
+    /// outermost as min and max); false when they are unknown.
     fn samples_into(&self, out: &mut Vec<(f64, u64)>) -> bool {
-        match &self.spread {
+        match self.spread.as_deref() {
             None if self.count > 0 => out.push((self.min, self.count)),
             None => {}
-            Some(s) if s.complete => out.extend_from_slice(&s.values),
-            Some(_) => return false,
+            Some(Spread::Exact(values)) => out.extend_from_slice(values),
+            Some(Spread::Histogram(buckets)) => {
+                // The outermost buckets hold the exact min and max; the others their middle.
+                let last = buckets.len().saturating_sub(1);
+                out.extend(buckets.iter().enumerate().map(|(i, (k, n))| {
+                    let v = match i {
+                        0 => self.min,
+                        _ if i == last => self.max,
+                        _ => bucket_middle(*k).clamp(self.min, self.max),
+                    };
+                    (v, *n)
+                }));
+            }
+            Some(Spread::Unknown) => return false,
         }
         true
     }
@@ -643,6 +712,55 @@ mod tests {
         let a = &s.datapoints(&k, UNIX_EPOCH, at + Duration::from_secs(60))[0].aggregate;
         assert_eq!((a.count, a.sum, a.min, a.max), (6, 12.0, 1.0, 3.0));
         assert_eq!(a.percentile(90.0), None);
+    }
+
+    #[test]
+    fn busy_periods_switch_to_a_histogram_within_one_percent() {
+        let store = MetricStore::new(Duration::from_secs(60));
+        let k = key("AWS/Lambda", "Duration", &[("FunctionName", "f")]);
+        let t0 = UNIX_EPOCH + Duration::from_secs(1_700_000_040);
+        // 200,000 distinct values 0.01 .. 2000 ms, in a scrambled order.
+        let n = 200_000u64;
+        let value = |i: u64| ((i * 7_919) % n + 1) as f64 / 100.0;
+        for i in 0..n {
+            store.record(k.clone(), Unit::Milliseconds, t0, value(i));
+        }
+        let points = store.datapoints(&k, UNIX_EPOCH, t0 + Duration::from_secs(60));
+        let a = &points[0].aggregate;
+        assert_eq!(a.count, n);
+        assert!(
+            matches!(a.spread.as_deref(), Some(Spread::Histogram(buckets)) if buckets.len() < 4_000),
+            "a busy period is kept as a bounded histogram"
+        );
+        for p in [50.0, 90.0, 99.0, 99.9] {
+            let exact = (p / 100.0 * n as f64).ceil() / 100.0;
+            let got = a.percentile(p).unwrap();
+            assert!(
+                (got - exact).abs() <= exact * 0.01,
+                "p{p}: {got} vs exact {exact}"
+            );
+        }
+        assert_eq!(a.percentile(100.0), Some(2000.0), "max stays exact");
+        assert!(
+            (a.percentile(0.0).unwrap() - 0.01).abs() < 1e-12,
+            "min stays exact"
+        );
+    }
+
+    #[test]
+    fn repeated_values_stay_exact() {
+        // 100,000 samples over only 1,000 distinct values, alternating: compaction keeps them
+        // exact instead of switching to the histogram.
+        let s = MetricStore::new(Duration::from_secs(60));
+        let k = key("App", "Latency", &[]);
+        let at = UNIX_EPOCH + Duration::from_secs(1_700_000_040);
+        for i in 0..100_000u64 {
+            s.record(k.clone(), Unit::Milliseconds, at, ((i % 1000) + 1) as f64);
+        }
+        let a = &s.datapoints(&k, UNIX_EPOCH, at + Duration::from_secs(60))[0].aggregate;
+        assert!(matches!(a.spread.as_deref(), Some(Spread::Exact(_))));
+        assert_eq!(a.percentile(99.0), Some(990.0));
+        assert_eq!(a.percentile(50.0), Some(500.0));
     }
 
     #[test]
