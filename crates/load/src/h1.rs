@@ -1,33 +1,260 @@
-//! A lean HTTP/1.1 client for `http://` targets: hyper's connection API directly, with a
-//! pool of idle keep-alive connections, as oha does.
+//! A lean HTTP/1.1 client for `http://` targets: each request is written and its response
+//! read by the worker's own task on a keep-alive connection it checks out of a pool, with
+//! `httparse` for the head and Content-Length / chunked / until-close framing for the body.
 //!
 //! Measured on this machine against nginx (benches/load-vs-oha-wrk.sh, 64 connections,
-//! one core): with reqwest the engine needed 24–27 µs of client CPU per request (wrk
-//! 9–10 µs, oha 11–13 µs) — URL re-parsing, proxy and pool bookkeeping, large futures;
-//! with this path 12.6 µs. Each request goes out on a connection the worker owns for the
-//! duration of the exchange. `https://` targets still use reqwest (rustls).
+//! one core): reqwest needed 24–27 µs of client CPU per request (URL re-parsing, proxy and
+//! pool bookkeeping, large futures); hyper's connection API directly 12.6 µs (a connection
+//! task per socket, so every request crossed two tasks and a channel); this path, with no
+//! task or channel between the worker and its socket, is what the README's table shows.
+//! `https://` targets use reqwest (rustls).
 
 use std::net::SocketAddr;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use reqwest::header::{HOST, HeaderMap, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use stormwatch_model::ErrorKind;
-use tokio::sync::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Most response headers parsed (more is a protocol error).
+const MAX_HEADERS: usize = 64;
+/// Largest response head accepted.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// One keep-alive connection and the bytes read from it but not yet consumed.
+#[derive(Debug)]
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
 
 /// Idle connections to one `host:port`.
 #[derive(Debug)]
 pub struct H1Pool {
     host: String,
-    authority: HeaderValue,
-    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
-    addr: Mutex<Option<SocketAddr>>,
+    authority: String,
+    idle: std::sync::Mutex<Vec<Conn>>,
+    addr: tokio::sync::OnceCell<SocketAddr>,
 }
 
 /// Status, headers, kept body and bytes read.
 pub type Response = (u16, HeaderMap, Vec<u8>, u64);
+
+/// How the response body is delimited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    Empty,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+/// What a failed exchange leaves: the error, and whether nothing of a response had arrived
+/// (then a reused connection was closed by the server while idle and the request can go
+/// again on a new one, as every HTTP client does).
+struct Failure {
+    kind: ErrorKind,
+    before_response: bool,
+}
+
+impl Failure {
+    fn new(kind: ErrorKind) -> Self {
+        Self {
+            kind,
+            before_response: false,
+        }
+    }
+}
+
+fn io_kind(e: &std::io::Error) -> ErrorKind {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::TimedOut => ErrorKind::Timeout,
+        K::InvalidData => ErrorKind::Protocol,
+        _ => ErrorKind::ConnectionReset,
+    }
+}
+
+impl Conn {
+    /// Reads more bytes into the buffer; EOF is an error (the response is incomplete).
+    async fn fill(&mut self) -> Result<(), Failure> {
+        self.buf.reserve(4096);
+        match self.stream.read_buf(&mut self.buf).await {
+            Ok(0) => Err(Failure::new(ErrorKind::ConnectionReset)),
+            Ok(_) => Ok(()),
+            Err(e) => Err(Failure::new(io_kind(&e))),
+        }
+    }
+
+    /// Reads and parses the response head (skipping `1xx` interim responses); returns the
+    /// status, headers and framing, with the head's bytes consumed from the buffer.
+    async fn read_head(
+        &mut self,
+        head_request: bool,
+    ) -> Result<(u16, HeaderMap, Framing, bool), Failure> {
+        loop {
+            let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut parsed = httparse::Response::new(&mut slots);
+            let status = match parsed.parse(&self.buf) {
+                Ok(httparse::Status::Complete(len)) => Some(len),
+                Ok(httparse::Status::Partial) => None,
+                Err(_) => return Err(Failure::new(ErrorKind::Protocol)),
+            };
+            let Some(len) = status else {
+                if self.buf.len() > MAX_HEAD_BYTES {
+                    return Err(Failure::new(ErrorKind::Protocol));
+                }
+                let empty = self.buf.is_empty();
+                if let Err(mut f) = self.fill().await {
+                    f.before_response = empty;
+                    return Err(f);
+                }
+                continue;
+            };
+            let code = parsed.code.unwrap_or(0);
+            if (100..200).contains(&code) && code != 101 {
+                self.buf.drain(..len);
+                continue;
+            }
+            let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+            let mut framing = Framing::UntilClose;
+            let mut keep_alive = parsed.version == Some(1);
+            for h in parsed.headers.iter() {
+                if h.name.eq_ignore_ascii_case("content-length") {
+                    let n = std::str::from_utf8(h.value)
+                        .ok()
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .ok_or_else(|| Failure::new(ErrorKind::Protocol))?;
+                    if framing != Framing::Chunked {
+                        framing = Framing::Length(n);
+                    }
+                } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                    if h.value.to_ascii_lowercase().ends_with(b"chunked") {
+                        framing = Framing::Chunked;
+                    }
+                } else if h.name.eq_ignore_ascii_case("connection") {
+                    let v = h.value.to_ascii_lowercase();
+                    if v.windows(5).any(|w| w == b"close") {
+                        keep_alive = false;
+                    } else if v.windows(10).any(|w| w == b"keep-alive") {
+                        keep_alive = true;
+                    }
+                }
+                if let (Ok(n), Ok(v)) = (
+                    HeaderName::from_bytes(h.name.as_bytes()),
+                    HeaderValue::from_bytes(h.value),
+                ) {
+                    headers.append(n, v);
+                }
+            }
+            if head_request || code == 204 || code == 304 {
+                framing = Framing::Empty;
+            }
+            if framing == Framing::UntilClose {
+                keep_alive = false;
+            }
+            self.buf.drain(..len);
+            return Ok((code, headers, framing, keep_alive));
+        }
+    }
+
+    /// Takes up to `n` buffered bytes (reading when none are buffered) into `sink`.
+    async fn take(&mut self, n: u64, sink: &mut BodySink) -> Result<u64, Failure> {
+        if self.buf.is_empty() {
+            self.fill().await?;
+        }
+        let k = self.buf.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+        sink.push(&self.buf[..k]);
+        self.buf.drain(..k);
+        Ok(k as u64)
+    }
+
+    /// Reads a CRLF-terminated line (without it) from the buffer.
+    async fn line(&mut self) -> Result<Vec<u8>, Failure> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = self.buf[..i].to_vec();
+                self.buf.drain(..i + 2);
+                return Ok(line);
+            }
+            if self.buf.len() > MAX_HEAD_BYTES {
+                return Err(Failure::new(ErrorKind::Protocol));
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Reads the body; false when it was cut at the limit (the connection is then unusable).
+    async fn read_body(&mut self, framing: Framing, sink: &mut BodySink) -> Result<bool, Failure> {
+        match framing {
+            Framing::Empty => Ok(true),
+            Framing::Length(mut left) => {
+                while left > 0 {
+                    left -= self.take(left, sink).await?;
+                    if sink.full() && left > 0 {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Framing::Chunked => loop {
+                let size_line = self.line().await?;
+                let hex = size_line
+                    .split(|&b| b == b';')
+                    .next()
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+                    .ok_or_else(|| Failure::new(ErrorKind::Protocol))?;
+                if hex == 0 {
+                    // Trailers, up to the empty line.
+                    while !self.line().await?.is_empty() {}
+                    return Ok(true);
+                }
+                let mut left = hex;
+                while left > 0 {
+                    left -= self.take(left, sink).await?;
+                    if sink.full() {
+                        return Ok(false);
+                    }
+                }
+                if !self.line().await?.is_empty() {
+                    return Err(Failure::new(ErrorKind::Protocol));
+                }
+            },
+            Framing::UntilClose => loop {
+                sink.push(&self.buf);
+                self.buf.clear();
+                if sink.full() {
+                    return Ok(false);
+                }
+                match self.stream.read_buf(&mut self.buf).await {
+                    Ok(0) => return Ok(true),
+                    Ok(_) => {}
+                    Err(e) => return Err(Failure::new(io_kind(&e))),
+                }
+            },
+        }
+    }
+}
+
+/// The body as read: bytes counted, the first `limit` kept.
+struct BodySink {
+    kept: Vec<u8>,
+    bytes: u64,
+    limit: usize,
+}
+
+impl BodySink {
+    fn push(&mut self, data: &[u8]) {
+        self.bytes += data.len() as u64;
+        let room = self.limit.saturating_sub(self.kept.len());
+        self.kept.extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    fn full(&self) -> bool {
+        self.kept.len() >= self.limit
+    }
+}
 
 impl H1Pool {
     /// A pool for the URL's host and port (nothing is connected yet).
@@ -38,58 +265,109 @@ impl H1Pool {
             Some(p) => format!("{host}:{p}"),
             None => host.clone(),
         };
+        HeaderValue::from_str(&authority).ok()?;
         Some(Self {
             host: format!("{host}:{port}"),
-            authority: HeaderValue::from_str(&authority).ok()?,
-            idle: Mutex::new(Vec::new()),
-            addr: Mutex::new(None),
+            authority,
+            idle: std::sync::Mutex::new(Vec::new()),
+            addr: tokio::sync::OnceCell::new(),
         })
     }
 
-    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, ErrorKind> {
-        let addr = {
-            let mut cached = self.addr.lock().await;
-            if let Some(a) = *cached {
-                a
-            } else {
-                let a = tokio::net::lookup_host(&self.host)
+    async fn connect(&self) -> Result<Conn, ErrorKind> {
+        let addr = *self
+            .addr
+            .get_or_try_init(|| async {
+                tokio::net::lookup_host(&self.host)
                     .await
                     .ok()
                     .and_then(|mut it| it.next())
-                    .ok_or(ErrorKind::Dns)?;
-                *cached = Some(a);
-                a
-            }
-        };
-        let stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
-                _ => ErrorKind::Connect,
-            })?;
+                    .ok_or(ErrorKind::Dns)
+            })
+            .await?;
+        let stream = TcpStream::connect(addr).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::ConnectionRefused => ErrorKind::ConnectRefused,
+            _ => ErrorKind::Connect,
+        })?;
         let _ = stream.set_nodelay(true);
-        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|_| ErrorKind::Connect)?;
-        tokio::spawn(async move {
-            // Ends when the server closes or the sender is dropped.
-            let _ = conn.await;
-        });
-        Ok(sender)
+        Ok(Conn {
+            stream,
+            buf: Vec::with_capacity(4096),
+        })
     }
 
-    async fn checkout(&self) -> Result<SendRequest<Full<Bytes>>, ErrorKind> {
-        loop {
-            let Some(mut s) = self.idle.lock().await.pop() else {
-                break;
-            };
-            if !s.is_closed() && s.ready().await.is_ok() {
-                return Ok(s);
+    fn checkout(&self) -> Option<Conn> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+    }
+
+    fn checkin(&self, conn: Conn) {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(conn);
+    }
+
+    /// The request's bytes: request line, Host, the headers, Content-Length, body.
+    fn encode(
+        &self,
+        method: &reqwest::Method,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256 + body.map_or(0, <[u8]>::len));
+        out.extend_from_slice(method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(path_and_query.as_bytes());
+        out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        out.extend_from_slice(self.authority.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        for (name, value) in headers {
+            if name == reqwest::header::HOST || name == reqwest::header::CONTENT_LENGTH {
+                continue;
             }
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
-        let mut s = self.connect().await?;
-        s.ready().await.map_err(|_| ErrorKind::ConnectionReset)?;
-        Ok(s)
+        let needs_length = body.is_some()
+            || matches!(
+                *method,
+                reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH
+            );
+        if needs_length {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(body.map_or(0, <[u8]>::len).to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if let Some(body) = body {
+            out.extend_from_slice(body);
+        }
+        out
+    }
+
+    /// One request on `conn`; the connection back when it can be reused.
+    async fn exchange_on(
+        mut conn: Conn,
+        request: &[u8],
+        head_request: bool,
+        sink: &mut BodySink,
+    ) -> Result<(u16, HeaderMap, Option<Conn>), Failure> {
+        if let Err(e) = conn.stream.write_all(request).await {
+            return Err(Failure {
+                kind: io_kind(&e),
+                before_response: true,
+            });
+        }
+        let (status, headers, framing, keep_alive) = conn.read_head(head_request).await?;
+        let complete = conn.read_body(framing, sink).await?;
+        let reusable = keep_alive && complete && conn.buf.is_empty();
+        Ok((status, headers, reusable.then_some(conn)))
     }
 
     /// Sends one request; reads the body up to `limit` bytes.
@@ -97,51 +375,184 @@ impl H1Pool {
         &self,
         method: reqwest::Method,
         path_and_query: &str,
-        mut headers: HeaderMap,
+        headers: HeaderMap,
         body: Option<Vec<u8>>,
         limit: usize,
     ) -> Result<Response, ErrorKind> {
-        let mut sender = self.checkout().await?;
-        headers.insert(HOST, self.authority.clone());
-        let mut req = hyper::Request::builder()
-            .method(method)
-            .uri(path_and_query)
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|_| ErrorKind::Protocol)?;
-        *req.headers_mut() = headers;
-        let resp = sender.send_request(req).await.map_err(|e| hyper_kind(&e))?;
-        let status = resp.status().as_u16();
-        let (parts, mut incoming) = resp.into_parts();
-        let mut kept = Vec::new();
-        let mut bytes = 0u64;
-        let mut complete = true;
-        while let Some(frame) = incoming.frame().await {
-            let frame = frame.map_err(|e| hyper_kind(&e))?;
-            if let Ok(data) = frame.into_data() {
-                bytes += data.len() as u64;
-                let room = limit.saturating_sub(kept.len());
-                kept.extend_from_slice(&data[..data.len().min(room)]);
-                if kept.len() >= limit {
-                    // Past the limit: stop reading; the connection is not reused.
-                    complete = false;
-                    break;
+        let request = self.encode(&method, path_and_query, &headers, body.as_deref());
+        let head_request = method == reqwest::Method::HEAD;
+        let mut sink = BodySink {
+            kept: Vec::new(),
+            bytes: 0,
+            limit,
+        };
+        let result = match self.checkout() {
+            Some(conn) => {
+                match Self::exchange_on(conn, &request, head_request, &mut sink).await {
+                    // The server closed the idle connection: once more on a new one.
+                    Err(f) if f.before_response => {
+                        let conn = self.connect().await?;
+                        Self::exchange_on(conn, &request, head_request, &mut sink).await
+                    }
+                    other => other,
                 }
             }
+            None => {
+                let conn = self.connect().await?;
+                Self::exchange_on(conn, &request, head_request, &mut sink).await
+            }
+        };
+        let (status, headers, conn) = result.map_err(|f| f.kind)?;
+        if let Some(conn) = conn {
+            self.checkin(conn);
         }
-        if complete {
-            self.idle.lock().await.push(sender);
-        }
-        Ok((status, parts.headers, kept, bytes))
+        Ok((status, headers, sink.kept, sink.bytes))
     }
 }
 
-fn hyper_kind(e: &hyper::Error) -> ErrorKind {
-    if e.is_parse() || e.is_parse_status() {
-        ErrorKind::Protocol
-    } else if e.is_timeout() {
-        ErrorKind::Timeout
-    } else {
-        // Closed, canceled, incomplete message, io: the connection went away mid-request.
-        ErrorKind::ConnectionReset
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    /// A server that answers each connection's requests with `responses` in turn (one per
+    /// request head read), then closes.
+    async fn server(
+        responses: Vec<&'static [u8]>,
+    ) -> (reqwest::Url, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url =
+            reqwest::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let handle = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            for r in responses {
+                let mut buf = Vec::new();
+                loop {
+                    let mut chunk = [0u8; 1024];
+                    let n = s.read(&mut chunk).await.unwrap();
+                    buf.extend_from_slice(&chunk[..n]);
+                    if n == 0 || buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                seen.push(String::from_utf8_lossy(&buf).into_owned());
+                s.write_all(r).await.unwrap();
+            }
+            seen
+        });
+        (url, handle)
+    }
+
+    async fn get(pool: &H1Pool, limit: usize) -> Result<Response, ErrorKind> {
+        pool.exchange(
+            reqwest::Method::GET,
+            "/x?a=1",
+            HeaderMap::new(),
+            None,
+            limit,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn content_length_then_chunked_on_one_connection() {
+        let (url, server) = server(vec![
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Id: 7\r\n\r\nok",
+            b"HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n",
+        ])
+        .await;
+        let pool = H1Pool::new(&url).unwrap();
+        let (status, headers, body, bytes) = get(&pool, 1024).await.unwrap();
+        assert_eq!((status, body.as_slice(), bytes), (200, &b"ok"[..], 2));
+        assert_eq!(headers.get("x-id").unwrap(), "7");
+        let (status, _, body, bytes) = get(&pool, 1024).await.unwrap();
+        assert_eq!((status, body.as_slice(), bytes), (201, &b"abcde"[..], 5));
+        let seen = server.await.unwrap();
+        assert_eq!(seen.len(), 2, "both requests went on the one connection");
+        assert!(
+            seen[0].starts_with("GET /x?a=1 HTTP/1.1\r\nhost: 127.0.0.1:"),
+            "{}",
+            seen[0]
+        );
+    }
+
+    #[tokio::test]
+    async fn body_is_kept_up_to_the_limit_and_until_close_is_read_to_the_end() {
+        let mut big = b"HTTP/1.1 200 OK\r\nContent-Length: 500000\r\n\r\n".to_vec();
+        big.resize(big.len() + 500_000, b'x');
+        let (url, _server) = server(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789",
+            Box::leak(big.into_boxed_slice()),
+        ])
+        .await;
+        let pool = H1Pool::new(&url).unwrap();
+        let (_, _, body, bytes) = get(&pool, 4).await.unwrap();
+        assert_eq!((body.as_slice(), bytes), (&b"0123"[..], 10));
+        let (_, _, body, bytes) = get(&pool, 4).await.unwrap();
+        assert_eq!(body, b"xxxx", "the second request reused the connection");
+        assert!(
+            bytes < 500_000,
+            "reading stopped at the limit ({bytes} bytes read)"
+        );
+        assert!(
+            pool.checkout().is_none(),
+            "a cut body leaves the connection unusable"
+        );
+
+        let (url, _server) = server(vec![b"HTTP/1.0 200 OK\r\n\r\nuntil close"]).await;
+        let pool = H1Pool::new(&url).unwrap();
+        let (status, _, body, _) = get(&pool, 1024).await.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"until close"[..]));
+    }
+
+    #[tokio::test]
+    async fn errors_are_classified() {
+        let (url, _server) = server(vec![b"garbage\r\n\r\n"]).await;
+        let pool = H1Pool::new(&url).unwrap();
+        assert_eq!(get(&pool, 16).await.unwrap_err(), ErrorKind::Protocol);
+
+        let (url, _server) =
+            server(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"]).await;
+        let pool = H1Pool::new(&url).unwrap();
+        assert_eq!(
+            get(&pool, 16).await.unwrap_err(),
+            ErrorKind::ConnectionReset
+        );
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url =
+            reqwest::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        drop(listener);
+        let pool = H1Pool::new(&url).unwrap();
+        assert_eq!(get(&pool, 16).await.unwrap_err(), ErrorKind::ConnectRefused);
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_while_idle_is_replaced() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url =
+            reqwest::Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move {
+            // Each connection answers one request, then closes without saying so.
+            for _ in 0..2 {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await.unwrap();
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na")
+                    .await
+                    .unwrap();
+            }
+        });
+        let pool = H1Pool::new(&url).unwrap();
+        assert_eq!(get(&pool, 16).await.unwrap().0, 200);
+        // Whether the close arrives before or after the second request is written, the
+        // request fails before any response byte and goes again on a new connection.
+        assert_eq!(
+            get(&pool, 16).await.unwrap().0,
+            200,
+            "retried on a new connection"
+        );
     }
 }
