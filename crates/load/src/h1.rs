@@ -386,21 +386,18 @@ impl H1Pool {
             bytes: 0,
             limit,
         };
-        let result = match self.checkout() {
-            Some(conn) => {
-                match Self::exchange_on(conn, &request, head_request, &mut sink).await {
-                    // The server closed the idle connection: once more on a new one.
-                    Err(f) if f.before_response => {
-                        let conn = self.connect().await?;
-                        Self::exchange_on(conn, &request, head_request, &mut sink).await
-                    }
-                    other => other,
+        let result = if let Some(conn) = self.checkout() {
+            match Self::exchange_on(conn, &request, head_request, &mut sink).await {
+                // The server closed the idle connection: once more on a new one.
+                Err(f) if f.before_response => {
+                    let conn = self.connect().await?;
+                    Self::exchange_on(conn, &request, head_request, &mut sink).await
                 }
+                other => other,
             }
-            None => {
-                let conn = self.connect().await?;
-                Self::exchange_on(conn, &request, head_request, &mut sink).await
-            }
+        } else {
+            let conn = self.connect().await?;
+            Self::exchange_on(conn, &request, head_request, &mut sink).await
         };
         let (status, headers, conn) = result.map_err(|f| f.kind)?;
         if let Some(conn) = conn {
