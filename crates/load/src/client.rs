@@ -104,11 +104,20 @@ pub async fn send(
         serde_json::to_vec(&b.render(ctx)).unwrap_or_default()
     });
     let sent = Instant::now();
+    // A deadline from the instant already read (`timeout` would read the clock again).
+    let deadline = tokio::time::Instant::from_std(sent + plan.timeout);
     let result = match client {
         Transport::H1(pool) => {
             let target = request_target(&plan.base_url, &path, query.as_deref());
-            let call = pool.exchange(step.method.clone(), &target, headers, body, plan.body_limit);
-            tokio::time::timeout(plan.timeout, call).await
+            let call = pool.exchange(
+                &step.method,
+                &target,
+                &headers,
+                body.as_deref(),
+                step.reads_headers(),
+                plan.body_limit,
+            );
+            tokio::time::timeout_at(deadline, call).await
         }
         Transport::Reqwest(c) => {
             let mut url = plan.base_url.clone();
@@ -124,7 +133,7 @@ pub async fn send(
                     .await
                     .map_err(|e| classify(&e))
             };
-            tokio::time::timeout(plan.timeout, call).await
+            tokio::time::timeout_at(deadline, call).await
         }
     };
     let end = Instant::now();

@@ -49,6 +49,15 @@ enum Framing {
     UntilClose,
 }
 
+/// An encoded request and how to read its response.
+struct Outgoing {
+    bytes: Vec<u8>,
+    /// A HEAD request: the response has no body whatever its headers say.
+    head: bool,
+    /// Keep the response headers (an extraction reads them); otherwise only framing is read.
+    keep_headers: bool,
+}
+
 /// What a failed exchange leaves: the error, and whether nothing of a response had arrived
 /// (then a reused connection was closed by the server while idle and the request can go
 /// again on a new one, as every HTTP client does).
@@ -91,6 +100,7 @@ impl Conn {
     async fn read_head(
         &mut self,
         head_request: bool,
+        keep_headers: bool,
     ) -> Result<(u16, HeaderMap, Framing, bool), Failure> {
         loop {
             let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -116,7 +126,7 @@ impl Conn {
                 self.buf.drain(..len);
                 continue;
             }
-            let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+            let mut headers = HeaderMap::new();
             let mut framing = Framing::UntilClose;
             let mut keep_alive = parsed.version == Some(1);
             for h in parsed.headers.iter() {
@@ -140,10 +150,12 @@ impl Conn {
                         keep_alive = true;
                     }
                 }
-                if let (Ok(n), Ok(v)) = (
-                    HeaderName::from_bytes(h.name.as_bytes()),
-                    HeaderValue::from_bytes(h.value),
-                ) {
+                if keep_headers
+                    && let (Ok(n), Ok(v)) = (
+                        HeaderName::from_bytes(h.name.as_bytes()),
+                        HeaderValue::from_bytes(h.value),
+                    )
+                {
                     headers.append(n, v);
                 }
             }
@@ -354,50 +366,55 @@ impl H1Pool {
     /// One request on `conn`; the connection back when it can be reused.
     async fn exchange_on(
         mut conn: Conn,
-        request: &[u8],
-        head_request: bool,
+        request: &Outgoing,
         sink: &mut BodySink,
     ) -> Result<(u16, HeaderMap, Option<Conn>), Failure> {
-        if let Err(e) = conn.stream.write_all(request).await {
+        if let Err(e) = conn.stream.write_all(&request.bytes).await {
             return Err(Failure {
                 kind: io_kind(&e),
                 before_response: true,
             });
         }
-        let (status, headers, framing, keep_alive) = conn.read_head(head_request).await?;
+        let (status, headers, framing, keep_alive) =
+            conn.read_head(request.head, request.keep_headers).await?;
         let complete = conn.read_body(framing, sink).await?;
         let reusable = keep_alive && complete && conn.buf.is_empty();
         Ok((status, headers, reusable.then_some(conn)))
     }
 
-    /// Sends one request; reads the body up to `limit` bytes.
+    /// Sends one request; reads the body up to `limit` bytes, and the response headers when
+    /// `keep_headers`.
     pub async fn exchange(
         &self,
-        method: reqwest::Method,
+        method: &reqwest::Method,
         path_and_query: &str,
-        headers: HeaderMap,
-        body: Option<Vec<u8>>,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+        keep_headers: bool,
         limit: usize,
     ) -> Result<Response, ErrorKind> {
-        let request = self.encode(&method, path_and_query, &headers, body.as_deref());
-        let head_request = method == reqwest::Method::HEAD;
+        let request = Outgoing {
+            bytes: self.encode(method, path_and_query, headers, body),
+            head: *method == reqwest::Method::HEAD,
+            keep_headers,
+        };
         let mut sink = BodySink {
             kept: Vec::new(),
             bytes: 0,
             limit,
         };
         let result = if let Some(conn) = self.checkout() {
-            match Self::exchange_on(conn, &request, head_request, &mut sink).await {
+            match Self::exchange_on(conn, &request, &mut sink).await {
                 // The server closed the idle connection: once more on a new one.
                 Err(f) if f.before_response => {
                     let conn = self.connect().await?;
-                    Self::exchange_on(conn, &request, head_request, &mut sink).await
+                    Self::exchange_on(conn, &request, &mut sink).await
                 }
                 other => other,
             }
         } else {
             let conn = self.connect().await?;
-            Self::exchange_on(conn, &request, head_request, &mut sink).await
+            Self::exchange_on(conn, &request, &mut sink).await
         };
         let (status, headers, conn) = result.map_err(|f| f.kind)?;
         if let Some(conn) = conn {
@@ -444,10 +461,11 @@ mod tests {
 
     async fn get(pool: &H1Pool, limit: usize) -> Result<Response, ErrorKind> {
         pool.exchange(
-            reqwest::Method::GET,
+            &reqwest::Method::GET,
             "/x?a=1",
-            HeaderMap::new(),
+            &HeaderMap::new(),
             None,
+            true,
             limit,
         )
         .await

@@ -33,6 +33,14 @@ pub struct Step {
 }
 
 impl Step {
+    /// Whether an extraction reads a response header (otherwise the client need not keep
+    /// them).
+    pub fn reads_headers(&self) -> bool {
+        self.extract
+            .iter()
+            .any(|e| matches!(e.source, Source::Header(_)))
+    }
+
     /// Whether `status` counts as success for this step.
     pub fn accepts(&self, status: u16) -> bool {
         if self.expect.is_empty() {

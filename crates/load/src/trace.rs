@@ -13,16 +13,30 @@ pub struct TraceIds {
 impl TraceIds {
     /// New ids; sampled with probability `sampling`.
     pub fn new(epoch_secs: u64, sampling: f64) -> Self {
-        let random = fastrand::u128(..) & ((1u128 << 96) - 1);
+        // Hex digits written directly: this runs for every request, and `format!` with
+        // width and radix was a visible share of the client's CPU.
+        let mut root = String::with_capacity(35);
+        root.push_str("1-");
+        push_hex(&mut root, u128::from(epoch_secs & 0xffff_ffff), 8);
+        root.push('-');
+        push_hex(&mut root, fastrand::u128(..), 24);
         Self {
-            root: format!("1-{:08x}-{random:024x}", epoch_secs & 0xffff_ffff),
+            root,
             sampled: sampling >= 1.0 || (sampling > 0.0 && fastrand::f64() < sampling),
         }
     }
 
     /// The `X-Amzn-Trace-Id` header value.
     pub fn xray_header(&self) -> String {
-        format!("Root={};Sampled={}", self.root, u8::from(self.sampled))
+        let mut h = String::with_capacity(50);
+        h.push_str("Root=");
+        h.push_str(&self.root);
+        h.push_str(if self.sampled {
+            ";Sampled=1"
+        } else {
+            ";Sampled=0"
+        });
+        h
     }
 
     /// The W3C `traceparent` value: the X-Ray id's 32 hex digits as trace id, as the
@@ -34,6 +48,18 @@ impl TraceIds {
             fastrand::u64(1..),
             u8::from(self.sampled)
         )
+    }
+}
+
+/// Appends the low `digits` hex digits of `v`, lowercase, most significant first.
+fn push_hex(out: &mut String, v: u128, digits: u32) {
+    for i in (0..digits).rev() {
+        let nibble = ((v >> (4 * i)) & 0xf) as u8;
+        out.push(char::from(if nibble < 10 {
+            b'0' + nibble
+        } else {
+            b'a' + nibble - 10
+        }));
     }
 }
 
@@ -53,5 +79,21 @@ mod tests {
         let tp = t.traceparent();
         assert_eq!(tp.len(), 55, "{tp}");
         assert!(tp.starts_with("00-67401234"));
+        assert!(!TraceIds::new(1, 0.0).xray_header().ends_with("=1"));
+    }
+
+    #[test]
+    fn hex_digits_match_format() {
+        for v in [
+            0u128,
+            0xf,
+            0xdead_beef,
+            u128::MAX,
+            0x0123_4567_89ab_cdef_0011_2233,
+        ] {
+            let mut s = String::new();
+            push_hex(&mut s, v, 24);
+            assert_eq!(s, format!("{:024x}", v & ((1u128 << 96) - 1)));
+        }
     }
 }

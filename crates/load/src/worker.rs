@@ -149,7 +149,7 @@ async fn run_step(
             error = Some(ErrorKind::Extraction);
         }
         let Some(poll) = &step.poll else {
-            record(w, phase, flow, step, vu.id, due, &ex, error, &trace).await;
+            record(w, phase, flow, step, vu.id, due, &ex, error, trace).await;
             if error.is_some() {
                 return None;
             }
@@ -167,7 +167,7 @@ async fn run_step(
         if timed_out && error.is_none() {
             error = Some(ErrorKind::PollTimeout);
         }
-        record(w, phase, flow, step, vu.id, due, &ex, error, &trace).await;
+        record(w, phase, flow, step, vu.id, due, &ex, error, trace).await;
         if done || timed_out {
             let _ =
                 w.tx.send(Event::Workflow {
@@ -199,7 +199,7 @@ async fn record(
     intended: Instant,
     ex: &Exchange,
     error: Option<ErrorKind>,
-    trace: &TraceIds,
+    trace: TraceIds,
 ) {
     let r = RequestRecord {
         sequence: w.sequence.fetch_add(1, Ordering::Relaxed),
@@ -213,7 +213,7 @@ async fn record(
         status: ex.status,
         error,
         bytes: ex.bytes,
-        trace_id: Some(trace.root.clone()),
+        trace_id: Some(trace.root),
         sampled: trace.sampled,
     };
     // The recorder only ends after every worker is gone, so this cannot fail in practice.
