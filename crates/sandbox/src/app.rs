@@ -304,6 +304,10 @@ impl App {
             .root
             .clone()
             .unwrap_or_else(|| trace::new_root(arrival, &mut rng));
+        // Sampling and segment ids draw from a generator of their own: the default rule's
+        // draw depends on the wall clock (its reservoir), and must not shift the request's
+        // other draws (init, handler, errors), which repeat with --seed.
+        let mut trace_rng = fastrand::Rng::with_seed(rng.u64(..));
         let kind = self.config.api.kind;
         let mut truth = Truth {
             trace_id,
@@ -324,13 +328,13 @@ impl App {
         let mut traced = (kind == ApiKind::Rest
             && incoming
                 .sampled
-                .unwrap_or_else(|| self.sampler.sample(arrival, &mut rng)))
+                .unwrap_or_else(|| self.sampler.sample(arrival, &mut trace_rng)))
         .then(|| {
             TraceCtx::new(
                 truth.trace_id.clone(),
                 incoming.parent.clone(),
                 true,
-                &mut rng,
+                &mut trace_rng,
             )
         });
         let req = Incoming {
@@ -340,7 +344,13 @@ impl App {
             header: &incoming,
         };
         let served = self
-            .serve(&req, kind, &mut rng, &mut truth, &mut traced)
+            .serve(
+                &req,
+                kind,
+                (&mut rng, &mut trace_rng),
+                &mut truth,
+                &mut traced,
+            )
             .await;
         let finish = SystemTime::now();
         self.api_metrics(arrival, served.status, start.elapsed(), served.integration);
@@ -391,7 +401,7 @@ impl App {
         self: &Arc<Self>,
         req: &Incoming<'_>,
         kind: ApiKind,
-        rng: &mut fastrand::Rng,
+        (rng, trace_rng): (&mut fastrand::Rng, &mut fastrand::Rng),
         truth: &mut Truth,
         traced: &mut Option<TraceCtx>,
     ) -> Served {
@@ -440,7 +450,7 @@ impl App {
                 Some(s) => s,
                 None => {
                     function.config.tracing == TracingMode::Active
-                        && self.sampler.sample(SystemTime::now(), rng)
+                        && self.sampler.sample(SystemTime::now(), trace_rng)
                 }
             };
             if sampled {
@@ -448,7 +458,7 @@ impl App {
                     truth.trace_id.clone(),
                     req.header.parent.clone(),
                     false,
-                    rng,
+                    trace_rng,
                 ));
             }
         }
@@ -677,7 +687,8 @@ impl App {
             let id = queue.take().await;
             let function = self.platform.function(&queue.config.worker);
             let invoke_at = SystemTime::now();
-            let Some(lease) = function.acquire(None) else {
+            let fault = self.active_fault(&queue.config.worker, None);
+            let Some(lease) = function.acquire(fault.reserved_concurrency) else {
                 self.metrics.record(
                     key(
                         "AWS/Lambda",
@@ -708,9 +719,13 @@ impl App {
                 lease,
                 at: invoke_at,
                 init,
-                handler: queue.config.handler.sample(&mut rng),
+                handler: queue
+                    .config
+                    .handler
+                    .sample(&mut rng)
+                    .mul_f64(fault.slowdown),
                 timeout: cfg.timeout,
-                errored: rng.f64() < cfg.error_rate,
+                errored: rng.f64() < fault.error_rate.unwrap_or(cfg.error_rate),
                 rng_seed: rng.u64(..),
                 trace: None,
             };
@@ -880,18 +895,28 @@ impl App {
             if f.function.as_deref().is_some_and(|n| n != function) {
                 continue;
             }
-            a.active = true;
+            // Active for this request only when one of its overrides reaches it: a table
+            // fault does not mark requests of routes without that table.
+            let function_level = f.slowdown.is_some()
+                || f.error_rate.is_some()
+                || f.reserved_concurrency.is_some()
+                || f.stage_rate_limit.is_some();
             if let Some(x) = f.slowdown {
                 a.slowdown = x;
             }
             a.error_rate = f.error_rate.or(a.error_rate);
             a.reserved_concurrency = f.reserved_concurrency.or(a.reserved_concurrency);
             a.stage_rate_limit = f.stage_rate_limit.or(a.stage_rate_limit);
-            if let Some(x) = f.table_capacity_factor
+            let table_level = if let Some(x) = f.table_capacity_factor
+                && table.is_some()
                 && (f.table.is_none() || f.table.as_deref() == table)
             {
                 a.table_factor = x;
-            }
+                true
+            } else {
+                false
+            };
+            a.active |= function_level || table_level;
         }
         a
     }

@@ -162,3 +162,43 @@ error_rate = 1.0
         .collect();
     assert_eq!(active, [false, true, false]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_fault_marks_only_requests_that_use_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let gt = dir.path().join("gt.jsonl");
+    let src = format!(
+        "{TABLE}
+[[routes]]
+route = \"GET /prod/health\"
+function = \"vote\"
+handler = \"fixed 1ms\"
+
+[[faults]]
+at = \"0s\"
+duration = \"60m\"
+table = \"votes\"
+table_capacity_factor = 0.5
+"
+    );
+    let sb = start(&src, &gt).await;
+    assert_eq!(get(&sb.api_url, "/prod/health").await, 200);
+    assert_eq!(get(&sb.api_url, "/prod/vote/1").await, 200);
+    sb.stop().await.unwrap();
+    let active: Vec<(String, bool)> = truth(&gt)
+        .iter()
+        .map(|r| {
+            (
+                r["route"].as_str().unwrap().to_string(),
+                r["fault_active"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        active,
+        [
+            ("GET /prod/health".to_string(), false),
+            ("GET /prod/vote/{id}".to_string(), true)
+        ]
+    );
+}

@@ -293,3 +293,43 @@ async fn same_seed_repeats_every_draw_and_incoming_root_is_kept() {
     }
     assert_eq!(runs[0], runs[1]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_decisions_do_not_shift_the_other_draws() {
+    // One sandbox traces everything from its reservoir (no random draw), the other draws for
+    // every request: init, handler and errors must still repeat with the seed.
+    let dir = tempfile::tempdir().unwrap();
+    let mut runs = Vec::new();
+    for telemetry in [
+        "sampling_reservoir = 1000",
+        "sampling_reservoir = 0\nsampling_rate = 0.5",
+    ] {
+        let src = base(
+            "rest",
+            "init = \"lognormal median=20ms p99=80ms\"\nerror_rate = 0.5\nidle_timeout = \"1s\"",
+            "handler = \"lognormal median=5ms p99=40ms\"",
+        )
+        .replace(
+            "resolution = \"1s\"",
+            &format!("resolution = \"1s\"\n{telemetry}"),
+        );
+        let (sb, gt) = start(&src, 7, dir.path()).await;
+        for i in 0..6 {
+            get(&sb.api_url, &format!("/prod/items/{i}"), None).await;
+        }
+        sb.stop().await.unwrap();
+        runs.push(
+            truth(&gt)
+                .iter()
+                .map(|r| {
+                    (
+                        r["handler_ms"].clone(),
+                        r["init_ms"].clone(),
+                        r["status"].clone(),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(runs[0], runs[1]);
+}

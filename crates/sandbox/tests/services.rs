@@ -506,3 +506,34 @@ async fn stream_shard_throttles_at_one_mib_per_second() {
     assert_eq!(exceeded, 3.0);
     sb.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn queue_workers_are_subject_to_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = "[api]\nkind = \"rest\"\n[telemetry]\nresolution = \"1s\"\n\
+               [functions.api]\ninit = \"fixed 0ms\"\n[functions.worker]\ninit = \"fixed 0ms\"\n\
+               [queues.reports]\nworker = \"worker\"\nhandler = \"fixed 5ms\"\nconcurrency = 1\n\
+               [[routes]]\nroute = \"POST /prod/reports\"\nfunction = \"api\"\nenqueue = \"reports\"\n\
+               [[routes]]\nroute = \"GET /prod/reports/{jobId}\"\nfunction = \"api\"\njob_status = \"reports\"\n\
+               [[faults]]\nat = \"0s\"\nduration = \"60m\"\nfunction = \"worker\"\nerror_rate = 1.0\n";
+    let (sb, _) = start(src, dir.path(), None).await;
+    let (status, body) = call(&sb.api_url, "POST", "/prod/reports", &[]).await;
+    assert_eq!(status, 202, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["jobId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let last = loop {
+        let (_, body) = call(&sb.api_url, "GET", &format!("/prod/reports/{id}"), &[]).await;
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let s = v["status"].as_str().unwrap().to_string();
+        if s == "completed" || s == "failed" {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the job did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    sb.stop().await.unwrap();
+    assert_eq!(last, "failed", "the fault's error rate reached the worker");
+}
