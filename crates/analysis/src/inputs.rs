@@ -20,10 +20,10 @@ use stormwatch_model::parquet;
 pub struct RunInputs {
     /// The manifest.
     pub manifest: RunManifest,
-    /// One row per request, with the columns of `requests/` the analysis uses
-    /// ([`ANALYZED_COLUMNS`], `trace_id` only when there are spans to join; `endpoint` and
-    /// `error` as `u32` codes of [`Self::endpoints`] and [`Self::errors`]) plus
-    /// `corrected_ms`, `raw_ms` and `failed`.
+    /// One row per request, with the columns of `requests/` the analysis uses (`endpoint`,
+    /// `phase`, `intended_ns`, `sent_ns`, `end_ns`, `status`, `error`, and `trace_id` only
+    /// when there are spans to join; `endpoint` and `error` as `u32` codes of
+    /// [`Self::endpoints`] and [`Self::errors`]) plus `corrected_ms`, `raw_ms` and `failed`.
     pub requests: DataFrame,
     /// Endpoint names by code.
     pub endpoints: Dictionary,

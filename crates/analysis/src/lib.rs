@@ -19,7 +19,7 @@ mod traces;
 use stormwatch_model::{AnalysisReport, RunDir};
 
 pub use crate::error::AnalysisError;
-pub use crate::inputs::RunInputs;
+pub use crate::inputs::{Dictionary, Requests, RunInputs};
 
 /// Analyzes the run in `run`.
 pub fn analyze(run: &RunDir) -> Result<AnalysisReport, AnalysisError> {
