@@ -129,13 +129,16 @@ fn verdict(phases: &[PhaseStats], findings: &[Finding]) -> Verdict {
         .filter(|p| p.requests > 0)
         .max_by(|a, b| p99(a).total_cmp(&p99(b)));
     let movement = match (base, worst) {
-        (Some(b), Some(w)) if b.index != w.index && p99(w) > 1.2 * p99(b) => Some(format!(
-            "p99 rose from {} in {} to {} in {} (at {})",
-            Millis(p99(b)),
-            b.name,
-            Millis(p99(w)),
-            w.name,
-            w.window.start.format("%H:%M:%S UTC")
+        (Some(b), Some(w)) if b.index != w.index && p99(w) > 1.2 * p99(b) => Some((
+            format!(
+                "p99 rose from {} in {} to {} in {} (at {})",
+                Millis(p99(b)),
+                b.name,
+                Millis(p99(w)),
+                w.name,
+                w.window.start.format("%H:%M:%S UTC")
+            ),
+            w,
         )),
         _ => None,
     };
@@ -143,9 +146,18 @@ fn verdict(phases: &[PhaseStats], findings: &[Finding]) -> Verdict {
         .iter()
         .filter(|f| f.severity >= Severity::Warning)
         .collect();
+    // The cause of a p99 rise is the most severe finding of the phase where p99 rose, never
+    // one from another phase.
+    let in_phase = |f: &&&Finding, w: &PhaseStats| {
+        f.phase.as_deref() == Some(w.name.as_str())
+            || f.window.is_some_and(|fw| !fw.overlap(&w.window).is_zero())
+    };
     let headline = match (movement, serious.first()) {
-        (Some(m), Some(f)) => format!("{m} because {}", lowercase_first(&f.title)),
-        (Some(m), None) => {
+        (Some((m, w)), Some(_)) => match serious.iter().find(|f| in_phase(f, w)) {
+            Some(f) => format!("{m} because {}", lowercase_first(&f.title)),
+            None => format!("{m}; no server-side cause was found in that phase"),
+        },
+        (Some((m, _)), None) => {
             format!("{m}; no server-side cause was found in the collected telemetry")
         }
         (None, Some(f)) => f.title.clone(),
@@ -169,13 +181,115 @@ fn verdict(phases: &[PhaseStats], findings: &[Finding]) -> Verdict {
     }
 }
 
+/// A finding's title continuing a sentence: a leading article is lowercased ("because a
+/// downstream table…", "because the function…"); names stay as they are ("Lambda", "API
+/// Gateway", "DynamoDB", "41 cold starts").
 fn lowercase_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        // Keep acronyms and numbers as they are ("API Gateway", "41 cold starts").
-        Some(f) if f.is_uppercase() && c.clone().next().is_some_and(char::is_lowercase) => {
-            f.to_lowercase().chain(c).collect()
+    for article in ["A ", "An ", "The "] {
+        if let Some(rest) = s.strip_prefix(article) {
+            return format!("{}{rest}", article.to_lowercase());
         }
-        _ => s.to_string(),
+    }
+    s.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use stormwatch_model::analysis::{EndpointStats, LatencySummary};
+    use stormwatch_model::{FindingKind, PhaseWindow};
+
+    fn phase(index: u32, name: &str, p99_ms: f64) -> PhaseStats {
+        let start = chrono::DateTime::parse_from_rfc3339("2026-11-23T14:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+            + chrono::Duration::seconds(60 * i64::from(index));
+        PhaseStats {
+            index,
+            name: name.into(),
+            window: PhaseWindow::starting_at(start, Duration::from_secs(60)),
+            model: "open 10/s".into(),
+            offered_rate_per_sec: Some(10.0),
+            achieved_rate_per_sec: 10.0,
+            requests: 600,
+            errors: 0,
+            dropped: 0,
+            endpoints: vec![EndpointStats {
+                endpoint: "GET /x".into(),
+                count: 600,
+                rate_per_sec: 10.0,
+                corrected: LatencySummary {
+                    p99: Millis(p99_ms),
+                    ..LatencySummary::default()
+                },
+                raw: LatencySummary::default(),
+                outcomes: std::collections::BTreeMap::new(),
+                error_rate: 0.0,
+            }],
+            server: None,
+            waterfall: None,
+        }
+    }
+
+    fn finding(p: &PhaseStats, severity: Severity, title: &str) -> Finding {
+        Finding {
+            kind: FindingKind::LambdaThrottling,
+            severity,
+            title: title.into(),
+            window: Some(p.window),
+            phase: Some(p.name.clone()),
+            evidence: Vec::new(),
+            recommendation: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_cause_of_a_p99_rise_comes_from_the_phase_where_it_rose() {
+        let phases = [
+            phase(0, "warm", 100.0),
+            phase(1, "burst", 400.0),
+            phase(2, "write-heavy", 150.0),
+        ];
+        let findings = [
+            finding(
+                &phases[2],
+                Severity::Critical,
+                "A downstream table throttled 499 calls in write-heavy",
+            ),
+            finding(
+                &phases[1],
+                Severity::Critical,
+                "Lambda throttled 310 requests at a concurrency ceiling of 21 in burst",
+            ),
+        ];
+        let v = verdict(&phases, &findings);
+        assert_eq!(
+            v.headline,
+            "p99 rose from 100 ms in warm to 400 ms in burst (at 14:01:00 UTC) because Lambda \
+             throttled 310 requests at a concurrency ceiling of 21 in burst"
+        );
+        let v = verdict(&phases, &findings[..1]);
+        assert!(
+            v.headline
+                .ends_with("; no server-side cause was found in that phase"),
+            "{}",
+            v.headline
+        );
+    }
+
+    #[test]
+    fn only_a_leading_article_is_lowercased() {
+        assert_eq!(lowercase_first("A downstream table"), "a downstream table");
+        assert_eq!(
+            lowercase_first("The function failed"),
+            "the function failed"
+        );
+        assert_eq!(lowercase_first("Lambda throttled"), "Lambda throttled");
+        assert_eq!(
+            lowercase_first("API Gateway throttled"),
+            "API Gateway throttled"
+        );
+        assert_eq!(lowercase_first("Another thing"), "Another thing");
     }
 }
