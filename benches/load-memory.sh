@@ -17,30 +17,11 @@ WORK=$(mktemp -d)
 trap '[ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { apt-get update -qq && apt-get install -y -qq nginx >/dev/null; }
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-echo "building stormwatch (release)..." >&2
-(cd "$ROOT" && cargo build --release --quiet --bin stormwatch)
-SW=${CARGO_TARGET_DIR:-$ROOT/target}/release/stormwatch
-
-mkdir -p "$WORK/logs"
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1;
-daemon on;
-pid $WORK/nginx.pid;
-error_log $WORK/logs/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  server {
-    listen 127.0.0.1:$PORT;
-    location / { return 200 "ok"; }
-  }
-}
-CONF
-taskset -c 1 "$NGINX" -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/logs/error.log"
-sleep 0.5
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
+build_stormwatch
+start_nginx
 
 cat > "$WORK/open.toml" <<TOML
 [target]

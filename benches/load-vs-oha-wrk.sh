@@ -26,30 +26,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 command -v oha >/dev/null || cargo install oha --locked
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-echo "building stormwatch (release)..." >&2
-(cd "$ROOT" && cargo build --release --quiet --bin stormwatch)
-SW=${CARGO_TARGET_DIR:-$ROOT/target}/release/stormwatch
-
-mkdir -p "$WORK/logs"
-cat > "$WORK/nginx.conf" <<CONF
-worker_processes 1;
-daemon on;
-pid $WORK/nginx.pid;
-error_log $WORK/logs/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  server {
-    listen 127.0.0.1:$PORT;
-    location / { return 200 "ok"; }
-  }
-}
-CONF
-taskset -c 1 "$NGINX" -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/logs/error.log"
-sleep 0.5
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
+build_stormwatch
+start_nginx
 URL="http://127.0.0.1:$PORT/"
 
 # Runs "$@" pinned to CPU 0; sets CPU (user+sys seconds) and leaves output in $WORK/out.

@@ -154,7 +154,7 @@ fn verdict(phases: &[PhaseStats], findings: &[Finding]) -> Verdict {
     };
     let headline = match (movement, serious.first()) {
         (Some((m, w)), Some(_)) => match serious.iter().find(|f| in_phase(f, w)) {
-            Some(f) => format!("{m} because {}", lowercase_first(&f.title)),
+            Some(f) => format!("{m} because {}", as_clause(&f.title)),
             None => format!("{m}; no server-side cause was found in that phase"),
         },
         (Some((m, _)), None) => {
@@ -184,7 +184,7 @@ fn verdict(phases: &[PhaseStats], findings: &[Finding]) -> Verdict {
 /// A finding's title continuing a sentence: a leading article is lowercased ("because a
 /// downstream table…", "because the function…"); names stay as they are ("Lambda", "API
 /// Gateway", "DynamoDB", "41 cold starts").
-fn lowercase_first(s: &str) -> String {
+fn as_clause(s: &str) -> String {
     for article in ["A ", "An ", "The "] {
         if let Some(rest) = s.strip_prefix(article) {
             return format!("{}{rest}", article.to_lowercase());
@@ -280,16 +280,10 @@ mod tests {
 
     #[test]
     fn only_a_leading_article_is_lowercased() {
-        assert_eq!(lowercase_first("A downstream table"), "a downstream table");
-        assert_eq!(
-            lowercase_first("The function failed"),
-            "the function failed"
-        );
-        assert_eq!(lowercase_first("Lambda throttled"), "Lambda throttled");
-        assert_eq!(
-            lowercase_first("API Gateway throttled"),
-            "API Gateway throttled"
-        );
-        assert_eq!(lowercase_first("Another thing"), "Another thing");
+        assert_eq!(as_clause("A downstream table"), "a downstream table");
+        assert_eq!(as_clause("The function failed"), "the function failed");
+        assert_eq!(as_clause("Lambda throttled"), "Lambda throttled");
+        assert_eq!(as_clause("API Gateway throttled"), "API Gateway throttled");
+        assert_eq!(as_clause("Another thing"), "Another thing");
     }
 }

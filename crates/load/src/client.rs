@@ -72,13 +72,14 @@ pub async fn send(
     trace: &TraceIds,
 ) -> Exchange {
     let path = step.path.render(ctx);
-    let query = (!step.query.is_empty()).then(|| {
+    let step_query = (!step.query.is_empty()).then(|| {
         let mut q = form_urlencoded::Serializer::new(String::new());
         for (k, v) in &step.query {
             q.append_pair(k, &v.render(ctx));
         }
         q.finish()
     });
+    let query = join_query(plan.base_url.query(), step_query);
     let mut headers = HeaderMap::new();
     for (k, v) in plan.headers.iter().chain(&step.headers) {
         if let (Ok(name), Ok(value)) = (
@@ -165,6 +166,15 @@ pub async fn send(
             body: Vec::new(),
             headers: HeaderMap::new(),
         },
+    }
+}
+
+/// The base URL's own query (e.g. `?api-version=2`) followed by the step's pairs.
+fn join_query(base: Option<&str>, step: Option<String>) -> Option<String> {
+    match (base.filter(|b| !b.is_empty()), step) {
+        (Some(b), Some(s)) => Some(format!("{b}&{s}")),
+        (Some(b), None) => Some(b.to_owned()),
+        (None, s) => s,
     }
 }
 
@@ -262,5 +272,19 @@ mod tests {
         );
         let root = reqwest::Url::parse("http://127.0.0.1:9").unwrap();
         assert_eq!(request_target(&root, "/", None), "/");
+    }
+
+    #[test]
+    fn the_base_urls_query_comes_first() {
+        assert_eq!(
+            join_query(Some("v=2"), Some("q=a".into())).as_deref(),
+            Some("v=2&q=a")
+        );
+        assert_eq!(join_query(Some("v=2"), None).as_deref(), Some("v=2"));
+        assert_eq!(
+            join_query(Some(""), Some("q=a".into())).as_deref(),
+            Some("q=a")
+        );
+        assert_eq!(join_query(None, None), None);
     }
 }

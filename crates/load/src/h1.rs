@@ -140,14 +140,16 @@ impl Conn {
                         framing = Framing::Length(n);
                     }
                 } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                    if h.value.to_ascii_lowercase().ends_with(b"chunked") {
+                    let v = h.value.trim_ascii_end();
+                    let tail = v.len().saturating_sub(7);
+                    if v[tail..].eq_ignore_ascii_case(b"chunked") {
                         framing = Framing::Chunked;
                     }
                 } else if h.name.eq_ignore_ascii_case("connection") {
-                    let v = h.value.to_ascii_lowercase();
-                    if v.windows(5).any(|w| w == b"close") {
+                    // Every response carries it: compared in place, no allocation.
+                    if contains_ignore_case(h.value, b"close") {
                         keep_alive = false;
-                    } else if v.windows(10).any(|w| w == b"keep-alive") {
+                    } else if contains_ignore_case(h.value, b"keep-alive") {
                         keep_alive = true;
                     }
                 }
@@ -248,6 +250,12 @@ impl Conn {
             },
         }
     }
+}
+
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// The body as read: bytes counted, the first `limit` kept.
@@ -521,6 +529,21 @@ mod tests {
         let pool = H1Pool::new(&url).unwrap();
         let (status, _, body, _) = get(&pool, 1024).await.unwrap();
         assert_eq!((status, body.as_slice()), (200, &b"until close"[..]));
+    }
+
+    #[tokio::test]
+    async fn connection_close_and_chunked_are_read_whatever_their_case() {
+        let (url, _server) = server(vec![
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked \r\nConnection: Close\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        ])
+        .await;
+        let pool = H1Pool::new(&url).unwrap();
+        let (status, _, body, _) = get(&pool, 16).await.unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"ok"[..]));
+        assert!(
+            pool.checkout().is_none(),
+            "`Connection: Close` is not kept alive"
+        );
     }
 
     #[tokio::test]
