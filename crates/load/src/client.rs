@@ -5,10 +5,13 @@
 //! [`ErrorKind`] and never stop the run.
 
 use std::error::Error as _;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Instant;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use stormwatch_model::ErrorKind;
+use tokio::time::Sleep;
 
 use crate::plan::Plan;
 use crate::step::Step;
@@ -39,7 +42,7 @@ pub struct Exchange {
 #[derive(Debug)]
 pub enum Transport {
     /// Plain HTTP/1.1 with a pool of keep-alive connections.
-    H1(crate::h1::H1Pool),
+    H1(Box<crate::h1::H1Pool>),
     /// reqwest (TLS, HTTP/2 by ALPN).
     Reqwest(reqwest::Client),
 }
@@ -49,7 +52,7 @@ pub fn build_client(plan: &Plan) -> Result<Transport, crate::LoadError> {
     if plan.base_url.scheme() == "http"
         && let Some(pool) = crate::h1::H1Pool::new(&plan.base_url)
     {
-        return Ok(Transport::H1(pool));
+        return Ok(Transport::H1(Box::new(pool)));
     }
     reqwest::Client::builder()
         .pool_max_idle_per_host(usize::MAX)
@@ -63,13 +66,16 @@ pub fn build_client(plan: &Plan) -> Result<Transport, crate::LoadError> {
         .map_err(|e| crate::LoadError::Client(e.to_string()))
 }
 
-/// Sends `step` once.
+/// Sends `step` once. `timer` is the caller's reusable timeout timer: resetting one
+/// registered timer to a later deadline costs nothing, where a new timer per request was
+/// registered in and removed from the runtime's timer wheel every time.
 pub async fn send(
     client: &Transport,
     plan: &Plan,
     step: &Step,
     ctx: &RenderContext<'_>,
     trace: &TraceIds,
+    timer: Pin<&mut Sleep>,
 ) -> Exchange {
     let path = step.path.render(ctx);
     let step_query = (!step.query.is_empty()).then(|| {
@@ -80,47 +86,51 @@ pub async fn send(
         q.finish()
     });
     let query = join_query(plan.base_url.query(), step_query);
-    let mut headers = HeaderMap::new();
-    for (k, v) in plan.headers.iter().chain(&step.headers) {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(&v.render(ctx)),
-        ) {
-            headers.insert(name, value);
-        }
-    }
-    if let Ok(v) = HeaderValue::from_str(&trace.xray_header()) {
-        headers.insert("x-amzn-trace-id", v);
-    }
-    if plan.traceparent
-        && let Ok(v) = HeaderValue::from_str(&trace.traceparent())
-    {
-        headers.insert("traceparent", v);
-    }
-    let body = step.body.as_ref().map(|b| {
-        headers.insert(
-            reqwest::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        serde_json::to_vec(&b.render(ctx)).unwrap_or_default()
-    });
-    let sent = Instant::now();
-    // A deadline from the instant already read (`timeout` would read the clock again).
-    let deadline = tokio::time::Instant::from_std(sent + plan.timeout);
-    let result = match client {
+    let body = step
+        .body
+        .as_ref()
+        .map(|b| serde_json::to_vec(&b.render(ctx)).unwrap_or_default());
+    let (sent, result) = match client {
         Transport::H1(pool) => {
-            let target = request_target(&plan.base_url, &path, query.as_deref());
+            let mut request = pool.request(&step.method, &path, query.as_deref());
+            let mut value = String::new();
+            for (name, template) in &step.headers {
+                value.clear();
+                template.render_into(ctx, &mut value);
+                request.header(name, value.as_bytes());
+            }
+            request.header_with("x-amzn-trace-id", |out| trace.write_xray_header(out));
+            if plan.traceparent {
+                request.header("traceparent", trace.traceparent().as_bytes());
+            }
+            let request = request.finish(body.as_deref());
+            let sent = Instant::now();
             let call = pool.exchange(
-                &step.method,
-                &target,
-                &headers,
-                body.as_deref(),
+                &request,
                 step.reads_headers(),
+                step.reads_body(),
                 plan.body_limit,
             );
-            tokio::time::timeout_at(deadline, call).await
+            (sent, within(timer, sent + plan.timeout, call).await)
         }
         Transport::Reqwest(c) => {
+            let mut headers = HeaderMap::new();
+            for (k, v) in &step.headers {
+                if let (Ok(name), Ok(value)) = (
+                    HeaderName::from_bytes(k.as_bytes()),
+                    HeaderValue::from_str(&v.render(ctx)),
+                ) {
+                    headers.insert(name, value);
+                }
+            }
+            if let Ok(v) = HeaderValue::from_str(&trace.xray_header()) {
+                headers.insert("x-amzn-trace-id", v);
+            }
+            if plan.traceparent
+                && let Ok(v) = HeaderValue::from_str(&trace.traceparent())
+            {
+                headers.insert("traceparent", v);
+            }
             let mut url = plan.base_url.clone();
             let prefix = url.path().trim_end_matches('/');
             url.set_path(&format!("{prefix}{path}"));
@@ -129,17 +139,18 @@ pub async fn send(
             if let Some(body) = body {
                 req = req.body(body);
             }
+            let sent = Instant::now();
             let call = async {
                 exchange(req, plan.body_limit)
                     .await
                     .map_err(|e| classify(&e))
             };
-            tokio::time::timeout_at(deadline, call).await
+            (sent, within(timer, sent + plan.timeout, call).await)
         }
     };
     let end = Instant::now();
     match result {
-        Ok(Ok((status, headers, body, bytes))) => Exchange {
+        Some(Ok((status, headers, body, bytes))) => Exchange {
             sent,
             end,
             status,
@@ -148,7 +159,7 @@ pub async fn send(
             body,
             headers,
         },
-        Ok(Err(kind)) => Exchange {
+        Some(Err(kind)) => Exchange {
             sent,
             end,
             status: 0,
@@ -157,7 +168,7 @@ pub async fn send(
             body: Vec::new(),
             headers: HeaderMap::new(),
         },
-        Err(_) => Exchange {
+        None => Exchange {
             sent,
             end,
             status: 0,
@@ -169,6 +180,23 @@ pub async fn send(
     }
 }
 
+/// Runs `fut` until `deadline`; `None` when the deadline came first.
+async fn within<F: Future>(
+    mut timer: Pin<&mut Sleep>,
+    deadline: Instant,
+    fut: F,
+) -> Option<F::Output> {
+    timer.as_mut().reset(deadline.into());
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        timer.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
 /// The base URL's own query (e.g. `?api-version=2`) followed by the step's pairs.
 fn join_query(base: Option<&str>, step: Option<String>) -> Option<String> {
     match (base.filter(|b| !b.is_empty()), step) {
@@ -176,29 +204,6 @@ fn join_query(base: Option<&str>, step: Option<String>) -> Option<String> {
         (Some(b), None) => Some(b.to_owned()),
         (None, s) => s,
     }
-}
-
-/// `path` (rendered, after the base URL's own path) and `query` as an HTTP/1.1 request
-/// target. A path of URL-safe characters is used as is (the per-request hot path: parsing a
-/// URL for every request cost more client CPU than the rest of the request building);
-/// anything else is percent-encoded as the URL parser does it.
-fn request_target(base: &reqwest::Url, path: &str, query: Option<&str>) -> String {
-    let prefix = base.path().trim_end_matches('/');
-    let safe = path
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@%".contains(&b));
-    let mut target = if safe {
-        format!("{prefix}{path}")
-    } else {
-        let mut url = base.clone();
-        url.set_path(&format!("{prefix}{path}"));
-        url.path().to_owned()
-    };
-    if let Some(q) = query {
-        target.push('?');
-        target.push_str(q);
-    }
-    target
 }
 
 async fn exchange(
@@ -261,18 +266,6 @@ pub fn classify(e: &reqwest::Error) -> ErrorKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn request_targets_keep_the_base_path_and_encode_what_needs_it() {
-        let base = reqwest::Url::parse("http://127.0.0.1:9/prod/").unwrap();
-        assert_eq!(request_target(&base, "/items/42", None), "/prod/items/42");
-        assert_eq!(
-            request_target(&base, "/search/red shoes", Some("q=a+b&x=%26")),
-            "/prod/search/red%20shoes?q=a+b&x=%26"
-        );
-        let root = reqwest::Url::parse("http://127.0.0.1:9").unwrap();
-        assert_eq!(request_target(&root, "/", None), "/");
-    }
 
     #[test]
     fn the_base_urls_query_comes_first() {

@@ -34,6 +34,8 @@ struct Conn {
 pub struct H1Pool {
     host: String,
     authority: String,
+    /// The base URL, whose path prefixes every request's.
+    base: reqwest::Url,
     idle: std::sync::Mutex<Vec<Conn>>,
     addr: tokio::sync::OnceCell<SocketAddr>,
 }
@@ -50,13 +52,64 @@ enum Framing {
     UntilClose,
 }
 
-/// An encoded request and how to read its response.
-struct Outgoing {
+/// A request being encoded, in wire order: [`H1Pool::request`] writes the request line
+/// and `host`, [`header`](Self::header) adds lines, [`finish`](Self::finish) ends the head
+/// and appends the body.
+#[derive(Debug)]
+pub struct RequestBytes {
+    bytes: Vec<u8>,
+    method: reqwest::Method,
+}
+
+impl RequestBytes {
+    /// Adds a header line; a value that is not visible ASCII (or tab), which would break
+    /// the head, is skipped, as an invalid `HeaderValue` is. `name` must be a valid name
+    /// (the plan checks them).
+    pub fn header(&mut self, name: &str, value: &[u8]) {
+        if value.iter().all(|&b| (32..127).contains(&b) || b == b'\t') {
+            self.header_with(name, |out| out.extend_from_slice(value));
+        }
+    }
+
+    /// Adds a header line whose value `write` appends (it must write a valid value).
+    pub fn header_with(&mut self, name: &str, write: impl FnOnce(&mut Vec<u8>)) {
+        self.bytes.extend_from_slice(name.as_bytes());
+        self.bytes.extend_from_slice(b": ");
+        write(&mut self.bytes);
+        self.bytes.extend_from_slice(b"\r\n");
+    }
+
+    /// Ends the head (with `content-length` when there is a body or the method expects
+    /// one) and appends the body.
+    pub fn finish(mut self, body: Option<&[u8]>) -> Outgoing {
+        let needs_length = body.is_some()
+            || matches!(
+                self.method,
+                reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH
+            );
+        if needs_length {
+            let len = body.map_or(0, <[u8]>::len);
+            self.header_with("content-length", |out| {
+                out.extend_from_slice(itoa::Buffer::new().format(len).as_bytes());
+            });
+        }
+        self.bytes.extend_from_slice(b"\r\n");
+        if let Some(body) = body {
+            self.bytes.extend_from_slice(body);
+        }
+        Outgoing {
+            head: self.method == reqwest::Method::HEAD,
+            bytes: self.bytes,
+        }
+    }
+}
+
+/// An encoded request.
+#[derive(Debug)]
+pub struct Outgoing {
     bytes: Vec<u8>,
     /// A HEAD request: the response has no body whatever its headers say.
     head: bool,
-    /// Keep the response headers (an extraction reads them); otherwise only framing is read.
-    keep_headers: bool,
 }
 
 /// What a failed exchange leaves: the error, and whether nothing of a response had arrived
@@ -258,22 +311,26 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
-/// The body as read: bytes counted, the first `limit` kept.
+/// The body as read: bytes counted, reading stopped after `limit`, the first `limit`
+/// kept when `keep`.
 struct BodySink {
     kept: Vec<u8>,
+    keep: bool,
     bytes: u64,
     limit: usize,
 }
 
 impl BodySink {
     fn push(&mut self, data: &[u8]) {
+        if self.keep {
+            let room = self.limit.saturating_sub(self.kept.len());
+            self.kept.extend_from_slice(&data[..data.len().min(room)]);
+        }
         self.bytes += data.len() as u64;
-        let room = self.limit.saturating_sub(self.kept.len());
-        self.kept.extend_from_slice(&data[..data.len().min(room)]);
     }
 
     fn full(&self) -> bool {
-        self.kept.len() >= self.limit
+        self.bytes >= self.limit as u64
     }
 }
 
@@ -290,6 +347,7 @@ impl H1Pool {
         Some(Self {
             host: format!("{host}:{port}"),
             authority,
+            base: url.clone(),
             idle: std::sync::Mutex::new(Vec::new()),
             addr: tokio::sync::OnceCell::new(),
         })
@@ -331,51 +389,50 @@ impl H1Pool {
             .push(conn);
     }
 
-    /// The request's bytes: request line, Host, the headers, Content-Length, body.
-    fn encode(
+    /// Starts a request: the request line, with `path` (rendered, after the base URL's own
+    /// path) and `query` as its target, and `host`. A path of URL-safe characters is
+    /// written as is (the per-request hot path: parsing a URL for every request cost more
+    /// client CPU than the rest of the request building); anything else is percent-encoded
+    /// as the URL parser does it.
+    pub fn request(
         &self,
         method: &reqwest::Method,
-        path_and_query: &str,
-        headers: &HeaderMap,
-        body: Option<&[u8]>,
-    ) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256 + body.map_or(0, <[u8]>::len));
-        out.extend_from_slice(method.as_str().as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(path_and_query.as_bytes());
-        out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-        out.extend_from_slice(self.authority.as_bytes());
-        out.extend_from_slice(b"\r\n");
-        for (name, value) in headers {
-            if name == reqwest::header::HOST || name == reqwest::header::CONTENT_LENGTH {
-                continue;
-            }
-            out.extend_from_slice(name.as_str().as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
+        path: &str,
+        query: Option<&str>,
+    ) -> RequestBytes {
+        let mut bytes = Vec::with_capacity(256);
+        bytes.extend_from_slice(method.as_str().as_bytes());
+        bytes.push(b' ');
+        let prefix = self.base.path().trim_end_matches('/');
+        let safe = path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~/!$&'()*+,;=:@%".contains(&b));
+        if safe {
+            bytes.extend_from_slice(prefix.as_bytes());
+            bytes.extend_from_slice(path.as_bytes());
+        } else {
+            let mut url = self.base.clone();
+            url.set_path(&format!("{prefix}{path}"));
+            bytes.extend_from_slice(url.path().as_bytes());
         }
-        let needs_length = body.is_some()
-            || matches!(
-                *method,
-                reqwest::Method::POST | reqwest::Method::PUT | reqwest::Method::PATCH
-            );
-        if needs_length {
-            out.extend_from_slice(b"content-length: ");
-            out.extend_from_slice(body.map_or(0, <[u8]>::len).to_string().as_bytes());
-            out.extend_from_slice(b"\r\n");
+        if let Some(q) = query {
+            bytes.push(b'?');
+            bytes.extend_from_slice(q.as_bytes());
         }
-        out.extend_from_slice(b"\r\n");
-        if let Some(body) = body {
-            out.extend_from_slice(body);
+        bytes.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        bytes.extend_from_slice(self.authority.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+        RequestBytes {
+            bytes,
+            method: method.clone(),
         }
-        out
     }
 
     /// One request on `conn`; the connection back when it can be reused.
     async fn exchange_on(
         mut conn: Conn,
         request: &Outgoing,
+        keep_headers: bool,
         sink: &mut BodySink,
     ) -> Result<(u16, HeaderMap, Option<Conn>), Failure> {
         if let Err(e) = conn.stream.write_all(&request.bytes).await {
@@ -385,45 +442,39 @@ impl H1Pool {
             });
         }
         let (status, headers, framing, keep_alive) =
-            conn.read_head(request.head, request.keep_headers).await?;
+            conn.read_head(request.head, keep_headers).await?;
         let complete = conn.read_body(framing, sink).await?;
         let reusable = keep_alive && complete && conn.buf.is_empty();
         Ok((status, headers, reusable.then_some(conn)))
     }
 
-    /// Sends one request; reads the body up to `limit` bytes, and the response headers when
-    /// `keep_headers`.
+    /// Sends one request; reads the body up to `limit` bytes, keeping it when `keep_body`
+    /// and the response headers when `keep_headers` (an extraction or poll reads them).
     pub async fn exchange(
         &self,
-        method: &reqwest::Method,
-        path_and_query: &str,
-        headers: &HeaderMap,
-        body: Option<&[u8]>,
+        request: &Outgoing,
         keep_headers: bool,
+        keep_body: bool,
         limit: usize,
     ) -> Result<Response, ErrorKind> {
-        let request = Outgoing {
-            bytes: self.encode(method, path_and_query, headers, body),
-            head: *method == reqwest::Method::HEAD,
-            keep_headers,
-        };
         let mut sink = BodySink {
             kept: Vec::new(),
+            keep: keep_body,
             bytes: 0,
             limit,
         };
         let result = if let Some(conn) = self.checkout() {
-            match Self::exchange_on(conn, &request, &mut sink).await {
+            match Self::exchange_on(conn, request, keep_headers, &mut sink).await {
                 // The server closed the idle connection: once more on a new one.
                 Err(f) if f.before_response => {
                     let conn = self.connect().await?;
-                    Self::exchange_on(conn, &request, &mut sink).await
+                    Self::exchange_on(conn, request, keep_headers, &mut sink).await
                 }
                 other => other,
             }
         } else {
             let conn = self.connect().await?;
-            Self::exchange_on(conn, &request, &mut sink).await
+            Self::exchange_on(conn, request, keep_headers, &mut sink).await
         };
         let (status, headers, conn) = result.map_err(|f| f.kind)?;
         if let Some(conn) = conn {
@@ -469,15 +520,60 @@ mod tests {
     }
 
     async fn get(pool: &H1Pool, limit: usize) -> Result<Response, ErrorKind> {
-        pool.exchange(
-            &reqwest::Method::GET,
-            "/x?a=1",
-            &HeaderMap::new(),
-            None,
-            true,
-            limit,
-        )
-        .await
+        let request = pool
+            .request(&reqwest::Method::GET, "/x", Some("a=1"))
+            .finish(None);
+        pool.exchange(&request, true, true, limit).await
+    }
+
+    fn wire(pool: &H1Pool, method: &reqwest::Method, path: &str, query: Option<&str>) -> String {
+        let mut request = pool.request(method, path, query);
+        request.header("x-a", b"1");
+        request.header("x-bad", b"no\r\nx-injected: 1");
+        request.header_with("x-b", |out| out.extend_from_slice(b"2"));
+        let body = (*method == reqwest::Method::POST).then_some(&b"{}"[..]);
+        String::from_utf8(request.finish(body).bytes).unwrap()
+    }
+
+    #[test]
+    fn requests_keep_the_base_path_encode_what_needs_it_and_skip_bad_values() {
+        let pool = H1Pool::new(&reqwest::Url::parse("http://127.0.0.1:9/prod/").unwrap()).unwrap();
+        assert_eq!(
+            wire(&pool, &reqwest::Method::GET, "/items/42", None),
+            "GET /prod/items/42 HTTP/1.1\r\nhost: 127.0.0.1:9\r\nx-a: 1\r\nx-b: 2\r\n\r\n"
+        );
+        assert_eq!(
+            wire(
+                &pool,
+                &reqwest::Method::POST,
+                "/search/red shoes",
+                Some("q=a+b&x=%26")
+            ),
+            "POST /prod/search/red%20shoes?q=a+b&x=%26 HTTP/1.1\r\nhost: 127.0.0.1:9\r\n\
+             x-a: 1\r\nx-b: 2\r\ncontent-length: 2\r\n\r\n{}"
+        );
+        let root = H1Pool::new(&reqwest::Url::parse("http://localhost").unwrap()).unwrap();
+        assert_eq!(
+            wire(&root, &reqwest::Method::PUT, "/", None),
+            "PUT / HTTP/1.1\r\nhost: localhost\r\nx-a: 1\r\nx-b: 2\r\ncontent-length: 0\r\n\r\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_not_kept_is_still_counted_and_the_connection_reused() {
+        let (url, server) = server(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        ])
+        .await;
+        let pool = H1Pool::new(&url).unwrap();
+        let request = pool.request(&reqwest::Method::GET, "/", None).finish(None);
+        let (status, headers, body, bytes) =
+            pool.exchange(&request, false, false, 1024).await.unwrap();
+        assert_eq!((status, body.len(), bytes, headers.len()), (200, 0, 5, 0));
+        let (_, _, _, bytes) = pool.exchange(&request, false, false, 1024).await.unwrap();
+        assert_eq!(bytes, 2);
+        assert_eq!(server.await.unwrap().len(), 2, "one connection");
     }
 
     #[tokio::test]

@@ -30,8 +30,6 @@ pub struct Plan {
     pub target: String,
     /// The base URL parsed once; requests only replace its path and query.
     pub base_url: reqwest::Url,
-    /// Headers sent with every request.
-    pub headers: Vec<(String, Template)>,
     /// Per-request timeout.
     pub timeout: Duration,
     /// Response bytes read at most.
@@ -181,6 +179,13 @@ impl Plan {
         };
         let mut headers = Vec::new();
         for (k, v) in &raw.target.headers {
+            reqwest::header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                err(
+                    Some(v.span().start),
+                    &format!("target.headers.{k}"),
+                    "not a header name".into(),
+                )
+            })?;
             let t = Template::parse(v.get_ref(), &global)
                 .map_err(|m| err(Some(v.span().start), &format!("target.headers.{k}"), m))?;
             headers.push((k.clone(), t));
@@ -275,8 +280,11 @@ impl Plan {
                     })
                     .collect::<Result<Vec<_>, _>>()
             };
-            let on_start = check(&rf.on_start, "on_start")?;
-            let steps = check(&rf.steps, "steps")?;
+            let mut on_start = check(&rf.on_start, "on_start")?;
+            let mut steps = check(&rf.steps, "steps")?;
+            for step in on_start.iter_mut().chain(&mut steps) {
+                step.merge_headers(&headers, raw.trace.traceparent);
+            }
             flows.push(Flow {
                 name: rf.name.clone(),
                 weight,
@@ -330,7 +338,6 @@ impl Plan {
             redacted: redact_scenario(text),
             target: url.trim_end_matches('/').to_string(),
             base_url,
-            headers,
             timeout,
             body_limit: usize::try_from(raw.target.body_limit.unwrap_or(1 << 20))
                 .unwrap_or(usize::MAX),
@@ -491,6 +498,45 @@ check = "cold_start_share < 0.1"
         // The secret's value is nowhere in what gets written.
         assert!(!p.redacted.contains("sekrit"));
         assert_eq!(p.phases[0].expected_iterations(), Some(11.0));
+    }
+
+    #[test]
+    fn each_step_carries_its_merged_headers() {
+        let text = GOOD.replace(
+            "headers = { Authorization = \"Bearer ${api_key}\" }",
+            "headers = { Authorization = \"Bearer ${api_key}\", X-Team = \"a\", Host = \"h\", X-Amzn-Trace-Id = \"mine\" }",
+        )
+        .replace(
+            "think = { uniform",
+            "headers = { x-team = \"b\", traceparent = \"t\" }\nbody = { n = 1 }\nthink = { uniform",
+        );
+        let p = parse(&text).unwrap();
+        let ctx_vars = std::collections::HashMap::new();
+        let ctx = crate::template::RenderContext {
+            vars: &ctx_vars,
+            rows: &[],
+        };
+        let sent: Vec<(String, String)> = p.flows[0].steps[0]
+            .headers
+            .iter()
+            .map(|(n, t)| (n.clone(), t.render(&ctx)))
+            .collect();
+        let pairs: Vec<(&str, &str)> = sent.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("authorization", "Bearer sekrit-value"),
+                ("traceparent", "t"),
+                ("x-team", "b"),
+                ("content-type", "application/json"),
+            ]
+        );
+        let (line, field, msg) = error_at(&GOOD.replace("Authorization =", "\"Bad Name\" ="));
+        assert_eq!(
+            (line, field.as_str()),
+            (3, "target.headers.Bad Name"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub struct Step {
     pub path: Template,
     /// Query parameters.
     pub query: Vec<(String, Template)>,
-    /// Headers.
+    /// Headers the step sends: after [`Step::merge_headers`], the target's defaults with the
+    /// step's own taking precedence, names lowercased, without the ones the client writes
+    /// itself (`host`, `content-length`, the trace headers).
     pub headers: Vec<(String, Template)>,
     /// JSON body.
     pub body: Option<BodyTemplate>,
@@ -39,6 +41,41 @@ impl Step {
         self.extract
             .iter()
             .any(|e| matches!(e.source, Source::Header(_)))
+    }
+
+    /// Whether the response body is read by a poll or an extraction (otherwise it is only
+    /// counted, not kept).
+    pub fn reads_body(&self) -> bool {
+        self.poll.is_some()
+            || self
+                .extract
+                .iter()
+                .any(|e| matches!(e.source, Source::Json(_) | Source::Regex(_)))
+    }
+
+    /// Resolves the headers sent once, when the plan is built, instead of per request:
+    /// `defaults` (the target's) unless the step sets the same name (case-insensitive), then
+    /// the step's; `content-type: application/json` for a JSON body unless one is set. The
+    /// client's own headers are dropped: `host` and `content-length` it computes,
+    /// `x-amzn-trace-id` (and `traceparent` when `traceparent` is on) carry the request's
+    /// trace ids.
+    pub fn merge_headers(&mut self, defaults: &[(String, Template)], traceparent: bool) {
+        let own = std::mem::take(&mut self.headers);
+        let mut merged: Vec<(String, Template)> = Vec::new();
+        for (name, value) in defaults.iter().chain(&own) {
+            let name = name.to_ascii_lowercase();
+            merged.retain(|(n, _)| *n != name);
+            merged.push((name, value.clone()));
+        }
+        merged.retain(|(n, _)| match n.as_str() {
+            "host" | "content-length" | "x-amzn-trace-id" => false,
+            "traceparent" => !traceparent,
+            _ => true,
+        });
+        if self.body.is_some() && !merged.iter().any(|(n, _)| n == "content-type") {
+            merged.push(("content-type".into(), Template::literal("application/json")));
+        }
+        self.headers = merged;
     }
 
     /// Whether `status` counts as success for this step.

@@ -90,10 +90,15 @@ impl Template {
     /// Renders the template.
     pub fn render(&self, ctx: &RenderContext<'_>) -> String {
         let mut out = String::new();
-        for p in &self.parts {
-            render_part(p, ctx, &mut out);
-        }
+        self.render_into(ctx, &mut out);
         out
+    }
+
+    /// Renders the template at the end of `out`.
+    pub fn render_into(&self, ctx: &RenderContext<'_>, out: &mut String) {
+        for p in &self.parts {
+            render_part(p, ctx, out);
+        }
     }
 
     /// The template with `${...}` replaced by `:name`, for default endpoint names.

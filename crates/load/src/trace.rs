@@ -28,15 +28,20 @@ impl TraceIds {
 
     /// The `X-Amzn-Trace-Id` header value.
     pub fn xray_header(&self) -> String {
-        let mut h = String::with_capacity(50);
-        h.push_str("Root=");
-        h.push_str(&self.root);
-        h.push_str(if self.sampled {
-            ";Sampled=1"
+        let mut h = Vec::with_capacity(50);
+        self.write_xray_header(&mut h);
+        String::from_utf8(h).expect("ASCII")
+    }
+
+    /// Appends the `X-Amzn-Trace-Id` header value to `out`.
+    pub fn write_xray_header(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"Root=");
+        out.extend_from_slice(self.root.as_bytes());
+        out.extend_from_slice(if self.sampled {
+            b";Sampled=1"
         } else {
-            ";Sampled=0"
+            b";Sampled=0"
         });
-        h
     }
 
     /// The W3C `traceparent` value: the X-Ray id's 32 hex digits as trace id, as the

@@ -2,12 +2,14 @@
 //! order with think times, polls and extraction; every request becomes a record.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use stormwatch_model::{ErrorKind, RequestRecord};
+use stormwatch_model::{ErrorKind, RequestRecord, UnixNanos};
 use tokio::sync::{Mutex, mpsc};
+use tokio::time::Sleep;
 
 use crate::client::{Exchange, send};
 use crate::engine::Clock;
@@ -45,12 +47,14 @@ pub struct Worker {
     pub stopping: Arc<AtomicBool>,
 }
 
-/// A virtual user's state: its id, extracted variables, which flows ran `on_start`.
+/// A virtual user's state: its id, extracted variables, which flows ran `on_start`, and
+/// the timer its requests' timeouts reuse.
 #[derive(Debug)]
 pub struct VuState {
     id: u32,
     vars: HashMap<String, String>,
     started: Vec<bool>,
+    timer: Pin<Box<Sleep>>,
 }
 
 impl Worker {
@@ -60,6 +64,7 @@ impl Worker {
             id: self.next_vu.fetch_add(1, Ordering::Relaxed),
             vars: HashMap::new(),
             started: vec![false; self.plan.flows.len()],
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
         }
     }
 
@@ -126,7 +131,8 @@ async fn run_step(
         if due > Instant::now() {
             tokio::time::sleep_until(due.into()).await;
         }
-        let trace = TraceIds::new(epoch_secs(), w.plan.sampling);
+        let intended_at = w.clock.at(due);
+        let trace = TraceIds::new(intended_at.epoch_secs(), w.plan.sampling);
         // Waiting for a connection happens after `due`: it shows in corrected latency.
         let _permit = match &w.connections {
             Some(s) => s.clone().acquire_owned().await.ok(),
@@ -138,7 +144,7 @@ async fn run_step(
                 vars: &vu.vars,
                 rows: &row_refs,
             };
-            send(&w.client, &w.plan, step, &ctx, &trace).await
+            send(&w.client, &w.plan, step, &ctx, &trace, vu.timer.as_mut()).await
         };
         let mut error = ex.error;
         if error.is_none() && !step.accepts(ex.status) {
@@ -149,7 +155,7 @@ async fn run_step(
             error = Some(ErrorKind::Extraction);
         }
         let Some(poll) = &step.poll else {
-            record(w, phase, flow, step, vu.id, due, &ex, error, trace).await;
+            record(w, phase, flow, step, vu.id, intended_at, &ex, error, trace).await;
             if error.is_some() {
                 return None;
             }
@@ -167,7 +173,7 @@ async fn run_step(
         if timed_out && error.is_none() {
             error = Some(ErrorKind::PollTimeout);
         }
-        record(w, phase, flow, step, vu.id, due, &ex, error, trace).await;
+        record(w, phase, flow, step, vu.id, intended_at, &ex, error, trace).await;
         if done || timed_out {
             let _ =
                 w.tx.send(Event::Workflow {
@@ -196,7 +202,7 @@ async fn record(
     flow: &str,
     step: &Step,
     vu: u32,
-    intended: Instant,
+    intended: UnixNanos,
     ex: &Exchange,
     error: Option<ErrorKind>,
     trace: TraceIds,
@@ -207,7 +213,7 @@ async fn record(
         endpoint: step.endpoint.clone(),
         phase,
         vu,
-        intended: w.clock.at(intended),
+        intended,
         sent: w.clock.at(ex.sent),
         end: w.clock.at(ex.end),
         status: ex.status,
@@ -271,10 +277,4 @@ fn value_text(v: &serde_json::Value) -> String {
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-fn epoch_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

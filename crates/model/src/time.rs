@@ -38,6 +38,11 @@ impl UnixNanos {
         Utc.timestamp_nanos(self.0)
     }
 
+    /// Whole seconds since the Unix epoch (0 before it).
+    pub fn epoch_secs(self) -> u64 {
+        u64::try_from(self.0 / 1_000_000_000).unwrap_or(0)
+    }
+
     /// This instant plus a duration (saturating).
     #[must_use]
     pub fn plus(self, d: Duration) -> Self {
