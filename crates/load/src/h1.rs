@@ -43,6 +43,9 @@ pub struct H1Pool {
 /// Status, headers, kept body and bytes read.
 pub type Response = (u16, HeaderMap, Vec<u8>, u64);
 
+/// A parsed response head: status, headers kept, framing, keep-alive.
+type Head = (u16, HeaderMap, Framing, bool);
+
 /// How the response body is delimited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Framing {
@@ -151,29 +154,37 @@ impl Conn {
 
     /// Reads and parses the response head (skipping `1xx` interim responses); returns the
     /// status, headers and framing, with the head's bytes consumed from the buffer.
-    async fn read_head(
+    async fn read_head(&mut self, head_request: bool, keep_headers: bool) -> Result<Head, Failure> {
+        loop {
+            if let Some(head) = self.parse_head(head_request, keep_headers)? {
+                return Ok(head);
+            }
+            if self.buf.len() > MAX_HEAD_BYTES {
+                return Err(Failure::new(ErrorKind::Protocol));
+            }
+            let empty = self.buf.is_empty();
+            if let Err(mut f) = self.fill().await {
+                f.before_response = empty;
+                return Err(f);
+            }
+        }
+    }
+
+    /// Parses a complete head at the start of the buffer; `None` when more bytes are
+    /// needed. Not async, so the 2 KiB of header slots are never part of a future (every
+    /// future holding them was copied several times per request).
+    fn parse_head(
         &mut self,
         head_request: bool,
         keep_headers: bool,
-    ) -> Result<(u16, HeaderMap, Framing, bool), Failure> {
+    ) -> Result<Option<Head>, Failure> {
         loop {
             let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut parsed = httparse::Response::new(&mut slots);
-            let status = match parsed.parse(&self.buf) {
-                Ok(httparse::Status::Complete(len)) => Some(len),
-                Ok(httparse::Status::Partial) => None,
+            let len = match parsed.parse(&self.buf) {
+                Ok(httparse::Status::Complete(len)) => len,
+                Ok(httparse::Status::Partial) => return Ok(None),
                 Err(_) => return Err(Failure::new(ErrorKind::Protocol)),
-            };
-            let Some(len) = status else {
-                if self.buf.len() > MAX_HEAD_BYTES {
-                    return Err(Failure::new(ErrorKind::Protocol));
-                }
-                let empty = self.buf.is_empty();
-                if let Err(mut f) = self.fill().await {
-                    f.before_response = empty;
-                    return Err(f);
-                }
-                continue;
             };
             let code = parsed.code.unwrap_or(0);
             if (100..200).contains(&code) && code != 101 {
@@ -222,7 +233,7 @@ impl Conn {
                 keep_alive = false;
             }
             self.buf.drain(..len);
-            return Ok((code, headers, framing, keep_alive));
+            return Ok(Some((code, headers, framing, keep_alive)));
         }
     }
 
