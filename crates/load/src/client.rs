@@ -105,12 +105,12 @@ pub async fn send(
             }
             let request = request.finish(body.as_deref());
             let sent = Instant::now();
-            let call = pool.exchange(
+            let call = std::pin::pin!(pool.exchange(
                 &request,
                 step.reads_headers(),
                 step.reads_body(),
                 plan.body_limit,
-            );
+            ));
             (sent, within(timer, sent + plan.timeout, call).await)
         }
         Transport::Reqwest(c) => {
@@ -140,11 +140,13 @@ pub async fn send(
                 req = req.body(body);
             }
             let sent = Instant::now();
-            let call = async {
+            // Boxed: reqwest's future is large, and this one is part of every request's
+            // future whichever transport runs (copied as it is built and awaited).
+            let call = Box::pin(async {
                 exchange(req, plan.body_limit)
                     .await
                     .map_err(|e| classify(&e))
-            };
+            });
             (sent, within(timer, sent + plan.timeout, call).await)
         }
     };
@@ -180,8 +182,10 @@ pub async fn send(
     }
 }
 
-/// Runs `fut` until `deadline`; `None` when the deadline came first.
-async fn within<F: Future>(
+/// Runs `fut` until `deadline`; `None` when the deadline came first. Callers pass a
+/// pinned pointer (`Pin<&mut _>`, `Pin<Box<_>>`), so the request future itself is not
+/// moved again: request futures are large enough for each copy to show in the client's CPU.
+async fn within<F: Future + Unpin>(
     mut timer: Pin<&mut Sleep>,
     deadline: Instant,
     fut: F,
