@@ -15,14 +15,14 @@ use stormwatch_model::{
     MANIFEST_SCHEMA_VERSION, Phase, PhaseModel, PhaseWindow, RunDir, RunManifest, RunStatus,
     ScenarioCopy, UnixNanos,
 };
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, watch};
 use tokio::task::JoinSet;
 
 use crate::error::LoadError;
 use crate::live::{Live, LiveView};
 use crate::pacing::Pacer;
 use crate::plan::Plan;
-use crate::recorder::{Event, Stats, run_recorder};
+use crate::recorder::{Outbox, Stats, run_recorder};
 use crate::worker::{VuState, Worker, run_iteration};
 
 /// How to run.
@@ -96,10 +96,10 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
     opts.dir.write_manifest(&manifest)?;
 
     let live = Arc::new(Live::new());
-    let (tx, rx) = mpsc::channel::<Event>(65_536);
+    let outbox = Arc::new(Outbox::default());
     let recorder = tokio::spawn(run_recorder(
         opts.dir.clone(),
-        rx,
+        outbox.clone(),
         live.clone(),
         LiveView::new(opts.quiet),
     ));
@@ -111,7 +111,7 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
     let worker = Arc::new(Worker {
         client: crate::client::build_client(&plan)?,
         plan: plan.clone(),
-        tx,
+        outbox: outbox.clone(),
         live: live.clone(),
         clock,
         sequence: AtomicU64::new(0),
@@ -175,6 +175,7 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
         }
     }
     drop(worker);
+    outbox.close();
     let stats = recorder
         .await
         .map_err(|e| LoadError::Client(format!("recorder task: {e}")))??;

@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::time::{Duration, Instant};
 
 use stormwatch_model::{ErrorKind, RequestRecord, UnixNanos};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::Mutex;
 use tokio::time::Sleep;
 
 use crate::client::{Exchange, send};
 use crate::engine::Clock;
 use crate::live::Live;
 use crate::plan::Plan;
-use crate::recorder::Event;
+use crate::recorder::{Event, Outbox};
 use crate::step::{Source, Step};
 use crate::template::RenderContext;
 use crate::trace::TraceIds;
@@ -28,7 +28,7 @@ pub struct Worker {
     /// The plan.
     pub plan: Arc<Plan>,
     /// To the recorder.
-    pub tx: mpsc::Sender<Event>,
+    pub outbox: Arc<Outbox>,
     /// Live counters.
     pub live: Arc<Live>,
     /// Instant → UTC.
@@ -175,8 +175,8 @@ async fn run_step(
         }
         record(w, phase, flow, step, vu.id, intended_at, &ex, error, trace).await;
         if done || timed_out {
-            let _ =
-                w.tx.send(Event::Workflow {
+            w.outbox
+                .send(Event::Workflow {
                     phase,
                     name: format!("workflow {}", step.endpoint),
                     latency: ex.end.duration_since(submit),
@@ -222,8 +222,7 @@ async fn record(
         trace_id: Some(trace.root),
         sampled: trace.sampled,
     };
-    // The recorder only ends after every worker is gone, so this cannot fail in practice.
-    let _ = w.tx.send(Event::Request(r)).await;
+    w.outbox.send(Event::Request(r)).await;
 }
 
 fn parse_json(ex: &Exchange, step: &Step) -> Option<serde_json::Value> {

@@ -1,10 +1,18 @@
 //! A tiny HTTP/1.1 server on 127.0.0.1:0 for the engine tests: it records what it saw
-//! (time, method, path, headers) and answers through a closure, optionally after a delay.
+//! (time, method, path, headers) and answers through a closure, optionally after a delay;
+//! and a helper running a scenario against it.
 
+// Shared by several test binaries, each using part of it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use stormwatch_load::{Plan, RunOptions, RunOutcome, run};
+use stormwatch_model::{RequestLog, RequestRecord, RunDir};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -138,4 +146,30 @@ pub async fn start(handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'stat
         }
     });
     TestServer { url, seen }
+}
+
+/// Runs `text` (a scenario) against `url`; the outcome, the records read back, and the
+/// temporary directory holding the run.
+pub async fn run_scenario(
+    text: &str,
+    url: &str,
+) -> (RunOutcome, Vec<RequestRecord>, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = Plan::parse(Path::new("test.toml"), text, &[], Some(url), &|_| None).unwrap();
+    let dir = RunDir::new(tmp.path().join("run"));
+    let outcome = run(
+        Arc::new(plan),
+        RunOptions {
+            dir: dir.clone(),
+            run_id: "run".into(),
+            labels: BTreeMap::new(),
+            quiet: true,
+            handle_signals: false,
+        },
+    )
+    .await
+    .unwrap();
+    let log = RequestLog::read(&dir.requests_dir()).unwrap();
+    assert_eq!(log.torn_lines, 0);
+    (outcome, log.records, tmp)
 }
