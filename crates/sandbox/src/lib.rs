@@ -166,30 +166,45 @@ pub fn run_until_signal(
         })?;
     rt.block_on(async move {
         let sandbox = Sandbox::start_with_data_dir(config, opts, data_dir.as_deref()).await?;
+        // Handlers first: a SIGTERM sent as soon as the ready line is read must flush, not
+        // kill the process with the default action.
+        let signals = Signals::install();
         on_ready(&sandbox.urls_json());
-        wait_for_signal().await;
+        signals.wait().await;
         sandbox.stop().await
     })
 }
 
-async fn wait_for_signal() {
+/// SIGINT and SIGTERM, caught from the moment they are installed.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    handlers: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Self {
+                handlers: signal(SignalKind::interrupt())
+                    .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+                    .ok(),
             }
         }
+        #[cfg(not(unix))]
+        Self {}
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.handlers {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }
