@@ -142,14 +142,16 @@ function = "f"
 handler = "fixed 5ms"
 
 [[faults]]
-at = "400ms"
-duration = "600ms"
+at = "1s"
+duration = "1s"
 error_rate = 1.0
 "#;
-    let started = Instant::now();
     let sb = start(src, &gt).await;
+    // The fault's clock started inside `start`, a little earlier: 500 ms of margin on
+    // either side of the window.
+    let started = Instant::now();
     let mut statuses = Vec::new();
-    for at in [0u64, 600, 1400] {
+    for at in [0u64, 1500, 3000] {
         let wait = Duration::from_millis(at).saturating_sub(started.elapsed());
         tokio::time::sleep(wait).await;
         statuses.push(get(&sb.api_url, "/items").await);

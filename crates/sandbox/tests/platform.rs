@@ -90,7 +90,9 @@ async fn burst_gives_r_cold_starts_and_n_minus_r_throttles_per_api_kind() {
         let src = base(
             kind,
             "init = \"fixed 150ms\"\nreserved_concurrency = 3",
-            "handler = \"fixed 150ms\"",
+            // Long enough that all 8 arrive while the first 3 still run, however slowly
+            // the machine spawns them.
+            "handler = \"fixed 1s\"",
         );
         let (sb, gt) = start(&src, 1, dir.path()).await;
         let statuses = burst(&sb.api_url, 8).await;
@@ -119,12 +121,12 @@ async fn burst_gives_r_cold_starts_and_n_minus_r_throttles_per_api_kind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_gap_longer_than_idle_timeout_makes_next_request_cold() {
     let dir = tempfile::tempdir().unwrap();
-    let src = base("rest", "init = \"fixed 50ms\"\nidle_timeout = \"1s\"", "");
+    let src = base("rest", "init = \"fixed 50ms\"\nidle_timeout = \"2s\"", "");
     let (sb, gt) = start(&src, 1, dir.path()).await;
     get(&sb.api_url, "/prod/items/1", None).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     get(&sb.api_url, "/prod/items/2", None).await;
-    tokio::time::sleep(Duration::from_millis(1300)).await;
+    tokio::time::sleep(Duration::from_millis(2300)).await;
     get(&sb.api_url, "/prod/items/3", None).await;
     sb.stop().await.unwrap();
     let cold: Vec<bool> = truth(&gt).iter().map(|r| r["cold"] == true).collect();
@@ -137,7 +139,8 @@ async fn provisioned_environments_never_cold_and_spill_over() {
     let src = base(
         "rest",
         "init = \"fixed 100ms\"\nprovisioned_concurrency = 2",
-        "handler = \"fixed 150ms\"",
+        // Long enough that each burst's requests overlap however slowly they are spawned.
+        "handler = \"fixed 1s\"",
     );
     let (sb, gt) = start(&src, 1, dir.path()).await;
     assert_eq!(burst(&sb.api_url, 2).await, [200, 200]);
