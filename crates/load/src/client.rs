@@ -188,12 +188,11 @@ pub async fn send(
 async fn within<F: Future + Unpin>(
     mut timer: Pin<&mut Sleep>,
     deadline: Instant,
-    fut: F,
+    mut fut: F,
 ) -> Option<F::Output> {
     timer.as_mut().reset(deadline.into());
-    let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+        if let Poll::Ready(out) = Pin::new(&mut fut).poll(cx) {
             return Poll::Ready(Some(out));
         }
         timer.as_mut().poll(cx).map(|()| None)

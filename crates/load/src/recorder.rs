@@ -1,9 +1,9 @@
 //! The recorder task: the one place request results go.
 //!
 //! Workers put events in an [`Outbox`]; the recorder takes them in batches and appends
-//! them to the crash-tolerant request log (flushed every second, so SIGKILL loses at most ~1–2 s), keeps HDR
-//! histograms per phase × endpoint, writes one line per second to `series.csv`, and
-//! drives the live view. At the end it writes `histograms.json`.
+//! them to the crash-tolerant request log (flushed every second, so SIGKILL loses at most
+//! ~1–2 s), keeps HDR histograms per phase × endpoint, writes one line per second to
+//! `series.csv`, and drives the live view. At the end it writes `histograms.json`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
