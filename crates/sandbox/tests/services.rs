@@ -312,15 +312,26 @@ async fn json_log_format_writes_platform_report_with_init_duration() {
     sb.stop().await.unwrap();
 }
 
+/// A REST API whose POST /prod/reports enqueues a job for the `reports` queue's worker
+/// and whose GET /prod/reports/{jobId} answers its status; `extra` is appended.
+fn jobs_config(worker_init: &str, handler: &str, concurrency: u32, extra: &str) -> String {
+    format!(
+        "[api]\nkind = \"rest\"\n[telemetry]\nresolution = \"1s\"\n\
+         [functions.api]\ninit = \"fixed 0ms\"\n\
+         [functions.worker]\ninit = \"fixed {worker_init}\"\n\
+         [queues.reports]\nworker = \"worker\"\nhandler = \"fixed {handler}\"\n\
+         concurrency = {concurrency}\n\
+         [[routes]]\nroute = \"POST /prod/reports\"\nfunction = \"api\"\nenqueue = \"reports\"\n\
+         [[routes]]\nroute = \"GET /prod/reports/{{jobId}}\"\nfunction = \"api\"\n\
+         job_status = \"reports\"\n{extra}"
+    )
+}
+
 #[tokio::test]
 async fn jobs_go_queued_processing_completed_with_worker_concurrency() {
     let dir = tempfile::tempdir().unwrap();
-    let src = "[api]\nkind = \"rest\"\n[telemetry]\nresolution = \"1s\"\n\
-               [functions.api]\ninit = \"fixed 0ms\"\n[functions.worker]\ninit = \"fixed 10ms\"\n\
-               [queues.reports]\nworker = \"worker\"\nhandler = \"fixed 600ms\"\nconcurrency = 2\n\
-               [[routes]]\nroute = \"POST /prod/reports\"\nfunction = \"api\"\nenqueue = \"reports\"\n\
-               [[routes]]\nroute = \"GET /prod/reports/{jobId}\"\nfunction = \"api\"\njob_status = \"reports\"\n";
-    let (sb, _) = start(src, dir.path(), None).await;
+    let src = jobs_config("10ms", "600ms", 2, "");
+    let (sb, _) = start(&src, dir.path(), None).await;
     let t0 = SystemTime::now();
     let started = Instant::now();
     let mut ids = Vec::new();
@@ -515,13 +526,13 @@ async fn stream_shard_throttles_at_one_mib_per_second() {
 #[tokio::test]
 async fn queue_workers_are_subject_to_faults() {
     let dir = tempfile::tempdir().unwrap();
-    let src = "[api]\nkind = \"rest\"\n[telemetry]\nresolution = \"1s\"\n\
-               [functions.api]\ninit = \"fixed 0ms\"\n[functions.worker]\ninit = \"fixed 0ms\"\n\
-               [queues.reports]\nworker = \"worker\"\nhandler = \"fixed 5ms\"\nconcurrency = 1\n\
-               [[routes]]\nroute = \"POST /prod/reports\"\nfunction = \"api\"\nenqueue = \"reports\"\n\
-               [[routes]]\nroute = \"GET /prod/reports/{jobId}\"\nfunction = \"api\"\njob_status = \"reports\"\n\
-               [[faults]]\nat = \"0s\"\nduration = \"60m\"\nfunction = \"worker\"\nerror_rate = 1.0\n";
-    let (sb, _) = start(src, dir.path(), None).await;
+    let src = jobs_config(
+        "0ms",
+        "5ms",
+        1,
+        "[[faults]]\nat = \"0s\"\nduration = \"60m\"\nfunction = \"worker\"\nerror_rate = 1.0\n",
+    );
+    let (sb, _) = start(&src, dir.path(), None).await;
     let (status, body) = call(&sb.api_url, "POST", "/prod/reports", &[]).await;
     assert_eq!(status, 202, "{body}");
     let id = serde_json::from_str::<Value>(&body).unwrap()["jobId"]
