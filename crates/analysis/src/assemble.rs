@@ -116,6 +116,16 @@ pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
 
 /// The answer in one sentence: how p99 moved between the baseline and the worst phase, and
 /// the most severe finding as the cause. Thresholds decide `passed` (evaluated by the caller).
+/// Whether `f` belongs to phase `w`: by its phase when it names one (a finding labelled
+/// with another phase never counts, even when its window runs into `w`), else by its
+/// window. The cause of a p99 rise is the most severe finding of the phase where p99 rose.
+fn in_phase(f: &Finding, w: &PhaseStats) -> bool {
+    match &f.phase {
+        Some(p) => *p == w.name,
+        None => f.window.is_some_and(|fw| !fw.overlap(&w.window).is_zero()),
+    }
+}
+
 fn verdict(phases: &[PhaseStats], findings: &[Finding]) -> Verdict {
     let p99 = |p: &PhaseStats| {
         p.endpoints
@@ -146,12 +156,6 @@ fn verdict(phases: &[PhaseStats], findings: &[Finding]) -> Verdict {
         .iter()
         .filter(|f| f.severity >= Severity::Warning)
         .collect();
-    // The cause of a p99 rise is the most severe finding of the phase where p99 rose, never
-    // one from another phase.
-    let in_phase = |f: &&&Finding, w: &PhaseStats| {
-        f.phase.as_deref() == Some(w.name.as_str())
-            || f.window.is_some_and(|fw| !fw.overlap(&w.window).is_zero())
-    };
     let headline = match (movement, serious.first()) {
         (Some((m, w)), Some(_)) => match serious.iter().find(|f| in_phase(f, w)) {
             Some(f) => format!("{m} because {}", as_clause(&f.title)),
@@ -251,12 +255,18 @@ mod tests {
             phase(1, "burst", 400.0),
             phase(2, "write-heavy", 150.0),
         ];
+        let mut spilling = finding(
+            &phases[2],
+            Severity::Critical,
+            "A downstream table throttled 499 calls in write-heavy",
+        );
+        // Its window runs back into burst, but it is labelled write-heavy.
+        spilling.window = Some(PhaseWindow {
+            start: phases[1].window.start,
+            end: phases[2].window.end,
+        });
         let findings = [
-            finding(
-                &phases[2],
-                Severity::Critical,
-                "A downstream table throttled 499 calls in write-heavy",
-            ),
+            spilling,
             finding(
                 &phases[1],
                 Severity::Critical,

@@ -21,7 +21,6 @@ use crate::segments::{ParseStats, parse_document};
 pub const IDS_PER_CALL: usize = 5;
 /// Rounds an id may be returned as unprocessed before it is given up on.
 const UNPROCESSED_ROUNDS: u32 = 3;
-/// Our own retries of a call after the SDK's retries ran out on throttling.
 /// Longest range one `GetTraceSummaries` call covers (a 6-hour limit is unverified).
 pub const SUMMARY_CHUNK: Duration = Duration::from_secs(3600);
 
