@@ -16,9 +16,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::auth::{Authorizer, Verdict};
-use crate::config::{ApiKind, Config, TracingMode};
+use crate::config::{ApiKind, Config, FunctionConfig, TracingMode};
 use crate::config_services::RouteAction;
 use crate::data_dir::DataDir;
+use crate::dist::Dist;
 use crate::error::SandboxError;
 use crate::jobs::Jobs;
 use crate::lambda_logs::{LambdaLogs, Report};
@@ -487,14 +488,7 @@ impl App {
         };
         self.record_invoke(&route.function, &lease, invoke_at);
         let cfg = &function.config;
-        let init = if lease.cold {
-            cfg.init.sample(rng)
-        } else {
-            Duration::ZERO
-        };
-        let drawn = route.handler.sample(rng).mul_f64(fault.slowdown);
-        let error_rate = fault.error_rate.unwrap_or(cfg.error_rate);
-        let errored = rng.f64() < error_rate;
+        let (init, drawn, errored) = draw(cfg, &route.handler, &fault, lease.cold, rng);
         let request_id = request_id(rng);
         truth.cold = lease.cold;
         truth.env_id = Some(lease.env_id.clone());
@@ -705,11 +699,8 @@ impl App {
             };
             self.record_invoke(&queue.config.worker, &lease, invoke_at);
             let cfg = &function.config;
-            let init = if lease.cold {
-                cfg.init.sample(&mut rng)
-            } else {
-                Duration::ZERO
-            };
+            let (init, handler, errored) =
+                draw(cfg, &queue.config.handler, &fault, lease.cold, &mut rng);
             let run = Invocation {
                 function: queue.config.worker.clone(),
                 request_id: request_id(&mut rng),
@@ -719,13 +710,9 @@ impl App {
                 lease,
                 at: invoke_at,
                 init,
-                handler: queue
-                    .config
-                    .handler
-                    .sample(&mut rng)
-                    .mul_f64(fault.slowdown),
+                handler,
                 timeout: cfg.timeout,
-                errored: rng.f64() < fault.error_rate.unwrap_or(cfg.error_rate),
+                errored,
                 rng_seed: rng.u64(..),
                 trace: None,
             };
@@ -980,6 +967,26 @@ struct Invoked {
     failed: bool,
     table_throttled: bool,
     stream_throttled: bool,
+}
+
+/// An invocation's drawn init (cold starts only), handler duration (slowed by a fault) and
+/// whether it errs (at the fault's error rate when one overrides it); the API and queue
+/// workers draw in this one order.
+fn draw(
+    cfg: &FunctionConfig,
+    handler: &Dist,
+    fault: &ActiveFault,
+    cold: bool,
+    rng: &mut fastrand::Rng,
+) -> (Duration, Duration, bool) {
+    let init = if cold {
+        cfg.init.sample(rng)
+    } else {
+        Duration::ZERO
+    };
+    let handler = handler.sample(rng).mul_f64(fault.slowdown);
+    let errored = rng.f64() < fault.error_rate.unwrap_or(cfg.error_rate);
+    (init, handler, errored)
 }
 
 /// A Lambda request id (UUID v4 form) from the request's seeded generator.
