@@ -122,9 +122,9 @@ fn diagnose_runs_collects_analyzes_and_reports_what_the_sandbox_did() {
     let idle_throttles = idle
         .server
         .as_ref()
-        .and_then(|s| s.throttles)
-        .unwrap_or(0.0);
-    assert!(idle_throttles < 0.5, "{idle_throttles} throttles in idle");
+        .and_then(|s| s.total(stormwatch_model::analysis::ResourceKind::Function, |f| f.throttles))
+        .unwrap_or(0);
+    assert_eq!(idle_throttles, 0, "throttles in idle");
     // The burst's throttles are Lambda's (reserved concurrency 2); the app has no table.
     let kinds: Vec<_> = report.findings.iter().map(|f| f.kind).collect();
     assert!(

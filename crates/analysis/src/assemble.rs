@@ -127,12 +127,8 @@ fn in_phase(f: &Finding, w: &PhaseStats) -> bool {
 }
 
 fn verdict(phases: &[PhaseStats], findings: &[Finding]) -> Verdict {
-    let p99 = |p: &PhaseStats| {
-        p.endpoints
-            .iter()
-            .map(|e| e.corrected.p99.0)
-            .fold(0.0, f64::max)
-    };
+    // The phase's own p99 over all its requests: the number the phase table shows.
+    let p99 = |p: &PhaseStats| p.corrected.p99.0;
     let base = phases.iter().find(|p| p.requests > 0);
     let worst = phases
         .iter()
@@ -219,6 +215,11 @@ mod tests {
             requests: 600,
             errors: 0,
             dropped: 0,
+            corrected: LatencySummary {
+                p99: Millis(p99_ms),
+                ..LatencySummary::default()
+            },
+            raw: LatencySummary::default(),
             endpoints: vec![EndpointStats {
                 endpoint: "GET /x".into(),
                 count: 600,

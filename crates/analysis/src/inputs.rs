@@ -13,7 +13,7 @@ use stormwatch_model::request::REQUEST_COLUMNS;
 use stormwatch_model::{HistogramFile, RequestLog, RunDir, RunManifest, Span};
 
 use crate::AnalysisError;
-use crate::server::ServerSeries;
+use crate::server::{ClientEvents, ServerSeries};
 use stormwatch_model::parquet;
 
 /// Everything the analyzer reads from a run directory.
@@ -152,12 +152,10 @@ impl RunInputs {
                 path: metrics.clone(),
                 message: e.to_string(),
             })?;
-            let sends = inputs
-                .requests
-                .column("sent_ns")
-                .and_then(|c| c.i64().map(|c| c.into_no_null_iter().collect()))
-                .unwrap_or_default();
-            inputs.server = ServerSeries::new(points).with_traffic(sends);
+            let client = inputs.client_events().map_err(AnalysisError::query(
+                "sorting request outcomes for the metric periods",
+            ))?;
+            inputs.server = ServerSeries::new(points).with_client(client);
         }
         Ok(inputs)
     }
@@ -199,6 +197,29 @@ impl RunInputs {
             server: ServerSeries::default(),
             spans: Vec::new(),
         })
+    }
+}
+
+impl RunInputs {
+    /// The API front of the run, when the scenario names one.
+    pub fn api_kind(&self) -> Option<stormwatch_model::ApiKind> {
+        self.manifest
+            .aws
+            .as_ref()
+            .and_then(|a| a.api.as_ref())
+            .map(|a| a.kind)
+    }
+
+    /// Send times of the run's requests by outcome.
+    fn client_events(&self) -> PolarsResult<ClientEvents> {
+        let sent = self.requests.column("sent_ns")?.i64()?;
+        let status = self.requests.column("status")?.i32()?;
+        Ok(ClientEvents::from_requests(
+            sent.iter()
+                .zip(status.iter())
+                .filter_map(|(t, s)| Some((t?, s.unwrap_or(0)))),
+            self.api_kind(),
+        ))
     }
 }
 

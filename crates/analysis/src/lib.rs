@@ -6,6 +6,7 @@
 //! writes `analysis.json`).
 
 mod assemble;
+mod cold_starts;
 mod detect;
 pub mod error;
 mod inputs;
@@ -32,28 +33,35 @@ pub fn report_from(inputs: &RunInputs) -> Result<AnalysisReport, AnalysisError> 
     let mut phases = phase_stats::phase_stats(inputs)?;
     let traces = traces::breakdowns(&inputs.spans);
     let traced = traces::join(inputs, &traces)?;
-    for p in &mut phases {
-        p.server = inputs.server.phase_stats(&p.window);
+    let windows: Vec<_> = phases.iter().map(|p| p.window).collect();
+    let server = inputs.server.phase_stats(&windows);
+    let timeouts = traces::function_timeouts(&inputs.spans, &windows);
+    for (p, mut s) in phases.iter_mut().zip(server) {
+        if let Some(s) = &mut s {
+            timeouts.fill(p.index, s);
+        }
+        p.server = s;
         p.waterfall = traces::waterfall(traced.iter().filter(|t| t.phase == p.index));
     }
     let mut timeline = timeline::timeline(inputs)?;
     timeline::add_server_series(&mut timeline, &inputs.server);
     timeline::add_cold_starts(&mut timeline, traces.values());
     let distributions = timeline::distributions(inputs)?;
-    let cold_starts = detect::cold_start_summary(&traced, &inputs.spans, &inputs.server, &phases);
-    let findings = detect::detect(&detect::Context {
+    let cold_starts = cold_starts::summary(&traced, &inputs.spans, &inputs.server, &phases);
+    let endpoint_functions = traces::endpoint_functions(&traced);
+    let outcome_latency = phase_stats::outcome_latency(inputs)?;
+    let thresholds = thresholds::evaluate(inputs, cold_starts.as_ref())?;
+    let mut findings = detect::detect(&detect::Context {
         phases: &phases,
         timeline: &timeline,
         traced: &traced,
-        api_kind: inputs
-            .manifest
-            .aws
-            .as_ref()
-            .and_then(|a| a.api.as_ref())
-            .map(|a| a.kind),
+        api_kind: inputs.api_kind(),
+        api_name: api_name(inputs),
         cold_starts: cold_starts.as_ref(),
+        endpoint_functions: &endpoint_functions,
+        outcome_latency: &outcome_latency,
     });
-    let thresholds = thresholds::evaluate(inputs, cold_starts.as_ref())?;
+    detect::escalate_for_failed_thresholds(&mut findings, &thresholds);
     Ok(assemble::assemble(
         inputs,
         assemble::Parts {
@@ -66,4 +74,14 @@ pub fn report_from(inputs: &RunInputs) -> Result<AnalysisReport, AnalysisError> 
             traced: traced.iter().filter(|t| t.trace.xray).count() as u64,
         },
     ))
+}
+
+/// The API as findings name it: `name/stage` (REST) or `id/stage` (HTTP API).
+fn api_name(inputs: &RunInputs) -> Option<String> {
+    let api = inputs.manifest.aws.as_ref()?.api.as_ref()?;
+    let name = api.name.as_ref().or(api.id.as_ref())?;
+    Some(match &api.stage {
+        Some(stage) => format!("{name}/{stage}"),
+        None => name.clone(),
+    })
 }

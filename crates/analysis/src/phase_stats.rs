@@ -163,6 +163,8 @@ pub fn phase_stats(inputs: &RunInputs) -> Result<Vec<PhaseStats>, AnalysisError>
             requests: 0,
             errors: 0,
             dropped: p.dropped,
+            corrected: LatencySummary::default(),
+            raw: LatencySummary::default(),
             endpoints: Vec::new(),
             server: None,
             waterfall: None,
@@ -207,9 +209,67 @@ pub fn phase_stats(inputs: &RunInputs) -> Result<Vec<PhaseStats>, AnalysisError>
             },
         });
     }
+    // Phase-wide percentiles over every request of the phase (not the worst endpoint's).
+    let mut aggs = latency_aggs("corrected_ms", "c");
+    aggs.extend(latency_aggs("raw_ms", "r"));
+    let whole = inputs
+        .requests
+        .clone()
+        .lazy()
+        .group_by([col("phase")])
+        .agg(aggs)
+        .collect()
+        .map_err(AnalysisError::query("per-phase statistics"))?;
+    let whole_phase = whole
+        .column("phase")
+        .and_then(|c| c.u32().cloned())
+        .map_err(AnalysisError::query("per-phase statistics"))?;
+    for row in 0..whole.height() {
+        let index = whole_phase.get(row).unwrap_or_default();
+        if let Some(phase) = phases.iter_mut().find(|p| p.index == index) {
+            phase.corrected = summary(&whole, "c", row);
+            phase.raw = summary(&whole, "r", row);
+        }
+    }
     for p in &mut phases {
         p.endpoints.sort_by(|a, b| a.endpoint.cmp(&b.endpoint));
         p.achieved_rate_per_sec = p.requests as f64 / p.window.duration().as_secs_f64().max(1e-9);
     }
     Ok(phases)
+}
+
+/// Median raw latency (ms) of every failed outcome per (phase index, outcome label): how long
+/// the client waited before a 504 or its own timeout, which is the limit that was hit.
+pub fn outcome_latency(inputs: &RunInputs) -> Result<BTreeMap<(u32, String), f64>, AnalysisError> {
+    let df = inputs
+        .requests
+        .clone()
+        .lazy()
+        .filter(col("failed"))
+        .group_by([col("phase"), col("status"), col("error")])
+        .agg([col("raw_ms").median().alias("median")])
+        .collect()
+        .map_err(AnalysisError::query("latency per outcome"))?;
+    let get = || -> PolarsResult<_> {
+        Ok((
+            df.column("phase")?.u32()?.clone(),
+            df.column("status")?.i32()?.clone(),
+            df.column("error")?.u32()?.clone(),
+            df.column("median")?.f64()?.clone(),
+        ))
+    };
+    let (phase, status, error, median) = get().map_err(AnalysisError::query("latency per outcome"))?;
+    let mut out = BTreeMap::new();
+    for i in 0..df.height() {
+        let (Some(p), Some(m)) = (phase.get(i), median.get(i)) else {
+            continue;
+        };
+        let label = outcome::label(
+            status.get(i).unwrap_or_default(),
+            error.get(i).map(|e| inputs.errors.name(e)),
+        );
+        let e: &mut f64 = out.entry((p, label)).or_insert(m);
+        *e = e.max(m);
+    }
+    Ok(out)
 }

@@ -1,72 +1,223 @@
-//! Server-side series (CloudWatch datapoints) aligned to phase windows and to seconds.
+//! Server-side series (CloudWatch datapoints) per resource, aligned to phase windows and to
+//! seconds.
 //!
 //! CloudWatch data is per period (60 s for AWS/Lambda and AWS/ApiGateway, 1 s in the
-//! sandbox's fast mode). Counts (`Sum`) are attributed to a window in proportion to the
-//! run's own requests sent in the part of each period inside it — throttles and errors follow
-//! traffic, so a period straddling the end of a burst and the start of an idle phase goes to
-//! the burst — or, for a period in which the run sent nothing, to the share of the period the
-//! window covers; gauges (`Maximum`) take the largest period that overlaps it; for the
-//! per-second timeline a count is spread evenly over its period and a gauge is held.
+//! sandbox's fast mode), and a period often straddles two phases. A count (`Sum`) is split
+//! between the phases by what the client saw in that period, in this order:
+//! 1. the client's requests of the matching outcome (throttle statuses for `Throttles`, 5xx
+//!    for `Errors`/`5XXError`, 4xx for `4XXError`, requests that reached Lambda for
+//!    `Invocations`), sent inside each phase's part of the period;
+//! 2. when the client saw no such outcome in that period, all of the run's requests;
+//! 3. when the run sent nothing in that period, the share of the period's time.
+//!
+//! Each period's count is then apportioned in whole numbers (largest remainder, with
+//! "outside every phase" as one more bucket), so phase counts are integers that add up to
+//! the period's count: nothing is lost or counted twice. Gauges (`Maximum`, percentiles)
+//! take the worst period that mostly belongs to the phase. For the per-second timeline a
+//! count is spread evenly over its period and a gauge is held.
+//!
+//! Nothing is summed across resources: every number is per function, API, table or stream.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use stormwatch_model::analysis::ServerStats;
-use stormwatch_model::{MetricPoint, Millis, PhaseWindow, UnixNanos};
+use stormwatch_model::analysis::{ResourceKind, ResourceStats, ServerStats};
+use stormwatch_model::{ApiKind, MetricPoint, Millis, PhaseWindow, UnixNanos};
+
+/// Send times (Unix ns, each list sorted) of the run's requests by outcome: the weights
+/// that split a metric period between phases.
+#[derive(Debug, Default, Clone)]
+pub struct ClientEvents {
+    /// Every request.
+    pub all: Vec<i64>,
+    /// Requests answered with the front's Lambda-throttle status (500 behind an API, 429
+    /// from a function URL).
+    pub throttled: Vec<i64>,
+    /// Requests answered 5xx.
+    pub server_errors: Vec<i64>,
+    /// Requests answered 4xx.
+    pub client_errors: Vec<i64>,
+    /// Requests that reached Lambda: neither rejected by API Gateway (429) nor throttled.
+    pub reached_lambda: Vec<i64>,
+}
+
+impl ClientEvents {
+    /// Sorts requests `(send time, status)` into outcome classes for an API of `kind`.
+    pub fn from_requests(
+        requests: impl Iterator<Item = (i64, i32)>,
+        kind: Option<ApiKind>,
+    ) -> Self {
+        let throttle_status = throttle_status(kind);
+        let mut out = Self::default();
+        for (sent, status) in requests {
+            out.all.push(sent);
+            if status == i32::from(throttle_status) {
+                out.throttled.push(sent);
+            }
+            if (500..600).contains(&status) {
+                out.server_errors.push(sent);
+            }
+            if (400..500).contains(&status) {
+                out.client_errors.push(sent);
+            }
+            if status != 429 && status != i32::from(throttle_status) {
+                out.reached_lambda.push(sent);
+            }
+        }
+        for v in [
+            &mut out.all,
+            &mut out.throttled,
+            &mut out.server_errors,
+            &mut out.client_errors,
+            &mut out.reached_lambda,
+        ] {
+            v.sort_unstable();
+        }
+        out
+    }
+
+    fn of(&self, class: Class) -> &[i64] {
+        match class {
+            Class::All => &self.all,
+            Class::Throttled => &self.throttled,
+            Class::ServerErrors => &self.server_errors,
+            Class::ClientErrors => &self.client_errors,
+            Class::ReachedLambda => &self.reached_lambda,
+        }
+    }
+}
+
+/// The status a client sees when Lambda throttles: 429 from a function URL, 500 behind a
+/// REST or HTTP API (AWS-FACTS.md).
+pub fn throttle_status(kind: Option<ApiKind>) -> u16 {
+    if kind == Some(ApiKind::FunctionUrl) {
+        429
+    } else {
+        500
+    }
+}
+
+/// The status a client sees when the function fails: 500 behind an HTTP API, 502 behind a
+/// REST API or a function URL.
+pub fn function_error_status(kind: Option<ApiKind>) -> u16 {
+    if kind == Some(ApiKind::Http) { 500 } else { 502 }
+}
+
+/// Which client outcome weighs a count metric.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    All,
+    Throttled,
+    ServerErrors,
+    ClientErrors,
+    ReachedLambda,
+}
+
+fn class_of(namespace: &str, metric: &str) -> Class {
+    match (namespace, metric) {
+        ("AWS/Lambda", "Throttles") => Class::Throttled,
+        ("AWS/Lambda", "Errors" | "Url5xxCount") | ("AWS/ApiGateway", "5XXError" | "5xx") => {
+            Class::ServerErrors
+        }
+        ("AWS/Lambda", "Url4xxCount") | ("AWS/ApiGateway", "4XXError" | "4xx") => {
+            Class::ClientErrors
+        }
+        ("AWS/Lambda", "Invocations") => Class::ReachedLambda,
+        _ => Class::All,
+    }
+}
 
 /// All datapoints of a run, as read from `telemetry/metrics.parquet`.
 #[derive(Debug, Default)]
 pub struct ServerSeries {
     points: Vec<MetricPoint>,
-    /// Send times (Unix ns) of the run's requests, sorted: the weights of counts.
-    traffic: Vec<i64>,
+    client: ClientEvents,
 }
 
-/// Downstream throttle metrics, as (namespace, metric).
-pub const DOWNSTREAM_THROTTLES: [(&str, &str); 3] = [
-    ("AWS/DynamoDB", "ThrottledRequests"),
-    ("AWS/DynamoDB", "WriteThrottleEvents"),
-    ("AWS/Kinesis", "WriteProvisionedThroughputExceeded"),
-];
+/// The resource a datapoint measures, or `None` for per-version, per-method and
+/// account-level duplicates (counted once, at the function or stage level).
+fn resource_of(p: &MetricPoint) -> Option<(ResourceKind, String)> {
+    let dim = |k: &str| p.dimensions.get(k).cloned();
+    match p.namespace.as_str() {
+        "AWS/Lambda" => {
+            if p.dimensions.contains_key("Resource") || p.dimensions.contains_key("ExecutedVersion")
+            {
+                return None;
+            }
+            Some((ResourceKind::Function, dim("FunctionName")?))
+        }
+        "AWS/ApiGateway" => {
+            if p.dimensions.contains_key("Method") || p.dimensions.contains_key("Resource") {
+                return None;
+            }
+            let api = dim("ApiName").or_else(|| dim("ApiId"))?;
+            Some((
+                ResourceKind::Api,
+                match dim("Stage") {
+                    Some(stage) => format!("{api}/{stage}"),
+                    None => api,
+                },
+            ))
+        }
+        "AWS/DynamoDB" => Some((ResourceKind::Table, dim("TableName")?)),
+        "AWS/Kinesis" => {
+            if p.dimensions.contains_key("ShardId") {
+                return None;
+            }
+            Some((ResourceKind::Stream, dim("StreamName")?))
+        }
+        "AWS/SQS" => Some((ResourceKind::Queue, dim("QueueName")?)),
+        _ => None,
+    }
+}
+
+/// Splits `value` into whole numbers in proportion to `shares` (which sum to at most 1;
+/// the rest is one more bucket, dropped from the result): largest remainder, so the parts
+/// and the dropped bucket add up to `value` exactly.
+pub fn apportion(value: u64, shares: &[f64]) -> Vec<u64> {
+    let rest = (1.0 - shares.iter().sum::<f64>()).max(0.0);
+    let mut quotas: Vec<f64> = shares.iter().chain([&rest]).map(|s| s * value as f64).collect();
+    let total: f64 = quotas.iter().sum();
+    if total <= 0.0 {
+        return vec![0; shares.len()];
+    }
+    // Normalise so the quotas add up to `value` despite rounding in the shares.
+    for q in &mut quotas {
+        *q *= value as f64 / total;
+    }
+    let mut parts: Vec<u64> = quotas.iter().map(|q| q.floor() as u64).collect();
+    let mut left = value.saturating_sub(parts.iter().sum());
+    let mut order: Vec<usize> = (0..quotas.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (quotas[a] - quotas[a].floor(), quotas[b] - quotas[b].floor());
+        rb.total_cmp(&ra).then(a.cmp(&b))
+    });
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        parts[i] += 1;
+        left -= 1;
+    }
+    parts.truncate(shares.len());
+    parts
+}
 
 impl ServerSeries {
     /// Wraps datapoints.
     pub fn new(points: Vec<MetricPoint>) -> Self {
         Self {
             points,
-            traffic: Vec::new(),
+            client: ClientEvents::default(),
         }
     }
 
-    /// Weights counts by the run's own traffic: `sends` are the requests' send times.
+    /// Weights counts by what the run's own requests saw.
     #[must_use]
-    pub fn with_traffic(mut self, mut sends: Vec<i64>) -> Self {
-        sends.sort_unstable();
-        self.traffic = sends;
+    pub fn with_client(mut self, client: ClientEvents) -> Self {
+        self.client = client;
         self
-    }
-
-    /// Requests sent in `[from, to)` (Unix ns).
-    fn sent_between(&self, from: i64, to: i64) -> usize {
-        let lo = self.traffic.partition_point(|&t| t < from);
-        let hi = self.traffic.partition_point(|&t| t < to);
-        hi.saturating_sub(lo)
-    }
-
-    /// The share of a count in the period starting at `start` that belongs to `window`.
-    fn share_of_period(&self, window: &PhaseWindow, start: DateTime<Utc>, period: Duration) -> f64 {
-        let ps = UnixNanos::from_datetime(start).0;
-        let pe = ps.saturating_add(i64::try_from(period.as_nanos()).unwrap_or(i64::MAX));
-        let sent = self.sent_between(ps, pe);
-        if sent == 0 {
-            return window.period_coverage(start, period);
-        }
-        let ws = UnixNanos::from_datetime(window.start).0.max(ps);
-        let we = UnixNanos::from_datetime(window.end).0.min(pe);
-        if we <= ws {
-            return 0.0;
-        }
-        self.sent_between(ws, we) as f64 / sent as f64
     }
 
     /// Whether there is any datapoint at all.
@@ -82,9 +233,8 @@ impl ServerSeries {
         names.len()
     }
 
-    /// Points of one metric and statistic, over every dimension set, that are measured at the
-    /// API or function level (the per-`Resource` and per-version duplicates are skipped so
-    /// nothing is counted twice).
+    /// Points of one metric and statistic measured at the resource level (the per-version,
+    /// per-method and account-level duplicates are skipped so nothing counts twice).
     pub fn points<'a>(
         &'a self,
         namespace: &'a str,
@@ -95,43 +245,240 @@ impl ServerSeries {
             p.namespace == namespace
                 && p.metric == metric
                 && p.stat == stat
-                && !p.dimensions.contains_key("Resource")
-                && !p.dimensions.contains_key("ExecutedVersion")
-                && !(namespace == "AWS/ApiGateway" && p.dimensions.contains_key("Method"))
+                && resource_of(p).is_some()
         })
     }
 
-    /// Sum of a count metric over `window`, each period weighted by the share of the run's
-    /// requests of that period sent inside the window (by time when it sent none); `None`
-    /// when the metric was not collected at all.
-    pub fn sum_in(&self, namespace: &str, metric: &str, window: &PhaseWindow) -> Option<f64> {
-        let mut any = false;
-        let total = self
-            .points(namespace, metric, "Sum")
-            .inspect(|_| any = true)
-            .map(|p| p.value * self.share_of_period(window, p.timestamp, period(p)))
-            .sum();
-        any.then_some(total)
+    /// Each window's share of the period starting at `start` (see the module docs); the
+    /// shares add up to at most 1.
+    fn shares(
+        &self,
+        class: Class,
+        windows: &[PhaseWindow],
+        start: DateTime<Utc>,
+        period: Duration,
+    ) -> Vec<f64> {
+        let ps = UnixNanos::from_datetime(start).0;
+        let pe = ps.saturating_add(i64::try_from(period.as_nanos()).unwrap_or(i64::MAX));
+        let between = |v: &[i64], from: i64, to: i64| {
+            v.partition_point(|&t| t < to)
+                .saturating_sub(v.partition_point(|&t| t < from))
+        };
+        for weights in [self.client.of(class), &self.client.all] {
+            let total = between(weights, ps, pe);
+            if total == 0 {
+                continue;
+            }
+            return windows
+                .iter()
+                .map(|w| {
+                    let ws = UnixNanos::from_datetime(w.start).0.max(ps);
+                    let we = UnixNanos::from_datetime(w.end).0.min(pe);
+                    if we <= ws {
+                        0.0
+                    } else {
+                        between(weights, ws, we) as f64 / total as f64
+                    }
+                })
+                .collect();
+        }
+        windows
+            .iter()
+            .map(|w| w.period_coverage(start, period))
+            .collect()
     }
 
-    /// Largest value of `stat` among periods overlapping `window`.
-    pub fn max_in(
+    /// The window most of the period starting at `start` belongs to (by the run's requests,
+    /// or by time when it sent none), if any.
+    pub fn phase_of_period(
+        &self,
+        windows: &[PhaseWindow],
+        start: DateTime<Utc>,
+        period: Duration,
+    ) -> Option<usize> {
+        self.shares(Class::All, windows, start, period)
+            .into_iter()
+            .enumerate()
+            .filter(|(_, s)| *s > 0.0)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(i, _)| i)
+    }
+
+    /// Whether the period starting at `start` belongs mostly to `window` (by the run's
+    /// requests, or by time when it sent none): the periods a gauge is read from.
+    fn mostly_in(&self, window: &PhaseWindow, start: DateTime<Utc>, period: Duration) -> bool {
+        self.shares(Class::All, std::slice::from_ref(window), start, period)[0] >= 0.5
+    }
+
+    /// Per window, the whole-number part of every `Sum` datapoint of `metric` for each
+    /// resource; resources without the metric are absent.
+    fn counts(
+        &self,
+        namespace: &str,
+        metric: &str,
+        windows: &[PhaseWindow],
+    ) -> BTreeMap<(ResourceKind, String), Vec<u64>> {
+        let class = class_of(namespace, metric);
+        let mut out: BTreeMap<(ResourceKind, String), Vec<u64>> = BTreeMap::new();
+        for p in self.points(namespace, metric, "Sum") {
+            let Some(resource) = resource_of(p) else {
+                continue;
+            };
+            let value = if p.value.is_finite() && p.value > 0.0 {
+                p.value.round() as u64
+            } else {
+                0
+            };
+            let parts = apportion(value, &self.shares(class, windows, p.timestamp, period(p)));
+            let acc = out
+                .entry(resource)
+                .or_insert_with(|| vec![0; windows.len()]);
+            for (a, v) in acc.iter_mut().zip(parts) {
+                *a += v;
+            }
+        }
+        out
+    }
+
+    /// Per window, the largest value of `stat` among the periods mostly inside it (any
+    /// overlapping period when none is), per resource.
+    fn worst(
         &self,
         namespace: &str,
         metric: &str,
         stat: &str,
-        window: &PhaseWindow,
-    ) -> Option<f64> {
-        self.points(namespace, metric, stat)
-            .filter(|p| window.overlap_with_period(p.timestamp, period(p)) > Duration::ZERO)
-            .map(|p| p.value)
-            .fold(None, |m, v| Some(m.map_or(v, |m: f64| m.max(v))))
+        windows: &[PhaseWindow],
+    ) -> BTreeMap<(ResourceKind, String), Vec<Option<f64>>> {
+        let mut by_resource: BTreeMap<(ResourceKind, String), Vec<&MetricPoint>> =
+            BTreeMap::new();
+        for p in self.points(namespace, metric, stat) {
+            if let Some(r) = resource_of(p) {
+                by_resource.entry(r).or_default().push(p);
+            }
+        }
+        by_resource
+            .into_iter()
+            .map(|(r, points)| {
+                let per_window = windows
+                    .iter()
+                    .map(|w| {
+                        let overlapping: Vec<&&MetricPoint> = points
+                            .iter()
+                            .filter(|p| !w.overlap_with_period(p.timestamp, period(p)).is_zero())
+                            .collect();
+                        let mostly: Vec<&&MetricPoint> = overlapping
+                            .iter()
+                            .copied()
+                            .filter(|p| self.mostly_in(w, p.timestamp, period(p)))
+                            .collect();
+                        let pick = if mostly.is_empty() { overlapping } else { mostly };
+                        pick.iter()
+                            .map(|p| p.value)
+                            .filter(|v| v.is_finite())
+                            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+                    })
+                    .collect();
+                (r, per_window)
+            })
+            .collect()
+    }
+
+    /// The server-side numbers of every window, per resource (`None` for every window when
+    /// nothing was collected).
+    pub fn phase_stats(&self, windows: &[PhaseWindow]) -> Vec<Option<ServerStats>> {
+        if self.is_empty() {
+            return vec![None; windows.len()];
+        }
+        let mut stats: Vec<BTreeMap<(ResourceKind, String), ResourceStats>> =
+            vec![BTreeMap::new(); windows.len()];
+        let mut set_count =
+            |ns: &str, metric: &str, field: fn(&mut ResourceStats) -> &mut Option<u64>| {
+                for (r, per_window) in self.counts(ns, metric, windows) {
+                    for (i, v) in per_window.into_iter().enumerate() {
+                        let e = stats[i]
+                            .entry(r.clone())
+                            .or_insert_with(|| ResourceStats::new(r.0, &r.1));
+                        let slot = field(e);
+                        *slot = Some(slot.unwrap_or(0) + v);
+                    }
+                }
+            };
+        set_count("AWS/Lambda", "Invocations", |s| &mut s.requests);
+        set_count("AWS/Lambda", "Throttles", |s| &mut s.throttles);
+        set_count("AWS/Lambda", "Errors", |s| &mut s.errors);
+        for (metric, field) in [
+            ("Count", (|s| &mut s.requests) as fn(&mut ResourceStats) -> &mut Option<u64>),
+            ("5XXError", |s| &mut s.errors),
+            ("5xx", |s| &mut s.errors),
+            ("4XXError", |s| &mut s.client_errors),
+            ("4xx", |s| &mut s.client_errors),
+        ] {
+            set_count("AWS/ApiGateway", metric, field);
+        }
+        set_count("AWS/Kinesis", "IncomingRecords", |s| &mut s.requests);
+        set_count("AWS/Kinesis", "WriteProvisionedThroughputExceeded", |s| {
+            &mut s.throttles
+        });
+        // DynamoDB: `ThrottledRequests` counts rejected requests (one series per operation,
+        // summed here); without it, read + write throttle events stand in.
+        let requests = self.counts("AWS/DynamoDB", "ThrottledRequests", windows);
+        let mut events = self.counts("AWS/DynamoDB", "ReadThrottleEvents", windows);
+        for (r, v) in self.counts("AWS/DynamoDB", "WriteThrottleEvents", windows) {
+            let acc = events.entry(r).or_insert_with(|| vec![0; windows.len()]);
+            for (a, b) in acc.iter_mut().zip(v) {
+                *a += b;
+            }
+        }
+        events.retain(|r, _| !requests.contains_key(r));
+        for (r, v) in requests.into_iter().chain(events) {
+            for (i, n) in v.into_iter().enumerate() {
+                let e = stats[i]
+                    .entry(r.clone())
+                    .or_insert_with(|| ResourceStats::new(r.0, &r.1));
+                e.throttles = Some(e.throttles.unwrap_or(0) + n);
+            }
+        }
+        let mut set_gauge = |ns: &str, metric: &str, stat: &str, set: fn(&mut ResourceStats, f64)| {
+            for (r, per_window) in self.worst(ns, metric, stat, windows) {
+                for (i, v) in per_window.into_iter().enumerate() {
+                    if let Some(v) = v {
+                        let e = stats[i]
+                            .entry(r.clone())
+                            .or_insert_with(|| ResourceStats::new(r.0, &r.1));
+                        set(e, v);
+                    }
+                }
+            }
+        };
+        set_gauge("AWS/Lambda", "ConcurrentExecutions", "Maximum", |s, v| {
+            s.peak_concurrency = Some(v.max(0.0).round() as u64);
+        });
+        // Percentiles of different periods cannot be merged exactly; the worst period is
+        // what a user felt, so that is what is shown.
+        set_gauge("AWS/Lambda", "Duration", "p99", |s, v| {
+            s.duration_p99 = Some(Millis(v));
+        });
+        set_gauge("AWS/Lambda", "Duration", "Maximum", |s, v| {
+            s.duration_max = Some(Millis(v));
+        });
+        set_gauge("AWS/ApiGateway", "Latency", "p99", |s, v| {
+            s.duration_p99 = Some(Millis(v));
+        });
+        stats
+            .into_iter()
+            .map(|m| {
+                Some(ServerStats {
+                    resources: m.into_values().collect(),
+                })
+            })
+            .collect()
     }
 
     /// Value of a gauge (held) or count (spread evenly over its period) at each second of
-    /// `seconds`. The matching points are sorted by time once and each second looks only at
-    /// the periods that can overlap it (a 3-hour run has 10,800 seconds and maybe half a
-    /// million datapoints).
+    /// `seconds`, summed (counts) or maximised (gauges) over resources: a chart series. The
+    /// matching points are sorted by time once and each second looks only at the periods
+    /// that can overlap it (a 3-hour run has 10,800 seconds and maybe half a million
+    /// datapoints).
     pub fn per_second_all(
         &self,
         namespace: &str,
@@ -170,42 +517,14 @@ impl ServerSeries {
             })
             .collect()
     }
-
-    /// Sum of every downstream throttle metric over `window`.
-    pub fn downstream_throttles_in(&self, window: &PhaseWindow) -> Option<f64> {
-        DOWNSTREAM_THROTTLES
-            .iter()
-            .filter_map(|(ns, m)| self.sum_in(ns, m, window))
-            .fold(None, |acc, v| Some(acc.unwrap_or(0.0) + v))
-    }
-
-    /// The server-side numbers of one phase window.
-    pub fn phase_stats(&self, window: &PhaseWindow) -> Option<ServerStats> {
-        if self.is_empty() {
-            return None;
-        }
-        let lambda = "AWS/Lambda";
-        let api_5xx = self
-            .sum_in("AWS/ApiGateway", "5XXError", window)
-            .or_else(|| self.sum_in("AWS/ApiGateway", "5xx", window));
-        let api_4xx = self
-            .sum_in("AWS/ApiGateway", "4XXError", window)
-            .or_else(|| self.sum_in("AWS/ApiGateway", "4xx", window));
-        Some(ServerStats {
-            max_concurrency: self.max_in(lambda, "ConcurrentExecutions", "Maximum", window),
-            invocations: self.sum_in(lambda, "Invocations", window),
-            throttles: self.sum_in(lambda, "Throttles", window),
-            function_errors: self.sum_in(lambda, "Errors", window),
-            // Percentiles of different periods cannot be merged exactly; the worst period
-            // is what a user felt, so that is what is shown.
-            duration_p50: self.max_in(lambda, "Duration", "p50", window).map(Millis),
-            duration_p99: self.max_in(lambda, "Duration", "p99", window).map(Millis),
-            api_5xx,
-            api_4xx,
-            downstream_throttles: self.downstream_throttles_in(window),
-        })
-    }
 }
+
+/// Downstream throttle metrics drawn in the timeline, as (namespace, metric).
+pub const DOWNSTREAM_THROTTLES: [(&str, &str); 3] = [
+    ("AWS/DynamoDB", "ReadThrottleEvents"),
+    ("AWS/DynamoDB", "WriteThrottleEvents"),
+    ("AWS/Kinesis", "WriteProvisionedThroughputExceeded"),
+];
 
 fn period(p: &MetricPoint) -> Duration {
     Duration::from_secs(u64::from(p.period_secs.max(1)))
@@ -218,6 +537,10 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn ns(s: &str) -> i64 {
+        UnixNanos::from_datetime(t(s)).0
     }
 
     fn point(metric: &str, stat: &str, ts: &str, value: f64, dims: &[(&str, &str)]) -> MetricPoint {
@@ -236,91 +559,147 @@ mod tests {
         }
     }
 
+    fn function<'a>(s: &'a ServerStats, name: &str) -> &'a ResourceStats {
+        s.resource(ResourceKind::Function, name)
+            .unwrap_or_else(|| panic!("no function {name} in {s:#?}"))
+    }
+
     #[test]
-    fn counts_are_weighted_by_coverage_and_gauges_take_the_max() {
-        let f = [("FunctionName", "f")];
+    fn apportioning_keeps_whole_numbers_that_add_up() {
+        assert_eq!(apportion(10, &[0.5, 0.5]), [5, 5]);
+        assert_eq!(apportion(3, &[1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0]), [1, 1, 1]);
+        // 7 split 0.45 / 0.45 / rest 0.1: 3.15, 3.15, 0.7 → the rest bucket takes the 1.
+        assert_eq!(apportion(7, &[0.45, 0.45]), [3, 3]);
+        assert_eq!(apportion(7, &[0.5, 0.45]), [4, 3]);
+        assert_eq!(apportion(0, &[0.3, 0.7]), [0, 0]);
+        assert_eq!(apportion(5, &[0.0, 0.0]), [0, 0]);
+        for v in [1, 2, 17, 308, 1291] {
+            let parts = apportion(v, &[0.2, 0.31, 0.49]);
+            assert_eq!(parts.iter().sum::<u64>(), v, "{parts:?}");
+        }
+    }
+
+    #[test]
+    fn counts_are_per_function_and_gauges_never_summed() {
+        let a = [("FunctionName", "a")];
+        let b = [("FunctionName", "b")];
         let s = ServerSeries::new(vec![
-            point("Throttles", "Sum", "2026-11-22T14:00:00Z", 60.0, &f),
-            point("Throttles", "Sum", "2026-11-22T14:01:00Z", 120.0, &f),
+            point("Throttles", "Sum", "2026-11-22T14:00:00Z", 60.0, &a),
+            point("Throttles", "Sum", "2026-11-22T14:01:00Z", 120.0, &a),
             // A per-version duplicate must not be counted again.
             point(
                 "Throttles",
                 "Sum",
                 "2026-11-22T14:01:00Z",
                 120.0,
-                &[("FunctionName", "f"), ("Resource", "f:1")],
+                &[("FunctionName", "a"), ("Resource", "a:1")],
             ),
-            point(
-                "ConcurrentExecutions",
-                "Maximum",
-                "2026-11-22T14:00:00Z",
-                40.0,
-                &f,
-            ),
-            point(
-                "ConcurrentExecutions",
-                "Maximum",
-                "2026-11-22T14:01:00Z",
-                100.0,
-                &f,
-            ),
+            point("ConcurrentExecutions", "Maximum", "2026-11-22T14:00:00Z", 5.0, &a),
+            point("ConcurrentExecutions", "Maximum", "2026-11-22T14:00:00Z", 10.0, &b),
+            // The account-level series (no dimension) is not a resource.
+            point("ConcurrentExecutions", "Maximum", "2026-11-22T14:00:00Z", 15.0, &[]),
         ]);
-        // 14:00:30 – 14:01:30 covers half of each period.
+        // No client traffic: by time. 14:00:30 – 14:01:30 covers half of each period.
         let w = PhaseWindow::new(t("2026-11-22T14:00:30Z"), t("2026-11-22T14:01:30Z")).unwrap();
-        assert_eq!(s.sum_in("AWS/Lambda", "Throttles", &w), Some(90.0));
-        assert_eq!(
-            s.max_in("AWS/Lambda", "ConcurrentExecutions", "Maximum", &w),
-            Some(100.0)
-        );
-        assert_eq!(s.sum_in("AWS/Lambda", "Errors", &w), None);
-        // Per second: a count is spread, a gauge is held.
-        let sec = t("2026-11-22T14:01:10Z");
-        assert_eq!(
-            s.per_second_all("AWS/Lambda", "Throttles", "Sum", &[sec]),
-            [Some(2.0)]
-        );
-        assert_eq!(
-            s.per_second_all("AWS/Lambda", "ConcurrentExecutions", "Maximum", &[sec]),
-            [Some(100.0)]
-        );
-        let stats = s.phase_stats(&w).unwrap();
-        assert_eq!(stats.throttles, Some(90.0));
-        assert_eq!(stats.max_concurrency, Some(100.0));
+        let stats = s.phase_stats(&[w]).remove(0).unwrap();
+        assert_eq!(function(&stats, "a").throttles, Some(90));
+        assert_eq!(function(&stats, "a").peak_concurrency, Some(5));
+        assert_eq!(function(&stats, "b").peak_concurrency, Some(10));
+        assert_eq!(function(&stats, "b").throttles, None);
+        assert_eq!(stats.resources.len(), 2);
     }
 
     #[test]
-    fn counts_follow_the_runs_traffic_across_a_phase_boundary() {
+    fn a_straddling_period_follows_the_clients_throttle_statuses() {
+        let f = [("FunctionName", "f")];
+        // One 60 s period holds 308 throttles; the burst (14:00:00–14:00:20) saw 300 of the
+        // client's 500s, the quiet phase after it none, though it sent requests.
+        let s = ServerSeries::new(vec![point("Throttles", "Sum", "2026-11-22T14:00:00Z", 308.0, &f)]);
+        let mut requests = Vec::new();
+        for i in 0..1000 {
+            let at = ns("2026-11-22T14:00:00Z") + i * 20_000_000; // 50/s over 20 s
+            requests.push((at, if i % 10 < 3 { 500 } else { 200 }));
+        }
+        for i in 0..400 {
+            requests.push((ns("2026-11-22T14:00:20Z") + i * 100_000_000, 200));
+        }
+        let s = s.with_client(ClientEvents::from_requests(
+            requests.into_iter(),
+            Some(ApiKind::Rest),
+        ));
+        let burst = PhaseWindow::new(t("2026-11-22T14:00:00Z"), t("2026-11-22T14:00:20Z")).unwrap();
+        let quiet = PhaseWindow::new(t("2026-11-22T14:00:20Z"), t("2026-11-22T14:01:00Z")).unwrap();
+        let stats = s.phase_stats(&[burst, quiet]);
+        let throttles = |i: usize| function(stats[i].as_ref().unwrap(), "f").throttles;
+        assert_eq!(throttles(0), Some(308));
+        assert_eq!(throttles(1), Some(0));
+    }
+
+    #[test]
+    fn without_matching_outcomes_counts_follow_traffic_then_time() {
         let f = [("FunctionName", "f")];
         let mut p = point("Throttles", "Sum", "2026-11-22T14:00:00Z", 6.0, &f);
         p.period_secs = 1;
-        let ns = |s: &str| UnixNanos::from_datetime(t(s)).0;
-        // The burst ends 300 ms into the second and sends every request before that.
-        let sends = vec![
-            ns("2026-11-22T14:00:00.050Z"),
-            ns("2026-11-22T14:00:00.150Z"),
-            ns("2026-11-22T14:00:00.250Z"),
-        ];
+        // The burst ends 300 ms into the second and sends every request before that (all
+        // answered 200: the throttles were someone else's).
+        let sends = [
+            "2026-11-22T14:00:00.050Z",
+            "2026-11-22T14:00:00.150Z",
+            "2026-11-22T14:00:00.250Z",
+        ]
+        .map(|s| (ns(s), 200));
         let burst =
             PhaseWindow::new(t("2026-11-22T13:59:50Z"), t("2026-11-22T14:00:00.300Z")).unwrap();
         let idle =
             PhaseWindow::new(t("2026-11-22T14:00:00.300Z"), t("2026-11-22T14:00:10Z")).unwrap();
-        let by_time = ServerSeries::new(vec![p.clone()]);
-        assert!((by_time.sum_in("AWS/Lambda", "Throttles", &idle).unwrap() - 4.2).abs() < 1e-9);
-        let by_traffic = ServerSeries::new(vec![p.clone()]).with_traffic(sends);
-        assert_eq!(
-            by_traffic.sum_in("AWS/Lambda", "Throttles", &idle),
-            Some(0.0)
-        );
-        assert_eq!(
-            by_traffic.sum_in("AWS/Lambda", "Throttles", &burst),
-            Some(6.0)
-        );
+        let by_time = ServerSeries::new(vec![p.clone()]).phase_stats(&[burst, idle]);
+        let got = |s: &[Option<ServerStats>], i: usize| {
+            function(s[i].as_ref().unwrap(), "f").throttles.unwrap()
+        };
+        // 30 % and 70 % of 6: 1.8 and 4.2 → 2 and 4.
+        assert_eq!((got(&by_time, 0), got(&by_time, 1)), (2, 4));
+        let by_traffic = ServerSeries::new(vec![p.clone()])
+            .with_client(ClientEvents::from_requests(sends.into_iter(), None))
+            .phase_stats(&[burst, idle]);
+        assert_eq!((got(&by_traffic, 0), got(&by_traffic, 1)), (6, 0));
         // A period in which the run sent nothing falls back to time coverage.
         let mut later = p;
         later.timestamp = t("2026-11-22T14:00:05Z");
-        let quiet =
-            ServerSeries::new(vec![later]).with_traffic(vec![ns("2026-11-22T14:00:00.050Z")]);
-        assert_eq!(quiet.sum_in("AWS/Lambda", "Throttles", &idle), Some(6.0));
+        let quiet = ServerSeries::new(vec![later])
+            .with_client(ClientEvents::from_requests(sends.into_iter(), None))
+            .phase_stats(&[burst, idle]);
+        assert_eq!((got(&quiet, 0), got(&quiet, 1)), (0, 6));
+    }
+
+    #[test]
+    fn tables_count_throttled_requests_once_and_streams_their_own_metric() {
+        let mut table_points = Vec::new();
+        for (metric, dims, v) in [
+            ("ThrottledRequests", vec![("TableName", "orders"), ("Operation", "PutItem")], 4.0),
+            ("ThrottledRequests", vec![("TableName", "orders"), ("Operation", "GetItem")], 1.0),
+            ("WriteThrottleEvents", vec![("TableName", "orders")], 9.0),
+            ("WriteThrottleEvents", vec![("TableName", "carts")], 3.0),
+            ("ReadThrottleEvents", vec![("TableName", "carts")], 2.0),
+        ] {
+            let mut p = point(metric, "Sum", "2026-11-22T14:00:00Z", v, &dims);
+            p.namespace = "AWS/DynamoDB".into();
+            table_points.push(p);
+        }
+        let mut k = point(
+            "WriteProvisionedThroughputExceeded",
+            "Sum",
+            "2026-11-22T14:00:00Z",
+            7.0,
+            &[("StreamName", "votes")],
+        );
+        k.namespace = "AWS/Kinesis".into();
+        table_points.push(k);
+        let w = PhaseWindow::starting_at(t("2026-11-22T14:00:00Z"), Duration::from_secs(60));
+        let s = ServerSeries::new(table_points).phase_stats(&[w]).remove(0).unwrap();
+        let throttles = |k, n| s.resource(k, n).and_then(|r| r.throttles);
+        assert_eq!(throttles(ResourceKind::Table, "orders"), Some(5));
+        assert_eq!(throttles(ResourceKind::Table, "carts"), Some(5));
+        assert_eq!(throttles(ResourceKind::Stream, "votes"), Some(7));
     }
 
     #[test]

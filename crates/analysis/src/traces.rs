@@ -4,12 +4,12 @@
 //! Lambda placement + init (cold) + invocation + downstream + overhead. Each term is the
 //! difference of nested span durations, so the parts add up to what the client measured.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use polars::prelude::*;
-use stormwatch_model::analysis::Waterfall;
-use stormwatch_model::{Millis, Span, SpanKind, UnixNanos};
+use stormwatch_model::analysis::{ResourceKind, ServerStats, Waterfall};
+use stormwatch_model::{Millis, PhaseWindow, Span, SpanKind, UnixNanos};
 
 use crate::AnalysisError;
 use crate::inputs::RunInputs;
@@ -50,6 +50,11 @@ pub struct TraceBreakdown {
     pub downstream_throttled: bool,
     /// Downstream retries.
     pub retries: u32,
+    /// The function that served the request (the function segment's name, or the Lambda
+    /// service segment's when the function never ran).
+    pub function_name: Option<String>,
+    /// The function ran into its own timeout.
+    pub timed_out: bool,
 }
 
 /// Groups spans by trace.
@@ -66,10 +71,19 @@ pub fn breakdowns(spans: &[Span]) -> HashMap<&str, TraceBreakdown> {
                 b.init_start = Some(b.init_start.map_or(s.start, |t| t.min(s.start)));
             }
             SpanKind::ApiGateway => b.api_gateway = Some(d),
-            SpanKind::LambdaService => b.lambda_service = Some(d),
+            SpanKind::LambdaService => {
+                b.lambda_service = Some(d);
+                if b.function_name.is_none() && !s.name.is_empty() {
+                    b.function_name = Some(s.name.clone());
+                }
+            }
             SpanKind::LambdaFunction => {
                 b.function = Some(d);
                 b.cold |= s.cold;
+                b.timed_out |= s.timed_out;
+                if !s.name.is_empty() {
+                    b.function_name = Some(s.name.clone());
+                }
             }
             SpanKind::Invocation => b.invocation += d,
             SpanKind::Overhead => b.overhead += d,
@@ -180,4 +194,77 @@ pub fn waterfall<'a>(requests: impl Iterator<Item = &'a TracedRequest>) -> Optio
         downstream: m(5),
         overhead: m(6),
     })
+}
+
+/// Which function served each endpoint: the function most of the endpoint's traced (or
+/// REPORT-joined) requests reached.
+pub fn endpoint_functions(traced: &[TracedRequest]) -> BTreeMap<String, String> {
+    let mut votes: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
+    for t in traced {
+        if let Some(f) = t.trace.function_name.as_deref() {
+            *votes
+                .entry(t.endpoint.as_str())
+                .or_default()
+                .entry(f)
+                .or_default() += 1;
+        }
+    }
+    votes
+        .into_iter()
+        .filter_map(|(endpoint, by_function)| {
+            let (f, _) = by_function
+                .into_iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))?;
+            Some((endpoint.to_string(), f.to_string()))
+        })
+        .collect()
+}
+
+/// Function timeouts per (window index, function), from the function spans that say so.
+/// REPORT lines cover every invocation, so when any were collected they alone are counted;
+/// else X-Ray's function segments (a sample when tracing sampled).
+pub struct FunctionTimeoutCounts {
+    /// Functions with a span source at all (their count is exact, zeros included).
+    covered: BTreeSet<String>,
+    counts: BTreeMap<(u32, String), u64>,
+}
+
+impl FunctionTimeoutCounts {
+    /// Sets `timeouts` on the functions of `stats` (phase `index`) that a source covers.
+    pub fn fill(&self, index: u32, stats: &mut ServerStats) {
+        for r in &mut stats.resources {
+            if r.kind == ResourceKind::Function && self.covered.contains(&r.name) {
+                r.timeouts = Some(
+                    self.counts
+                        .get(&(index, r.name.clone()))
+                        .copied()
+                        .unwrap_or(0),
+                );
+            }
+        }
+    }
+}
+
+/// Counts timed-out invocations per phase window (by the invocation's start) and function.
+pub fn function_timeouts(spans: &[Span], windows: &[PhaseWindow]) -> FunctionTimeoutCounts {
+    let logs = spans
+        .iter()
+        .any(|s| s.kind == SpanKind::LambdaFunction && from_logs(s));
+    let mut covered = BTreeSet::new();
+    let mut counts = BTreeMap::new();
+    for s in spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::LambdaFunction && from_logs(s) == logs)
+    {
+        covered.insert(s.name.clone());
+        if !s.timed_out {
+            continue;
+        }
+        if let Some(i) = windows.iter().position(|w| w.contains_nanos(s.start)) {
+            *counts
+                .entry((u32::try_from(i).unwrap_or(u32::MAX), s.name.clone()))
+                .or_default() += 1;
+        }
+    }
+    FunctionTimeoutCounts { covered, counts }
 }

@@ -176,13 +176,15 @@ fn lambda_concurrency_cap_is_the_top_finding() {
     let burst = r.phases[1].window;
     assert!(top.window.unwrap().overlap(&burst) > Duration::ZERO);
     assert!(
-        top.title.contains("100") && top.title.contains("ceiling of 10"),
+        top.title
+            .starts_with("`f` (Lambda) throttled 100 requests at a peak concurrency of 10"),
         "{}",
         top.title
     );
     assert!(
-        r.verdict.headline.contains("because lambda throttled")
-            || r.verdict.headline.contains("because Lambda throttled"),
+        r.verdict
+            .headline
+            .contains("because `f` (Lambda) throttled 100 requests"),
         "{}",
         r.verdict.headline
     );
@@ -192,10 +194,13 @@ fn lambda_concurrency_cap_is_the_top_finding() {
         r.verdict.headline
     );
     // The metrics reached the timeline and the per-phase server stats.
-    assert_eq!(
-        r.phases[1].server.as_ref().unwrap().max_concurrency,
-        Some(10.0)
-    );
+    let f = r.phases[1]
+        .server
+        .as_ref()
+        .unwrap()
+        .resource(stormwatch_model::analysis::ResourceKind::Function, "f")
+        .unwrap();
+    assert_eq!((f.peak_concurrency, f.throttles), (Some(10), Some(100)));
     assert_eq!(r.timeline[12].concurrency, Some(10.0));
     // No API throttling claimed: the 500s are explained by Lambda.
     assert!(

@@ -27,5 +27,5 @@ pub use engine::{Lateness, RunOptions, RunOutcome, run, run_blocking};
 pub use error::LoadError;
 pub use plan::{Flow, PhasePlan, Plan};
 pub use recorder::{EndpointStats, Stats};
-pub use summary::{ThresholdResult, dry_run_text, evaluate_thresholds, summary_table};
+pub use summary::{dry_run_text, evaluate_thresholds, summary_table};
 pub use trace::TraceIds;

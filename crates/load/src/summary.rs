@@ -3,6 +3,8 @@
 
 use std::fmt::Write;
 
+use stormwatch_model::analysis::ThresholdResult;
+use stormwatch_model::threshold::{Observation, Scope, judge};
 use stormwatch_model::{PhaseModel, RunManifest, ThresholdMetric, ThresholdSpec};
 
 use crate::engine::Lateness;
@@ -147,85 +149,73 @@ pub fn summary_table(manifest: &RunManifest, stats: &Stats, lateness: &[Lateness
     out
 }
 
-/// One threshold judged on one phase.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ThresholdResult {
-    /// The threshold.
-    pub spec: ThresholdSpec,
-    /// Phase judged.
-    pub phase: String,
-    /// What was observed (ms, fraction or per second).
-    pub observed: f64,
-    /// Whether it held.
-    pub passed: bool,
-}
-
-impl ThresholdResult {
-    /// `PASS burst p99 < 800 ms (observed 512 ms)`.
-    pub fn describe(&self) -> String {
-        format!(
-            "{} [{}] {} (observed {})",
-            if self.passed { "PASS" } else { "FAIL" },
-            self.phase,
-            self.spec.describe(),
-            stormwatch_model::threshold::format_value(self.spec.metric, self.observed)
-        )
-    }
-}
-
-/// Judges the client-side thresholds; a threshold without a phase is judged on every
-/// phase with traffic. Cold-start share needs telemetry and is skipped here.
+/// Judges the client-side thresholds by the rule `analyze` uses
+/// ([`stormwatch_model::threshold::judge`]), on the HDR histograms of the run. Cold-start
+/// share needs telemetry and is left to `analyze`.
 pub fn evaluate_thresholds(manifest: &RunManifest, stats: &Stats) -> Vec<ThresholdResult> {
+    let phases: Vec<(u32, &str)> = manifest
+        .phases
+        .iter()
+        .map(|p| (p.index, p.name.as_str()))
+        .collect();
     let mut results = Vec::new();
     for spec in &manifest.thresholds {
         if spec.metric == ThresholdMetric::ColdStartShare {
             continue;
         }
-        for p in &manifest.phases {
-            if spec.phase.as_ref().is_some_and(|n| n != &p.name) {
-                continue;
-            }
-            let mut merged = EndpointStats {
-                corrected: new_histogram(),
-                raw: new_histogram(),
-                count: 0,
-                errors: 0,
-                classes: [0; 6],
-            };
-            for ((phase, endpoint), s) in stats {
-                // Workflow metrics are not requests; they count only when named.
-                let named = spec.endpoint.as_ref().is_some_and(|e| e == endpoint);
-                let wanted =
-                    named || (spec.endpoint.is_none() && !endpoint.starts_with("workflow "));
-                if *phase == p.index && wanted {
-                    let _ = merged.corrected.add(&s.corrected);
-                    merged.count += s.count;
-                    merged.errors += s.errors;
-                }
-            }
-            if merged.count == 0 && spec.phase.is_none() {
-                continue;
-            }
-            let secs = p.actual.map_or(0.0, |w| w.duration().as_secs_f64());
-            let observed = match spec.metric {
-                ThresholdMetric::ErrorRate => merged.errors as f64 / (merged.count.max(1)) as f64,
-                ThresholdMetric::AchievedRate => merged.count as f64 / secs.max(1e-9),
-                m => {
-                    let q = m.percentile().unwrap_or(100.0) / 100.0;
-                    if merged.count == 0 {
-                        0.0
-                    } else {
-                        ms(merged.corrected.value_at_quantile(q))
-                    }
-                }
-            };
-            results.push(ThresholdResult {
-                spec: spec.clone(),
-                phase: p.name.clone(),
-                observed,
-                passed: spec.comparison.holds(observed, spec.limit),
-            });
-        }
+        results.extend(judge(spec, &phases, |index, scope| {
+            observe(manifest, stats, spec, index, scope)
+        }));
     }
     results
+}
+
+/// The threshold's metric over the requests of one phase that `scope` covers.
+fn observe(
+    manifest: &RunManifest,
+    stats: &Stats,
+    spec: &ThresholdSpec,
+    index: u32,
+    scope: Scope<'_>,
+) -> Observation {
+    let mut merged = EndpointStats {
+        corrected: new_histogram(),
+        raw: new_histogram(),
+        count: 0,
+        errors: 0,
+        classes: [0; 6],
+    };
+    for ((_, endpoint), s) in stats.range((index, String::new())..(index + 1, String::new())) {
+        if scope.covers(endpoint) {
+            let _ = merged.corrected.add(&s.corrected);
+            merged.count += s.count;
+            merged.errors += s.errors;
+        }
+    }
+    let secs = manifest
+        .phases
+        .iter()
+        .find(|p| p.index == index)
+        .and_then(|p| p.actual)
+        .map_or(0.0, |w| w.duration().as_secs_f64());
+    let value = if merged.count == 0 {
+        None
+    } else {
+        Some(match spec.metric {
+            ThresholdMetric::ErrorRate => merged.errors as f64 / merged.count as f64,
+            ThresholdMetric::AchievedRate => merged.count as f64 / secs.max(1e-9),
+            m => {
+                let q = m.percentile().unwrap_or(100.0) / 100.0;
+                if q >= 1.0 {
+                    ms(merged.corrected.max())
+                } else {
+                    ms(merged.corrected.value_at_quantile(q))
+                }
+            }
+        })
+    };
+    Observation {
+        requests: merged.count,
+        value,
+    }
 }

@@ -128,7 +128,7 @@ check = "achieved_rate >= 45"
     let verdicts = evaluate_thresholds(m, &out.stats);
     let passed: Vec<(String, bool)> = verdicts
         .iter()
-        .map(|v| (v.phase.clone(), v.passed))
+        .map(|v| (v.phase.clone().unwrap_or_default(), v.passed))
         .collect();
     assert_eq!(
         passed,

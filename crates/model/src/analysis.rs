@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::{ApiKind, Finding, PhaseWindow, RunStatus};
 
 /// The layout version of `analysis.json`.
-pub const ANALYSIS_SCHEMA_VERSION: u32 = 1;
+pub const ANALYSIS_SCHEMA_VERSION: u32 = 2;
 
 /// A duration in milliseconds, fractional (the unit every latency in a report uses).
 #[derive(
@@ -126,6 +126,14 @@ pub struct PhaseStats {
     pub errors: u64,
     /// Arrivals dropped because `max_in_flight` was reached.
     pub dropped: u64,
+    /// Latency from intended send time over every request of the phase (exact, nearest
+    /// rank): the phase's one set of numbers, used by the phase table, the thresholds, the
+    /// findings and the headline.
+    #[serde(default)]
+    pub corrected: LatencySummary,
+    /// Latency from actual send time over every request of the phase.
+    #[serde(default)]
+    pub raw: LatencySummary,
     /// Per endpoint.
     pub endpoints: Vec<EndpointStats>,
     /// What AWS saw in the same window.
@@ -171,36 +179,138 @@ pub struct LatencySummary {
     pub max: Millis,
 }
 
-/// Server-side numbers for one phase window (from CloudWatch).
+/// Server-side numbers for one phase window (from CloudWatch), per resource: nothing is
+/// summed across functions, tables or streams.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ServerStats {
-    /// Peak Lambda `ConcurrentExecutions`.
+    /// One entry per resource that has datapoints, functions first, then the API, tables,
+    /// streams and queues, each kind by name.
+    pub resources: Vec<ResourceStats>,
+}
+
+impl ServerStats {
+    /// The resource of `kind` named `name`.
+    pub fn resource(&self, kind: ResourceKind, name: &str) -> Option<&ResourceStats> {
+        self.resources
+            .iter()
+            .find(|r| r.kind == kind && r.name == name)
+    }
+
+    /// The resources of one kind.
+    pub fn of_kind(&self, kind: ResourceKind) -> impl Iterator<Item = &ResourceStats> {
+        self.resources.iter().filter(move |r| r.kind == kind)
+    }
+
+    /// Sum of `count` over the resources of `kind` (`None` when none reports it).
+    pub fn total(
+        &self,
+        kind: ResourceKind,
+        count: impl Fn(&ResourceStats) -> Option<u64>,
+    ) -> Option<u64> {
+        self.of_kind(kind)
+            .filter_map(count)
+            .fold(None, |acc, v| Some(acc.unwrap_or(0) + v))
+    }
+}
+
+/// What kind of AWS resource a [`ResourceStats`] describes.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKind {
+    /// A Lambda function (`AWS/Lambda`, `FunctionName`).
+    Function,
+    /// The API Gateway stage (`AWS/ApiGateway`).
+    Api,
+    /// A DynamoDB table (`AWS/DynamoDB`, `TableName`).
+    Table,
+    /// A Kinesis data stream (`AWS/Kinesis`, `StreamName`).
+    Stream,
+    /// An SQS queue (`AWS/SQS`, `QueueName`).
+    Queue,
+}
+
+impl ResourceKind {
+    /// How a person names the kind next to the resource: `Lambda`, `API Gateway`,
+    /// `DynamoDB table`, `Kinesis stream`, `SQS queue`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Function => "Lambda",
+            Self::Api => "API Gateway",
+            Self::Table => "DynamoDB table",
+            Self::Stream => "Kinesis stream",
+            Self::Queue => "SQS queue",
+        }
+    }
+}
+
+/// What CloudWatch measured for one resource in one phase window. Counts are whole numbers:
+/// a metric period that straddles two phases is split by the client's matching outcomes
+/// (see `docs/analysis.md`, "Phase accounting"), and the parts of one period always add up
+/// to the period's count.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourceStats {
+    /// The kind of resource.
+    pub kind: ResourceKind,
+    /// Its name (function, `api/stage` or API id, table, stream, queue).
+    pub name: String,
+    /// Requests the resource served: Lambda `Invocations`, API Gateway `Count`, Kinesis
+    /// `IncomingRecords`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_concurrency: Option<f64>,
-    /// Lambda `Invocations`.
+    pub requests: Option<u64>,
+    /// Requests it rejected for capacity: Lambda `Throttles`, DynamoDB throttled requests
+    /// (`ThrottledRequests`, else read + write throttle events), Kinesis
+    /// `WriteProvisionedThroughputExceeded`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub invocations: Option<f64>,
-    /// Lambda `Throttles`.
+    pub throttles: Option<u64>,
+    /// Failures: Lambda `Errors` (timeouts included), API Gateway `5XXError`/`5xx`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub throttles: Option<f64>,
-    /// Lambda `Errors`.
+    pub errors: Option<u64>,
+    /// API Gateway `4XXError`/`4xx`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function_errors: Option<f64>,
-    /// Lambda `Duration` p50.
+    pub client_errors: Option<u64>,
+    /// Peak Lambda `ConcurrentExecutions` of this function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_p50: Option<Millis>,
-    /// Lambda `Duration` p99.
+    pub peak_concurrency: Option<u64>,
+    /// Lambda `Duration` p99 (worst period), or API Gateway `Latency` p99.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_p99: Option<Millis>,
-    /// API Gateway 5XX.
+    /// Lambda `Duration` Maximum (worst period): pinned at the function's timeout when
+    /// invocations time out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_5xx: Option<f64>,
-    /// API Gateway 4XX.
+    pub duration_max: Option<Millis>,
+    /// Invocations that ran into the function's own timeout (REPORT `Status: timeout` or
+    /// the X-Ray cause), when logs or traces were collected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_4xx: Option<f64>,
-    /// Downstream throttles (DynamoDB `ThrottledRequests`, Kinesis `WriteProvisionedThroughputExceeded`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub downstream_throttles: Option<f64>,
+    pub timeouts: Option<u64>,
+}
+
+impl ResourceStats {
+    /// An entry with no numbers yet.
+    pub fn new(kind: ResourceKind, name: impl Into<String>) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+            requests: None,
+            throttles: None,
+            errors: None,
+            client_errors: None,
+            peak_concurrency: None,
+            duration_p99: None,
+            duration_max: None,
+            timeouts: None,
+        }
+    }
+
+    /// `` `products` (Lambda) ``, `` DynamoDB table `orders` ``: how findings name it.
+    pub fn display_name(&self) -> String {
+        match self.kind {
+            ResourceKind::Function => format!("`{}` (Lambda)", self.name),
+            ResourceKind::Api => format!("API Gateway `{}`", self.name),
+            k => format!("{} `{}`", k.label(), self.name),
+        }
+    }
 }
 
 /// Where the time of a traced request went (means over a phase's traced requests).
@@ -246,6 +356,18 @@ pub struct ThresholdResult {
     pub passed: bool,
 }
 
+impl ThresholdResult {
+    /// `PASS burst p99 < 800 ms (observed 512 ms)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} (observed {})",
+            if self.passed { "PASS" } else { "FAIL" },
+            self.name,
+            self.observed.as_deref().unwrap_or("nothing: no data")
+        )
+    }
+}
+
 /// Cold starts over the run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ColdStartSummary {
@@ -262,11 +384,46 @@ pub struct ColdStartSummary {
     pub penalty: Option<Millis>,
     /// Per phase: name, count, share.
     pub by_phase: Vec<PhaseColdStarts>,
+    /// Per function, when the source tells functions apart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_function: Vec<FunctionColdStarts>,
+    /// For `source = "estimate"`: the range the true count lies in and what it assumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<ColdStartEstimate>,
     /// Per UTC minute of the run (every minute its phase windows touch, zeros included),
     /// when the source dates each cold start: `logs` does; `xray` and `estimate` leave it
     /// empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub by_minute: Vec<MinuteColdStarts>,
+}
+
+/// Cold starts of one function.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FunctionColdStarts {
+    /// Function name.
+    pub function: String,
+    /// Cold starts counted (or, for an estimate, the point estimate).
+    pub count: u64,
+    /// For an estimate: the lowest count the metrics allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low: Option<u64>,
+    /// For an estimate: the highest count the metrics allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub high: Option<u64>,
+    /// Invocations of the function in the phase windows, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocations: Option<u64>,
+}
+
+/// How a metrics-only cold-start estimate was made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ColdStartEstimate {
+    /// Fewest cold starts consistent with the metrics.
+    pub low: u64,
+    /// Most cold starts consistent with the metrics.
+    pub high: u64,
+    /// What the estimate assumes, in one sentence.
+    pub assumptions: String,
 }
 
 /// Cold starts that began in one UTC minute.

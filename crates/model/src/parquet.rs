@@ -134,6 +134,7 @@ pub fn spans_to_frame(spans: &[Span]) -> PolarsResult<DataFrame> {
             "retries".into(),
             spans.iter().map(|s| s.retries).collect::<Vec<u32>>(),
         ),
+        Column::new("timed_out".into(), bools(|s| s.timed_out)),
     ])
 }
 
@@ -154,6 +155,8 @@ pub fn spans_from_frame(df: &DataFrame) -> PolarsResult<Vec<Span>> {
     );
     let (start, end, status, retries) = (i("start")?, i("end")?, i("http_status")?, i("retries")?);
     let (error, fault, throttle, cold) = (b("error")?, b("fault")?, b("throttle")?, b("cold")?);
+    // Written since analysis schema 2; older files have no such column.
+    let timed_out = b("timed_out").ok();
     (0..df.height())
         .map(|r| {
             let kind: SpanKind = kind
@@ -178,6 +181,10 @@ pub fn spans_from_frame(df: &DataFrame) -> PolarsResult<Vec<Span>> {
                     .get(r)
                     .and_then(|v| u32::try_from(v).ok())
                     .unwrap_or(0),
+                timed_out: timed_out
+                    .as_ref()
+                    .and_then(|c| c.get(r))
+                    .unwrap_or(false),
             })
         })
         .collect()
@@ -266,6 +273,7 @@ mod tests {
             throttle: true,
             cold: true,
             retries: 2,
+            timed_out: true,
         }];
         let path = dir.path().join("s.parquet");
         write_parquet(&mut spans_to_frame(&spans).unwrap(), &path).unwrap();

@@ -61,6 +61,10 @@ pub struct Span {
     pub cold: bool,
     /// Downstream retries recorded on the span (AWS SDK `retries` field).
     pub retries: u32,
+    /// The invocation ran into the function's own timeout (X-Ray cause `Sandbox.Timedout` /
+    /// "Task timed out", or REPORT `Status: timeout`).
+    #[serde(default)]
+    pub timed_out: bool,
 }
 
 impl Span {

@@ -4,6 +4,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::ThresholdResult;
+
 /// What a threshold measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -141,6 +143,85 @@ impl ThresholdSpec {
     }
 }
 
+/// The requests a threshold covers within one phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// One endpoint (or workflow metric), by name.
+    Endpoint(&'a str),
+    /// Every request of the phase; workflow metrics (`workflow …`) are not requests and are
+    /// left out.
+    AllRequests,
+}
+
+impl Scope<'_> {
+    /// Whether the endpoint (or metric) named `endpoint` is covered.
+    pub fn covers(&self, endpoint: &str) -> bool {
+        match self {
+            Self::Endpoint(e) => *e == endpoint,
+            Self::AllRequests => !endpoint.starts_with("workflow "),
+        }
+    }
+}
+
+/// What was observed for a threshold in one phase: how many requests it covered and the
+/// value of its metric (`None` when the metric cannot be measured from the data at hand).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Observation {
+    /// Requests covered.
+    pub requests: u64,
+    /// The metric's value.
+    pub value: Option<f64>,
+}
+
+/// Judges one threshold, the one rule `run` and `analyze` share: a threshold naming a
+/// phase is judged on that phase alone; one without a phase is judged on every phase with
+/// traffic, one result each. A threshold with nothing to judge (no such phase, no traffic,
+/// no data) fails with no observed value. `phases` are (index, name) in run order;
+/// `observe` measures the spec's metric over a phase and scope.
+pub fn judge(
+    spec: &ThresholdSpec,
+    phases: &[(u32, &str)],
+    mut observe: impl FnMut(u32, Scope<'_>) -> Observation,
+) -> Vec<ThresholdResult> {
+    let scope = spec.endpoint.as_deref().map_or(Scope::AllRequests, Scope::Endpoint);
+    let result = |phase: Option<&str>, observed: Option<f64>| {
+        let name = match (&spec.phase, phase) {
+            (None, Some(p)) => format!("{p} {}", spec.describe()),
+            _ => spec.describe(),
+        };
+        ThresholdResult {
+            name,
+            phase: phase.map(str::to_string).or_else(|| spec.phase.clone()),
+            endpoint: spec.endpoint.clone(),
+            metric: spec.metric.as_str().into(),
+            limit: format!("{} {}", spec.comparison.as_str(), spec.limit_text()),
+            observed: observed.map(|v| format_value(spec.metric, v)),
+            passed: observed.is_some_and(|v| v.is_finite() && spec.comparison.holds(v, spec.limit)),
+        }
+    };
+    if let Some(name) = &spec.phase {
+        let observed = phases
+            .iter()
+            .find(|(_, n)| n == name)
+            .map(|(i, _)| observe(*i, scope))
+            .filter(|o| o.requests > 0)
+            .and_then(|o| o.value);
+        return vec![result(Some(name), observed)];
+    }
+    let results: Vec<ThresholdResult> = phases
+        .iter()
+        .filter_map(|(i, name)| {
+            let o = observe(*i, scope);
+            (o.requests > 0).then(|| result(Some(name), o.value))
+        })
+        .collect();
+    if results.is_empty() {
+        vec![result(None, None)]
+    } else {
+        results
+    }
+}
+
 /// A value of `metric` with its unit (`812 ms`, `1.2 %`, `48.5/s`).
 pub fn format_value(metric: ThresholdMetric, v: f64) -> String {
     match metric {
@@ -182,5 +263,63 @@ mod tests {
         assert!(Comparison::Less.holds(1.0, 2.0) && !Comparison::Less.holds(2.0, 2.0));
         let json = serde_json::to_string(&e).unwrap();
         assert!(json.contains("\"comparison\":\"<=\""), "{json}");
+    }
+
+    fn p99_below(phase: Option<&str>, limit: f64) -> ThresholdSpec {
+        ThresholdSpec {
+            phase: phase.map(Into::into),
+            endpoint: None,
+            metric: ThresholdMetric::P99,
+            comparison: Comparison::Less,
+            limit,
+        }
+    }
+
+    #[test]
+    fn a_threshold_without_a_phase_is_judged_on_every_phase_with_traffic() {
+        let phases = [(0, "warm"), (1, "idle"), (2, "burst")];
+        // p99 100 ms in warm, no traffic in idle, 900 ms in burst.
+        let observe = |i: u32, scope: Scope<'_>| {
+            assert_eq!(scope, Scope::AllRequests);
+            match i {
+                0 => Observation { requests: 10, value: Some(100.0) },
+                2 => Observation { requests: 10, value: Some(900.0) },
+                _ => Observation { requests: 0, value: None },
+            }
+        };
+        let r = judge(&p99_below(None, 500.0), &phases, observe);
+        let got: Vec<(Option<&str>, bool, &str)> = r
+            .iter()
+            .map(|t| (t.phase.as_deref(), t.passed, t.name.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some("warm"), true, "warm p99 < 500 ms"),
+                (Some("burst"), false, "burst p99 < 500 ms"),
+            ]
+        );
+        // Named phase: that phase only; a phase without traffic or a missing phase fails.
+        let r = judge(&p99_below(Some("warm"), 500.0), &phases, observe);
+        assert_eq!((r.len(), r[0].passed), (1, true));
+        for missing in ["idle", "nope"] {
+            let r = judge(&p99_below(Some(missing), 500.0), &phases, observe);
+            assert_eq!(r.len(), 1);
+            assert!(!r[0].passed && r[0].observed.is_none(), "{r:?}");
+        }
+        // No phase with traffic at all: one failed result.
+        let r = judge(&p99_below(None, 500.0), &phases, |_, _| Observation {
+            requests: 0,
+            value: None,
+        });
+        assert_eq!((r.len(), r[0].passed), (1, false));
+    }
+
+    #[test]
+    fn workflow_metrics_count_only_when_named() {
+        assert!(Scope::AllRequests.covers("GET /x"));
+        assert!(!Scope::AllRequests.covers("workflow GET /jobs/:id"));
+        assert!(Scope::Endpoint("workflow GET /jobs/:id").covers("workflow GET /jobs/:id"));
+        assert!(!Scope::Endpoint("GET /y").covers("GET /x"));
     }
 }

@@ -39,6 +39,8 @@ fn main() {
             requests: 1_666_666,
             errors: 17_000,
             dropped: 0,
+            corrected: lat(22.0),
+            raw: lat(18.0),
             endpoints: (0..4)
                 .map(|e| EndpointStats {
                     endpoint: format!("GET /endpoint-{e}"),

@@ -58,21 +58,16 @@ pub fn render(report: &AnalysisReport) -> Artifact {
         md.push_str("| phase | model | requests | rate/s | p50 | p99 | max | errors | dropped |\n");
         md.push_str("|---|---|--:|--:|--:|--:|--:|--:|--:|\n");
         for p in &report.phases {
-            // Phase-level percentiles are the slowest endpoint's: the one a user feels.
-            let worst = p.endpoints.iter().max_by(|a, b| {
-                a.corrected
-                    .p99
-                    .0
-                    .partial_cmp(&b.corrected.p99.0)
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
-            let (p50, p99, max) = worst.map_or(("–".into(), "–".into(), "–".into()), |e| {
+            // The phase's own percentiles over all its requests (thresholds use the same).
+            let (p50, p99, max) = if p.requests == 0 {
+                ("–".into(), "–".into(), "–".into())
+            } else {
                 (
-                    e.corrected.p50.to_string(),
-                    e.corrected.p99.to_string(),
-                    e.corrected.max.to_string(),
+                    p.corrected.p50.to_string(),
+                    p.corrected.p99.to_string(),
+                    p.corrected.max.to_string(),
                 )
-            });
+            };
             let err = if p.requests == 0 {
                 "–".to_string()
             } else {
@@ -90,6 +85,45 @@ pub fn render(report: &AnalysisReport) -> Artifact {
                 p.requests,
                 p.achieved_rate_per_sec,
                 p.dropped
+            );
+        }
+        md.push('\n');
+    }
+
+    let resources: Vec<_> = report
+        .phases
+        .iter()
+        .flat_map(|p| {
+            p.server
+                .iter()
+                .flat_map(|s| s.resources.iter())
+                .map(move |r| (p, r))
+        })
+        .filter(|(_, r)| {
+            r.requests.unwrap_or(0) + r.throttles.unwrap_or(0) + r.errors.unwrap_or(0) > 0
+        })
+        .collect();
+    if !resources.is_empty() {
+        md.push_str("### Server side, per resource
+
+");
+        md.push_str("| phase | resource | requests | throttles | errors | timeouts | peak concurrency | p99 |
+");
+        md.push_str("|---|---|--:|--:|--:|--:|--:|--:|
+");
+        let n = |v: Option<u64>| v.map_or_else(|| "–".to_string(), |v| v.to_string());
+        for (p, r) in resources {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                esc(&p.name),
+                esc(&r.display_name()),
+                n(r.requests),
+                n(r.throttles),
+                n(r.errors),
+                n(r.timeouts),
+                n(r.peak_concurrency),
+                r.duration_p99.map_or_else(|| "–".to_string(), |d| d.to_string())
             );
         }
         md.push('\n');

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use stormwatch_model::analysis::{
     ColdStartSummary, DataSources, EndpointStats, LatencyDistribution, LatencySummary,
-    PercentilePoint, PhaseColdStarts, PhaseStats, RunSummary, ServerStats, ThresholdResult,
+    PercentilePoint, PhaseColdStarts, PhaseStats, ResourceKind, ResourceStats, RunSummary, ServerStats,
+    ThresholdResult,
     TimelinePoint, Verdict, Waterfall,
 };
 use stormwatch_model::{
@@ -52,6 +53,8 @@ fn report(passed: bool) -> AnalysisReport {
                 requests: 1500,
                 errors: if index == 1 { 312 } else { 0 },
                 dropped: 0,
+                corrected: lat(42.0, p99),
+                raw: lat(40.0, p99 * 0.8),
                 endpoints: vec![EndpointStats {
                     endpoint: if index == 1 {
                         XSS_ENDPOINT.into()
@@ -132,9 +135,11 @@ fn report(passed: bool) -> AnalysisReport {
                 w(30, 90),
                 900.0,
                 Some(ServerStats {
-                    max_concurrency: Some(100.0),
-                    throttles: Some(312.0),
-                    ..ServerStats::default()
+                    resources: vec![ResourceStats {
+                        peak_concurrency: Some(100),
+                        throttles: Some(312),
+                        ..ResourceStats::new(ResourceKind::Function, "store-<products>")
+                    }],
                 }),
             ),
         ],
@@ -170,6 +175,8 @@ fn report(passed: bool) -> AnalysisReport {
                 share: 0.027,
             }],
             by_minute: Vec::new(),
+            by_function: Vec::new(),
+            estimate: None,
         }),
         timeline,
         distributions: vec![LatencyDistribution {

@@ -35,6 +35,9 @@ pub struct ReportLine {
     pub max_memory_mb: Option<u32>,
     /// X-Ray root trace id, when tracing was on.
     pub trace_id: Option<String>,
+    /// The invocation ran into the function's timeout (`Status: timeout` in the text
+    /// format, `record.status = "timeout"` in JSON).
+    pub timed_out: bool,
 }
 
 fn ms(v: f64) -> Option<Duration> {
@@ -81,6 +84,7 @@ fn parse_text(m: &str) -> Option<ReportLine> {
             "Memory Size" => out.memory_mb = number().map(|v| v as u32),
             "Max Memory Used" => out.max_memory_mb = number().map(|v| v as u32),
             "XRAY TraceId" | "TraceId" => out.trace_id = Some(value.to_string()),
+            "Status" => out.timed_out = value.eq_ignore_ascii_case("timeout"),
             _ => {}
         }
     }
@@ -109,6 +113,7 @@ fn parse_json(m: &str) -> Option<ReportLine> {
         memory_mb: num("memorySizeMB").map(|v| v as u32),
         max_memory_mb: num("maxMemoryUsedMB").map(|v| v as u32),
         trace_id,
+        timed_out: record.get("status").and_then(Value::as_str) == Some("timeout"),
     })
 }
 
@@ -162,6 +167,7 @@ impl ReportLine {
             throttle: false,
             cold,
             retries: 0,
+            timed_out: self.timed_out && kind == SpanKind::LambdaFunction,
         };
         let mut out = vec![span(
             SpanKind::LambdaFunction,
@@ -220,6 +226,19 @@ mod tests {
         let snap = parse("REPORT RequestId: b\tDuration: 10.00 ms\tBilled Duration: 160 ms\tMemory Size: 512 MB\tMax Memory Used: 90 MB\tRestore Duration: 300.50 ms\tBilled Restore Duration: 150 ms\t").unwrap();
         assert_eq!(snap.restore, Some(Duration::from_micros(300_500)));
         assert!(snap.cold());
+        assert!(!snap.timed_out && !warm.timed_out);
+    }
+
+    #[test]
+    fn a_timed_out_invocation_is_marked_in_both_formats() {
+        let text = parse("REPORT RequestId: t\tDuration: 3000.00 ms\tBilled Duration: 3000 ms\tMemory Size: 128 MB\tMax Memory Used: 50 MB\tStatus: timeout\t").unwrap();
+        assert!(text.timed_out);
+        let spans = text.spans("orders", UnixNanos(5_000_000_000));
+        assert!(spans[0].timed_out && spans[0].kind == SpanKind::LambdaFunction);
+        let json = r#"{"type":"platform.report","record":{"requestId":"t","metrics":{"durationMs":3000.0},"status":"timeout"}}"#;
+        assert!(parse(json).unwrap().timed_out);
+        let ok = r#"{"type":"platform.report","record":{"requestId":"t","metrics":{"durationMs":3.0},"status":"success"}}"#;
+        assert!(!parse(ok).unwrap().timed_out);
     }
 
     #[test]

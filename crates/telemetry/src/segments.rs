@@ -104,6 +104,21 @@ fn subsegment_kind(segment: SpanKind, sub: &Value, name: &str) -> SpanKind {
     }
 }
 
+/// Whether a function segment's `cause` says the invocation timed out: Lambda records the
+/// exception type `Sandbox.Timedout` (older runtimes) or a "Task timed out" message.
+fn timed_out(doc: &Value) -> bool {
+    doc.get("cause")
+        .and_then(|c| c.get("exceptions"))
+        .and_then(Value::as_array)
+        .is_some_and(|list| {
+            list.iter().any(|e| {
+                let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default();
+                field("type").to_ascii_lowercase().contains("timedout")
+                    || field("message").starts_with("Task timed out")
+            })
+        })
+}
+
 /// Parses one segment document (a JSON string) of trace `trace_id`, appending its spans.
 pub fn parse_document(trace_id: &str, document: &str, out: &mut Vec<Span>, stats: &mut ParseStats) {
     stats.documents += 1;
@@ -140,6 +155,7 @@ pub fn parse_document(trace_id: &str, document: &str, out: &mut Vec<Span>, stats
         throttle: flag(&doc, "throttle"),
         cold: false,
         retries: retries(&doc),
+        timed_out: kind == SpanKind::LambdaFunction && timed_out(&doc),
     });
     let mut cold = false;
     // Depth-first over nested subsegments, with an explicit stack (bounded by the
@@ -176,6 +192,7 @@ pub fn parse_document(trace_id: &str, document: &str, out: &mut Vec<Span>, stats
             throttle: flag(sub, "throttle"),
             cold: false,
             retries: retries(sub),
+            timed_out: false,
         });
         if let Some(children) = sub.get("subsegments").and_then(Value::as_array) {
             stack.extend(children.iter().rev().map(|c| (c, sub_id.clone())));
@@ -289,6 +306,25 @@ mod tests {
         assert_eq!(spans[0].http_status, Some(502));
         assert!(spans[0].fault && !spans[0].cold);
         assert_eq!(spans[0].trace_id, TRACE);
+    }
+
+    #[test]
+    fn a_function_segment_whose_cause_is_a_timeout_is_marked() {
+        for cause in [
+            r#"{"type":"Sandbox.Timedout","message":"Task timed out"}"#,
+            r#"{"type":"Error","message":"Task timed out after 3.00 seconds"}"#,
+        ] {
+            let doc = format!(
+                r#"{{"id":"f1","name":"orders","origin":"AWS::Lambda::Function","start_time":1780000000.0,"end_time":1780000003.0,"fault":true,"cause":{{"exceptions":[{cause}]}}}}"#
+            );
+            let mut spans = Vec::new();
+            parse_document(TRACE, &doc, &mut spans, &mut ParseStats::default());
+            assert!(spans[0].timed_out, "{cause}");
+        }
+        let failed = r#"{"id":"f1","name":"orders","origin":"AWS::Lambda::Function","start_time":1780000000.0,"end_time":1780000000.1,"fault":true,"cause":{"exceptions":[{"type":"Error","message":"handler failed"}]}}"#;
+        let mut spans = Vec::new();
+        parse_document(TRACE, failed, &mut spans, &mut ParseStats::default());
+        assert!(!spans[0].timed_out);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! API Gateway's own throttling: 429s from a REST or HTTP API while Lambda was not throttled
 //! (the stage, method or usage-plan limit rejected requests before Lambda saw them).
 
-use stormwatch_model::{ApiKind, Evidence, Finding, FindingKind, Severity};
+use stormwatch_model::analysis::ResourceKind;
+use stormwatch_model::{ApiKind, Evidence, Finding, FindingKind};
 
-use super::{Context, share, status_count};
+use super::{Context, plural, severity, status_count};
 
 pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
     if ctx.api_kind == Some(ApiKind::FunctionUrl) {
@@ -15,19 +16,16 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
         if n429 == 0 {
             continue;
         }
+        // Behind an API, Lambda throttles answer 500, never 429: every 429 is the API's.
         let lambda_throttles = phase
             .server
             .as_ref()
-            .and_then(|s| s.throttles)
-            .unwrap_or(0.0);
-        if lambda_throttles >= n429 as f64 * 0.5 {
-            continue; // explained by Lambda throttling
-        }
-        let severity = if share(n429, phase.requests) >= 0.01 {
-            Severity::Critical
-        } else {
-            Severity::Warning
-        };
+            .and_then(|s| s.total(ResourceKind::Function, |f| f.throttles));
+        let api = phase
+            .server
+            .as_ref()
+            .and_then(|s| s.of_kind(ResourceKind::Api).next());
+        let severity = severity(n429, phase, ctx.latency_harmed(phase));
         let window = ctx
             .seconds_where(phase, |p| p.errors_4xx > 0)
             .or(Some(phase.window));
@@ -36,19 +34,19 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
             value: format!("{n429} of {}", phase.requests),
             source: Some("requests/".into()),
         }];
-        if let Some(s) = &phase.server {
+        if let Some(t) = lambda_throttles {
             evidence.push(Evidence {
-                label: "Lambda Throttles".into(),
-                value: format!("{:.0}", s.throttles.unwrap_or(0.0)),
+                label: "Lambda Throttles (all functions)".into(),
+                value: t.to_string(),
                 source: Some("AWS/Lambda Throttles (Sum)".into()),
             });
-            if let Some(x) = s.api_4xx {
-                evidence.push(Evidence {
-                    label: "API Gateway 4XX".into(),
-                    value: format!("{x:.0}"),
-                    source: Some("AWS/ApiGateway 4XXError (Sum)".into()),
-                });
-            }
+        }
+        if let Some(x) = api.and_then(|a| a.client_errors) {
+            evidence.push(Evidence {
+                label: "API Gateway 4XX".into(),
+                value: x.to_string(),
+                source: Some("AWS/ApiGateway 4XXError / 4xx (Sum)".into()),
+            });
         }
         evidence.push(Evidence {
             label: "achieved rate".into(),
@@ -60,8 +58,17 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
                 kind: FindingKind::ApiThrottling,
                 severity,
                 title: format!(
-                    "API Gateway throttled {n429} requests with 429 in {} (Lambda was not throttled)",
-                    phase.name
+                    "{} throttled {} with 429 in {}{}",
+                    ctx.api_name
+                        .as_deref()
+                        .map_or_else(|| "API Gateway".to_string(), |a| format!("API Gateway `{a}`")),
+                    plural(n429, "request"),
+                    phase.name,
+                    if lambda_throttles.unwrap_or(0) == 0 {
+                        " (Lambda was not throttled)"
+                    } else {
+                        ""
+                    }
                 ),
                 window,
                 phase: Some(phase.name.clone()),

@@ -1,104 +1,172 @@
-//! Lambda hit its concurrency limit: `Throttles` > 0 while `ConcurrentExecutions` sits at a
-//! ceiling, and the client saw the front's throttle status (500 behind a REST or HTTP API,
-//! 429 from a function URL).
+//! Lambda hit a function's concurrency limit: the function's `Throttles` > 0 while its own
+//! `ConcurrentExecutions` sits at a ceiling, and the client saw the front's throttle status
+//! (500 behind a REST or HTTP API, 429 from a function URL). One finding per function and
+//! phase, naming the function.
 
-use stormwatch_model::{ApiKind, Evidence, Finding, FindingKind, Severity};
+use stormwatch_model::analysis::{PhaseStats, ResourceKind, ResourceStats};
+use stormwatch_model::{ApiKind, Evidence, Finding, FindingKind, Millis, Severity};
 
-use super::{Context, share, status_count};
+use super::{Context, plural, severity, status_count};
+use crate::server::throttle_status;
 
 pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
-    let client_status = if ctx.api_kind == Some(ApiKind::FunctionUrl) {
-        "429"
-    } else {
-        "500"
-    };
+    let status = throttle_status(ctx.api_kind).to_string();
     let mut out = Vec::new();
     for phase in ctx.phases {
-        let Some(throttles) = phase.server.as_ref().and_then(|s| s.throttles) else {
-            out.extend(inferred(ctx, phase, client_status));
+        let Some(server) = &phase.server else {
+            out.extend(inferred(ctx, phase, &status));
             continue;
         };
-        if throttles < 0.5 {
+        let functions: Vec<&ResourceStats> = server.of_kind(ResourceKind::Function).collect();
+        if functions.iter().all(|f| f.throttles.is_none()) {
+            out.extend(inferred(ctx, phase, &status));
             continue;
         }
-        let client = status_count(phase, client_status);
-        let ceiling = phase.server.as_ref().and_then(|s| s.max_concurrency);
-        let severity = if client > 0 || share(throttles as u64, phase.requests) >= 0.01 {
-            Severity::Critical
-        } else {
-            Severity::Warning
-        };
-        let window = ctx
-            .seconds_where(phase, |p| p.lambda_throttles.is_some_and(|t| t > 0.0))
-            .or(Some(phase.window));
-        let ceiling_text = ceiling.map_or_else(String::new, |c| {
-            format!(" at a concurrency ceiling of {c:.0}")
-        });
-        let mut evidence = vec![Evidence {
-            label: "Lambda Throttles".into(),
-            value: format!("{throttles:.0}"),
-            source: Some("AWS/Lambda Throttles (Sum)".into()),
-        }];
-        if let Some(c) = ceiling {
-            evidence.push(Evidence {
-                label: "peak ConcurrentExecutions".into(),
-                value: format!("{c:.0}"),
-                source: Some("AWS/Lambda ConcurrentExecutions (Maximum)".into()),
-            });
+        let throttling: Vec<&&ResourceStats> = functions
+            .iter()
+            .filter(|f| f.throttles.unwrap_or(0) > 0)
+            .collect();
+        for f in &throttling {
+            out.push(finding(ctx, phase, f, &status, throttling.len()));
         }
-        evidence.push(Evidence {
-            label: format!("client {client_status} responses"),
-            value: format!("{client} of {}", phase.requests),
-            source: Some("requests/".into()),
-        });
-        if let Some(base) = ctx.baseline().filter(|b| b.index != phase.index) {
-            evidence.push(Evidence {
-                label: format!("p99 {} → {}", base.name, phase.name),
-                value: format!(
-                    "{} → {}",
-                    stormwatch_model::Millis(Context::p99(base)),
-                    stormwatch_model::Millis(Context::p99(phase))
-                ),
-                source: Some("requests/ (corrected latency)".into()),
-            });
-        }
-        out.push((
-            Finding {
-                kind: FindingKind::LambdaThrottling,
-                severity,
-                title: format!(
-                    "Lambda throttled {throttles:.0} requests{ceiling_text} in {}",
-                    phase.name
-                ),
-                window,
-                phase: Some(phase.name.clone()),
-                evidence,
-                recommendation: format!(
-                    "Raise the function's reserved concurrency (or the account's concurrency quota){}, \
-                     add provisioned concurrency for the burst, or shape the burst below the ceiling \
-                     (API Gateway stage throttling, a queue in front).",
-                    ceiling.map_or_else(String::new, |c| format!(" above {c:.0}"))
-                ),
-            },
-            throttles,
-        ));
     }
     out
 }
 
+fn finding(
+    ctx: &Context<'_>,
+    phase: &PhaseStats,
+    f: &ResourceStats,
+    status: &str,
+    throttling_functions: usize,
+) -> (Finding, f64) {
+    let throttles = f.throttles.unwrap_or(0);
+    // The client's throttle statuses on this function's endpoints (all endpoints when no
+    // trace tied endpoints to functions and this is the only function throttling).
+    let (client, per_function) = ctx.status_count_for(phase, status, &f.name);
+    let client_known = per_function || throttling_functions == 1;
+    let seen_by_client = if client_known { client } else { client.min(throttles) };
+    let name = f.display_name();
+    let ceiling = f.peak_concurrency;
+    let ceiling_text = ceiling.map_or_else(String::new, |c| {
+        format!(" at a peak concurrency of {c}")
+    });
+    let mut evidence = vec![Evidence {
+        label: format!("`{}` Throttles", f.name),
+        value: throttles.to_string(),
+        source: Some(format!("AWS/Lambda Throttles{{FunctionName={}}} (Sum)", f.name)),
+    }];
+    if let Some(c) = ceiling {
+        evidence.push(Evidence {
+            label: format!("`{}` peak ConcurrentExecutions", f.name),
+            value: c.to_string(),
+            source: Some(format!(
+                "AWS/Lambda ConcurrentExecutions{{FunctionName={}}} (Maximum)",
+                f.name
+            )),
+        });
+    }
+    let endpoints = ctx.endpoints_of(&f.name);
+    evidence.push(Evidence {
+        label: if per_function {
+            format!("client {status} responses on {}", endpoints.join(", "))
+        } else {
+            format!("client {status} responses (all endpoints)")
+        },
+        value: format!("{client} of {}", phase.requests),
+        source: Some("requests/".into()),
+    });
+    if !per_function && !endpoints.is_empty() {
+        evidence.push(Evidence {
+            label: "endpoints served by it".into(),
+            value: endpoints.join(", "),
+            source: Some("traces".into()),
+        });
+    }
+    if client_known && client != throttles {
+        evidence.push(Evidence {
+            label: "metric vs client".into(),
+            value: format!(
+                "{throttles} throttles vs {client} client {status}s: {}",
+                if throttles > client {
+                    "the rest came from other callers, retries inside AWS or requests the \
+                     client lost"
+                } else {
+                    "some of the client's statuses came from other failures or a period \
+                     straddling the phase boundary"
+                }
+            ),
+            source: None,
+        });
+    }
+    if let Some(base) = ctx.baseline().filter(|b| b.index != phase.index) {
+        evidence.push(Evidence {
+            label: format!("p99 {} → {}", base.name, phase.name),
+            value: format!(
+                "{} → {}",
+                Millis(Context::p99(base)),
+                Millis(Context::p99(phase))
+            ),
+            source: Some("requests/ (corrected latency, all requests)".into()),
+        });
+    }
+    let (title, severity) = if seen_by_client == 0 {
+        (
+            format!(
+                "{name} throttled {} in {} that none of the run's requests saw (other callers or \
+                 asynchronous invocations)",
+                plural(throttles, "invocation"),
+                phase.name
+            ),
+            Severity::Info,
+        )
+    } else {
+        (
+            format!(
+                "{name} throttled {}{ceiling_text} in {}",
+                plural(if client_known { client.max(1) } else { throttles }, "request"),
+                phase.name
+            ),
+            severity(seen_by_client, phase, ctx.latency_harmed(phase)),
+        )
+    };
+    let window = ctx
+        .seconds_where(phase, |p| match status {
+            "429" => p.errors_4xx > 0,
+            _ => p.errors_5xx > 0,
+        })
+        .filter(|_| seen_by_client > 0)
+        .or_else(|| ctx.seconds_where(phase, |p| p.lambda_throttles.is_some_and(|t| t > 0.0)))
+        .or(Some(phase.window));
+    (
+        Finding {
+            kind: FindingKind::LambdaThrottling,
+            severity,
+            title,
+            window,
+            phase: Some(phase.name.clone()),
+            evidence,
+            recommendation: format!(
+                "Raise `{}`'s reserved concurrency{} (or the account's concurrency quota when \
+                 it is unreserved), add provisioned concurrency for the burst, or shape the \
+                 burst below the ceiling (API Gateway stage throttling, a queue in front).",
+                f.name,
+                ceiling.map_or_else(String::new, |c| format!(" above {c}"))
+            ),
+        },
+        seen_by_client.max(throttles) as f64,
+    )
+}
+
 /// Without Lambda's `Throttles` metric, the client's statuses alone: behind a REST API or a
 /// function URL the throttle status is specific enough to name the likely cause, at
-/// `warning` and saying what would confirm it. (Behind an HTTP API a 500 is any Lambda
-/// failure, so nothing is inferred.)
-fn inferred(
-    ctx: &Context<'_>,
-    phase: &stormwatch_model::analysis::PhaseStats,
-    client_status: &str,
-) -> Option<(Finding, f64)> {
+/// `warning` at most and saying what would confirm it. (Behind an HTTP API a 500 is any
+/// Lambda failure, so nothing is inferred.)
+fn inferred(ctx: &Context<'_>, phase: &PhaseStats, status: &str) -> Option<(Finding, f64)> {
     if !matches!(ctx.api_kind, Some(ApiKind::Rest | ApiKind::FunctionUrl)) {
         return None;
     }
-    let client = status_count(phase, client_status);
+    let client = status_count(phase, status);
     if client == 0 {
         return None;
     }
@@ -107,13 +175,19 @@ fn inferred(
     } else {
         "a function URL answers 429 when Lambda throttles"
     };
+    let functions: Vec<&str> = {
+        let mut v: Vec<&str> = ctx.endpoint_functions.values().map(String::as_str).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
     Some((
         Finding {
             kind: FindingKind::LambdaThrottling,
-            severity: Severity::Warning,
+            severity: severity(client, phase, false).min(Severity::Warning),
             title: format!(
-                "{client} request{} in {} got {client_status}, likely Lambda throttling",
-                if client == 1 { "" } else { "s" },
+                "{} in {} got {status}, likely Lambda throttling",
+                plural(client, "request"),
                 phase.name
             ),
             window: ctx
@@ -121,14 +195,20 @@ fn inferred(
                 .or(Some(phase.window)),
             phase: Some(phase.name.clone()),
             evidence: vec![Evidence {
-                label: format!("client {client_status} responses"),
+                label: format!("client {status} responses"),
                 value: format!("{client} of {}", phase.requests),
                 source: Some("requests/".into()),
             }],
             recommendation: format!(
                 "{front}; run `stormwatch collect` to confirm with AWS/Lambda Throttles and \
-                 ConcurrentExecutions. If confirmed, raise the function's reserved concurrency, \
-                 add provisioned concurrency for the burst, or shape the burst below the ceiling."
+                 ConcurrentExecutions per function{}. If confirmed, raise the function's reserved \
+                 concurrency, add provisioned concurrency for the burst, or shape the burst below \
+                 the ceiling.",
+                if functions.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", functions.join(", "))
+                }
             ),
         },
         // Ranked below findings backed by server-side metrics.

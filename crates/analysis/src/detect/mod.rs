@@ -13,12 +13,13 @@ mod recovery;
 mod saturation;
 mod timeouts;
 
+use std::collections::BTreeMap;
+
 use stormwatch_model::analysis::{ColdStartSummary, PhaseStats, TimelinePoint};
-use stormwatch_model::{ApiKind, Finding, PhaseWindow};
+use stormwatch_model::{ApiKind, Finding, PhaseWindow, Severity};
 
 use crate::traces::TracedRequest;
 
-pub use cold_starts::summary as cold_start_summary;
 
 /// What every detector sees.
 pub struct Context<'a> {
@@ -30,8 +31,16 @@ pub struct Context<'a> {
     pub traced: &'a [TracedRequest],
     /// The API front, when known.
     pub api_kind: Option<ApiKind>,
+    /// The API's name as findings show it (`demo-store/prod`), when known.
+    pub api_name: Option<String>,
     /// Cold starts, when any source could tell.
     pub cold_starts: Option<&'a ColdStartSummary>,
+    /// Which function served each endpoint, from traces or REPORT lines joined by trace id
+    /// (the function most of the endpoint's traced requests reached).
+    pub endpoint_functions: &'a BTreeMap<String, String>,
+    /// Median client latency (raw, ms) per (phase index, outcome label) of failed outcomes:
+    /// the limit a timeout ran into.
+    pub outcome_latency: &'a BTreeMap<(u32, String), f64>,
 }
 
 /// Count of responses with `status` in a phase, over all endpoints.
@@ -49,13 +58,41 @@ impl Context<'_> {
         self.phases.iter().find(|p| p.requests > 0)
     }
 
-    /// Worst p99 (corrected) over a phase's endpoints.
+    /// The phase's p99 (corrected, over all its requests).
     pub fn p99(phase: &PhaseStats) -> f64 {
-        phase
+        phase.corrected.p99.0
+    }
+
+    /// Whether the phase's p99 rose well above the baseline's: latency harm.
+    pub fn latency_harmed(&self, phase: &PhaseStats) -> bool {
+        self.baseline()
+            .filter(|b| b.index != phase.index)
+            .is_some_and(|b| Self::p99(phase) > 1.5 * Self::p99(b).max(1.0))
+    }
+
+    /// The endpoints served by `function` (empty when no trace tied them).
+    pub fn endpoints_of(&self, function: &str) -> Vec<&str> {
+        self.endpoint_functions
+            .iter()
+            .filter(|(_, f)| f.as_str() == function)
+            .map(|(e, _)| e.as_str())
+            .collect()
+    }
+
+    /// Responses with `status` in a phase: on the endpoints `function` serves when traces
+    /// tied any endpoint to it, else over all endpoints. The flag says which.
+    pub fn status_count_for(&self, phase: &PhaseStats, status: &str, function: &str) -> (u64, bool) {
+        let endpoints = self.endpoints_of(function);
+        if endpoints.is_empty() {
+            return (status_count(phase, status), false);
+        }
+        let n = phase
             .endpoints
             .iter()
-            .map(|e| e.corrected.p99.0)
-            .fold(0.0, f64::max)
+            .filter(|e| endpoints.contains(&e.endpoint.as_str()))
+            .filter_map(|e| e.outcomes.get(status))
+            .sum();
+        (n, true)
     }
 
     /// The window of the seconds inside `phase` where `pred` holds, if any.
@@ -86,6 +123,28 @@ pub fn share(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// Severity by impact, the one rule every detector uses (docs/analysis.md): `critical` when
+/// the cause failed at least 1 % of the phase's requests, `warning` when it failed fewer or
+/// only hurt latency, `info` when the run's own requests did not feel it.
+pub fn severity(failed: u64, phase: &PhaseStats, latency_harm: bool) -> Severity {
+    if failed > 0 && share(failed, phase.requests) >= 0.01 {
+        Severity::Critical
+    } else if failed > 0 || latency_harm {
+        Severity::Warning
+    } else {
+        Severity::Info
+    }
+}
+
+/// `1 request`, `2 requests`.
+pub fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 /// Runs every detector; findings most severe first, then by how many requests they touch.
 pub fn detect(ctx: &Context<'_>) -> Vec<Finding> {
     let mut findings: Vec<(Finding, f64)> = Vec::new();
@@ -103,4 +162,31 @@ pub fn detect(ctx: &Context<'_>) -> Vec<Finding> {
             .then(b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal))
     });
     findings.into_iter().map(|(f, _)| f).collect()
+}
+
+/// A failed threshold makes its phase's leading cause `critical`: the most impactful
+/// `warning` of that phase (when the phase has no `critical` finding yet) is raised, and the
+/// findings are ordered again.
+pub fn escalate_for_failed_thresholds(
+    findings: &mut [Finding],
+    thresholds: &[stormwatch_model::analysis::ThresholdResult],
+) {
+    for t in thresholds.iter().filter(|t| !t.passed) {
+        let Some(phase) = &t.phase else { continue };
+        let in_phase = |f: &Finding| f.phase.as_ref() == Some(phase);
+        if findings
+            .iter()
+            .any(|f| in_phase(f) && f.severity == Severity::Critical)
+        {
+            continue;
+        }
+        if let Some(f) = findings
+            .iter_mut()
+            .find(|f| in_phase(f) && f.severity == Severity::Warning)
+        {
+            f.severity = Severity::Critical;
+        }
+    }
+    // Stable: keeps the impact order within a severity.
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
 }
