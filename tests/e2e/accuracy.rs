@@ -53,7 +53,7 @@ fn fault(keys: &str) -> String {
     format!("[[faults]]\nat = \"7s\"\nduration = \"4s\"\n{keys}\n")
 }
 
-fn utc(t: SystemTime) -> DateTime<Utc> {
+pub(crate) fn utc(t: SystemTime) -> DateTime<Utc> {
     t.into()
 }
 
@@ -158,7 +158,11 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn run_scenario(dir: &Path, config: &str, scenario: &str) -> (AnalysisReport, PhaseWindow) {
+pub(crate) fn run_scenario(
+    dir: &Path,
+    config: &str,
+    scenario: &str,
+) -> (AnalysisReport, PhaseWindow) {
     let run = RunDir::new(dir.join("run"));
     let (started, metrics) = runtime().block_on(async {
         let (sandbox, started) = start_and_load(dir, config, scenario, &run).await;
@@ -174,7 +178,7 @@ fn run_scenario(dir: &Path, config: &str, scenario: &str) -> (AnalysisReport, Ph
 
 /// Runs `scenario` against the sandbox, collects from it with the real collector (1 s
 /// periods, X-Ray or the Lambda logs' REPORT lines) before stopping it, and analyzes.
-fn run_and_collect(
+pub(crate) fn run_and_collect(
     dir: &Path,
     config: &str,
     scenario: &str,
@@ -327,7 +331,7 @@ fn metrics_only_cold_start_estimate_is_within_15_percent() {
 }
 
 /// The ground truth's lines.
-fn truth_lines(dir: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn truth_lines(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("truth.jsonl"))
         .unwrap()
         .lines()

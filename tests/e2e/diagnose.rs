@@ -122,7 +122,11 @@ fn diagnose_runs_collects_analyzes_and_reports_what_the_sandbox_did() {
     let idle_throttles = idle
         .server
         .as_ref()
-        .and_then(|s| s.total(stormwatch_model::analysis::ResourceKind::Function, |f| f.throttles))
+        .and_then(|s| {
+            s.total(stormwatch_model::analysis::ResourceKind::Function, |f| {
+                f.throttles
+            })
+        })
         .unwrap_or(0);
     assert_eq!(idle_throttles, 0, "throttles in idle");
     // The burst's throttles are Lambda's (reserved concurrency 2); the app has no table.

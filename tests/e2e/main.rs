@@ -7,6 +7,7 @@ mod browser;
 mod coldstarts;
 mod collect;
 mod diagnose;
+mod diagnosis;
 mod examples;
 mod run;
 mod runs_list;

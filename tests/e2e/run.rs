@@ -130,7 +130,7 @@ fn a_short_run_writes_a_run_dir_that_runs_list_shows() {
         ])
         .assert()
         .success()
-        .stdout(predicate::str::contains("PASS [warm] error_rate <= 0 %"));
+        .stdout(predicate::str::contains("PASS warm error_rate <= 0 %"));
     let stdout = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
     let run_path = PathBuf::from(stdout.lines().last().unwrap());
     let dir = RunDir::new(&run_path);
@@ -165,7 +165,7 @@ fn a_failed_threshold_exits_1() {
         .arg(tmp.path().join("runs"))
         .assert()
         .code(1)
-        .stdout(predicate::str::contains("FAIL [warm] p50"));
+        .stdout(predicate::str::contains("FAIL warm p50"));
 }
 
 #[test]
@@ -296,4 +296,65 @@ fn sigterm_stops_cleanly_with_status_aborted() {
             .torn_lines,
         0
     );
+}
+
+#[test]
+fn run_and_analyze_judge_thresholds_alike() {
+    let (url, _) = server();
+    let tmp = tempfile::tempdir().unwrap();
+    // Two phases with traffic; thresholds with and without a phase and an endpoint, some
+    // passing, some failing.
+    let s = scenario(
+        tmp.path(),
+        "[[phases]]\nname = \"a\"\nmodel = \"open\"\nrate = 20\nduration = \"1s\"\n\
+         [[phases]]\nname = \"b\"\nmodel = \"open\"\nrate = 10\nduration = \"1s\"\n",
+        "[[thresholds]]\ncheck = \"p50 < 0.0001\"\n\n\
+         [[thresholds]]\ncheck = \"error_rate <= 0\"\n\n\
+         [[thresholds]]\nphase = \"b\"\ncheck = \"max < 60000\"\n\n\
+         [[thresholds]]\nphase = \"a\"\nendpoint = \"GET /nope\"\ncheck = \"p99 < 60000\"\n",
+    );
+    let out = tmp.path().join("runs");
+    let run = Command::cargo_bin("stormwatch")
+        .unwrap()
+        .args(["run", s.to_str().unwrap(), "--target", &url, "--out"])
+        .arg(&out)
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8(run.get_output().stdout.clone()).unwrap();
+    let from_run: Vec<(String, bool)> = stdout
+        .lines()
+        .filter_map(|l| {
+            let (verdict, rest) = l.split_once(' ')?;
+            let passed = match verdict {
+                "PASS" => true,
+                "FAIL" => false,
+                _ => return None,
+            };
+            Some((rest.split(" (observed").next()?.to_string(), passed))
+        })
+        .collect();
+    let dir = PathBuf::from(stdout.lines().last().unwrap());
+    Command::cargo_bin("stormwatch")
+        .unwrap()
+        .args(["analyze", dir.to_str().unwrap()])
+        .assert()
+        .code(1);
+    let report = RunDir::new(&dir).read_analysis().unwrap();
+    let from_analyze: Vec<(String, bool)> = report
+        .thresholds
+        .iter()
+        .map(|t| (t.name.clone(), t.passed))
+        .collect();
+    assert_eq!(
+        from_run,
+        [
+            ("a p50 < 0 ms".to_string(), false),
+            ("b p50 < 0 ms".to_string(), false),
+            ("a error_rate <= 0 %".to_string(), true),
+            ("b error_rate <= 0 %".to_string(), true),
+            ("b max < 60000 ms".to_string(), true),
+            ("a / GET /nope p99 < 60000 ms".to_string(), false),
+        ]
+    );
+    assert_eq!(from_run, from_analyze);
 }

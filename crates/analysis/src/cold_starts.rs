@@ -281,10 +281,11 @@ fn estimate_from_concurrency(
         let Some(f) = p.dimensions.get("FunctionName") else {
             continue;
         };
-        by_function
-            .entry(f.clone())
-            .or_default()
-            .push((p.timestamp, p.period_secs.max(1), p.value.max(0.0).round()));
+        by_function.entry(f.clone()).or_default().push((
+            p.timestamp,
+            p.period_secs.max(1),
+            p.value.max(0.0).round(),
+        ));
     }
     if by_function.is_empty() {
         return None;
@@ -386,7 +387,9 @@ fn estimate_from_concurrency(
 }
 
 /// Cold starts per function from per-invocation records (`function`, `cold`).
-fn by_function<'a>(invocations: impl Iterator<Item = (Option<&'a str>, bool)>) -> Vec<FunctionColdStarts> {
+fn by_function<'a>(
+    invocations: impl Iterator<Item = (Option<&'a str>, bool)>,
+) -> Vec<FunctionColdStarts> {
     let mut counts: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for (f, cold) in invocations {
         let Some(f) = f else { continue };

@@ -258,7 +258,8 @@ pub fn outcome_latency(inputs: &RunInputs) -> Result<BTreeMap<(u32, String), f64
             df.column("median")?.f64()?.clone(),
         ))
     };
-    let (phase, status, error, median) = get().map_err(AnalysisError::query("latency per outcome"))?;
+    let (phase, status, error, median) =
+        get().map_err(AnalysisError::query("latency per outcome"))?;
     let mut out = BTreeMap::new();
     for i in 0..df.height() {
         let (Some(p), Some(m)) = (phase.get(i), median.get(i)) else {

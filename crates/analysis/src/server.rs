@@ -101,7 +101,11 @@ pub fn throttle_status(kind: Option<ApiKind>) -> u16 {
 /// The status a client sees when the function fails: 500 behind an HTTP API, 502 behind a
 /// REST API or a function URL.
 pub fn function_error_status(kind: Option<ApiKind>) -> u16 {
-    if kind == Some(ApiKind::Http) { 500 } else { 502 }
+    if kind == Some(ApiKind::Http) {
+        500
+    } else {
+        502
+    }
 }
 
 /// Which client outcome weighs a count metric.
@@ -177,7 +181,11 @@ fn resource_of(p: &MetricPoint) -> Option<(ResourceKind, String)> {
 /// and the dropped bucket add up to `value` exactly.
 pub fn apportion(value: u64, shares: &[f64]) -> Vec<u64> {
     let rest = (1.0 - shares.iter().sum::<f64>()).max(0.0);
-    let mut quotas: Vec<f64> = shares.iter().chain([&rest]).map(|s| s * value as f64).collect();
+    let mut quotas: Vec<f64> = shares
+        .iter()
+        .chain([&rest])
+        .map(|s| s * value as f64)
+        .collect();
     let total: f64 = quotas.iter().sum();
     if total <= 0.0 {
         return vec![0; shares.len()];
@@ -349,8 +357,7 @@ impl ServerSeries {
         stat: &str,
         windows: &[PhaseWindow],
     ) -> BTreeMap<(ResourceKind, String), Vec<Option<f64>>> {
-        let mut by_resource: BTreeMap<(ResourceKind, String), Vec<&MetricPoint>> =
-            BTreeMap::new();
+        let mut by_resource: BTreeMap<(ResourceKind, String), Vec<&MetricPoint>> = BTreeMap::new();
         for p in self.points(namespace, metric, stat) {
             if let Some(r) = resource_of(p) {
                 by_resource.entry(r).or_default().push(p);
@@ -371,7 +378,11 @@ impl ServerSeries {
                             .copied()
                             .filter(|p| self.mostly_in(w, p.timestamp, period(p)))
                             .collect();
-                        let pick = if mostly.is_empty() { overlapping } else { mostly };
+                        let pick = if mostly.is_empty() {
+                            overlapping
+                        } else {
+                            mostly
+                        };
                         pick.iter()
                             .map(|p| p.value)
                             .filter(|v| v.is_finite())
@@ -407,7 +418,10 @@ impl ServerSeries {
         set_count("AWS/Lambda", "Throttles", |s| &mut s.throttles);
         set_count("AWS/Lambda", "Errors", |s| &mut s.errors);
         for (metric, field) in [
-            ("Count", (|s| &mut s.requests) as fn(&mut ResourceStats) -> &mut Option<u64>),
+            (
+                "Count",
+                (|s| &mut s.requests) as fn(&mut ResourceStats) -> &mut Option<u64>,
+            ),
             ("5XXError", |s| &mut s.errors),
             ("5xx", |s| &mut s.errors),
             ("4XXError", |s| &mut s.client_errors),
@@ -438,18 +452,19 @@ impl ServerSeries {
                 e.throttles = Some(e.throttles.unwrap_or(0) + n);
             }
         }
-        let mut set_gauge = |ns: &str, metric: &str, stat: &str, set: fn(&mut ResourceStats, f64)| {
-            for (r, per_window) in self.worst(ns, metric, stat, windows) {
-                for (i, v) in per_window.into_iter().enumerate() {
-                    if let Some(v) = v {
-                        let e = stats[i]
-                            .entry(r.clone())
-                            .or_insert_with(|| ResourceStats::new(r.0, &r.1));
-                        set(e, v);
+        let mut set_gauge =
+            |ns: &str, metric: &str, stat: &str, set: fn(&mut ResourceStats, f64)| {
+                for (r, per_window) in self.worst(ns, metric, stat, windows) {
+                    for (i, v) in per_window.into_iter().enumerate() {
+                        if let Some(v) = v {
+                            let e = stats[i]
+                                .entry(r.clone())
+                                .or_insert_with(|| ResourceStats::new(r.0, &r.1));
+                            set(e, v);
+                        }
                     }
                 }
-            }
-        };
+            };
         set_gauge("AWS/Lambda", "ConcurrentExecutions", "Maximum", |s, v| {
             s.peak_concurrency = Some(v.max(0.0).round() as u64);
         });
@@ -594,10 +609,28 @@ mod tests {
                 120.0,
                 &[("FunctionName", "a"), ("Resource", "a:1")],
             ),
-            point("ConcurrentExecutions", "Maximum", "2026-11-22T14:00:00Z", 5.0, &a),
-            point("ConcurrentExecutions", "Maximum", "2026-11-22T14:00:00Z", 10.0, &b),
+            point(
+                "ConcurrentExecutions",
+                "Maximum",
+                "2026-11-22T14:00:00Z",
+                5.0,
+                &a,
+            ),
+            point(
+                "ConcurrentExecutions",
+                "Maximum",
+                "2026-11-22T14:00:00Z",
+                10.0,
+                &b,
+            ),
             // The account-level series (no dimension) is not a resource.
-            point("ConcurrentExecutions", "Maximum", "2026-11-22T14:00:00Z", 15.0, &[]),
+            point(
+                "ConcurrentExecutions",
+                "Maximum",
+                "2026-11-22T14:00:00Z",
+                15.0,
+                &[],
+            ),
         ]);
         // No client traffic: by time. 14:00:30 – 14:01:30 covers half of each period.
         let w = PhaseWindow::new(t("2026-11-22T14:00:30Z"), t("2026-11-22T14:01:30Z")).unwrap();
@@ -614,7 +647,13 @@ mod tests {
         let f = [("FunctionName", "f")];
         // One 60 s period holds 308 throttles; the burst (14:00:00–14:00:20) saw 300 of the
         // client's 500s, the quiet phase after it none, though it sent requests.
-        let s = ServerSeries::new(vec![point("Throttles", "Sum", "2026-11-22T14:00:00Z", 308.0, &f)]);
+        let s = ServerSeries::new(vec![point(
+            "Throttles",
+            "Sum",
+            "2026-11-22T14:00:00Z",
+            308.0,
+            &f,
+        )]);
         let mut requests = Vec::new();
         for i in 0..1000 {
             let at = ns("2026-11-22T14:00:00Z") + i * 20_000_000; // 50/s over 20 s
@@ -675,8 +714,16 @@ mod tests {
     fn tables_count_throttled_requests_once_and_streams_their_own_metric() {
         let mut table_points = Vec::new();
         for (metric, dims, v) in [
-            ("ThrottledRequests", vec![("TableName", "orders"), ("Operation", "PutItem")], 4.0),
-            ("ThrottledRequests", vec![("TableName", "orders"), ("Operation", "GetItem")], 1.0),
+            (
+                "ThrottledRequests",
+                vec![("TableName", "orders"), ("Operation", "PutItem")],
+                4.0,
+            ),
+            (
+                "ThrottledRequests",
+                vec![("TableName", "orders"), ("Operation", "GetItem")],
+                1.0,
+            ),
             ("WriteThrottleEvents", vec![("TableName", "orders")], 9.0),
             ("WriteThrottleEvents", vec![("TableName", "carts")], 3.0),
             ("ReadThrottleEvents", vec![("TableName", "carts")], 2.0),
@@ -695,7 +742,10 @@ mod tests {
         k.namespace = "AWS/Kinesis".into();
         table_points.push(k);
         let w = PhaseWindow::starting_at(t("2026-11-22T14:00:00Z"), Duration::from_secs(60));
-        let s = ServerSeries::new(table_points).phase_stats(&[w]).remove(0).unwrap();
+        let s = ServerSeries::new(table_points)
+            .phase_stats(&[w])
+            .remove(0)
+            .unwrap();
         let throttles = |k, n| s.resource(k, n).and_then(|r| r.throttles);
         assert_eq!(throttles(ResourceKind::Table, "orders"), Some(5));
         assert_eq!(throttles(ResourceKind::Table, "carts"), Some(5));

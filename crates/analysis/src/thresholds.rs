@@ -91,8 +91,16 @@ fn observe(
         .and_then(|v| v.extract::<f64>());
     let value = match t.metric {
         ThresholdMetric::ColdStartShare => cold_starts.and_then(|c| {
-            let name = &inputs.manifest.phases.iter().find(|p| p.index == phase)?.name;
-            c.by_phase.iter().find(|b| &b.phase == name).map(|b| b.share)
+            let name = &inputs
+                .manifest
+                .phases
+                .iter()
+                .find(|p| p.index == phase)?
+                .name;
+            c.by_phase
+                .iter()
+                .find(|b| &b.phase == name)
+                .map(|b| b.share)
         }),
         ThresholdMetric::AchievedRate => {
             let secs = inputs

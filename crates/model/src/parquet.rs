@@ -181,10 +181,7 @@ pub fn spans_from_frame(df: &DataFrame) -> PolarsResult<Vec<Span>> {
                     .get(r)
                     .and_then(|v| u32::try_from(v).ok())
                     .unwrap_or(0),
-                timed_out: timed_out
-                    .as_ref()
-                    .and_then(|c| c.get(r))
-                    .unwrap_or(false),
+                timed_out: timed_out.as_ref().and_then(|c| c.get(r)).unwrap_or(false),
             })
         })
         .collect()

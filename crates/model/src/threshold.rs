@@ -183,7 +183,10 @@ pub fn judge(
     phases: &[(u32, &str)],
     mut observe: impl FnMut(u32, Scope<'_>) -> Observation,
 ) -> Vec<ThresholdResult> {
-    let scope = spec.endpoint.as_deref().map_or(Scope::AllRequests, Scope::Endpoint);
+    let scope = spec
+        .endpoint
+        .as_deref()
+        .map_or(Scope::AllRequests, Scope::Endpoint);
     let result = |phase: Option<&str>, observed: Option<f64>| {
         let name = match (&spec.phase, phase) {
             (None, Some(p)) => format!("{p} {}", spec.describe()),
@@ -282,9 +285,18 @@ mod tests {
         let observe = |i: u32, scope: Scope<'_>| {
             assert_eq!(scope, Scope::AllRequests);
             match i {
-                0 => Observation { requests: 10, value: Some(100.0) },
-                2 => Observation { requests: 10, value: Some(900.0) },
-                _ => Observation { requests: 0, value: None },
+                0 => Observation {
+                    requests: 10,
+                    value: Some(100.0),
+                },
+                2 => Observation {
+                    requests: 10,
+                    value: Some(900.0),
+                },
+                _ => Observation {
+                    requests: 0,
+                    value: None,
+                },
             }
         };
         let r = judge(&p99_below(None, 500.0), &phases, observe);

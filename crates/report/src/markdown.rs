@@ -104,13 +104,17 @@ pub fn render(report: &AnalysisReport) -> Artifact {
         })
         .collect();
     if !resources.is_empty() {
-        md.push_str("### Server side, per resource
+        md.push_str(
+            "### Server side, per resource
 
-");
+",
+        );
         md.push_str("| phase | resource | requests | throttles | errors | timeouts | peak concurrency | p99 |
 ");
-        md.push_str("|---|---|--:|--:|--:|--:|--:|--:|
-");
+        md.push_str(
+            "|---|---|--:|--:|--:|--:|--:|--:|
+",
+        );
         let n = |v: Option<u64>| v.map_or_else(|| "–".to_string(), |v| v.to_string());
         for (p, r) in resources {
             let _ = writeln!(
@@ -123,7 +127,8 @@ pub fn render(report: &AnalysisReport) -> Artifact {
                 n(r.errors),
                 n(r.timeouts),
                 n(r.peak_concurrency),
-                r.duration_p99.map_or_else(|| "–".to_string(), |d| d.to_string())
+                r.duration_p99
+                    .map_or_else(|| "–".to_string(), |d| d.to_string())
             );
         }
         md.push('\n');

@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use stormwatch_model::analysis::{
     ColdStartSummary, DataSources, EndpointStats, LatencyDistribution, LatencySummary,
-    PercentilePoint, PhaseColdStarts, PhaseStats, ResourceKind, ResourceStats, RunSummary, ServerStats,
-    ThresholdResult,
-    TimelinePoint, Verdict, Waterfall,
+    PercentilePoint, PhaseColdStarts, PhaseStats, ResourceKind, ResourceStats, RunSummary,
+    ServerStats, ThresholdResult, TimelinePoint, Verdict, Waterfall,
 };
 use stormwatch_model::{
     ANALYSIS_SCHEMA_VERSION, AnalysisReport, ApiKind, Evidence, Finding, FindingKind, Millis,

@@ -157,10 +157,14 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
     )]
 }
 
-
 /// `; most in `products` (30)` when the summary tells functions apart.
 fn named(c: &ColdStartSummary) -> String {
-    match c.by_function.iter().filter(|f| f.count > 0).max_by_key(|f| f.count) {
+    match c
+        .by_function
+        .iter()
+        .filter(|f| f.count > 0)
+        .max_by_key(|f| f.count)
+    {
         Some(f) if c.by_function.len() > 1 => format!("; most in `{}` ({})", f.function, f.count),
         Some(f) => format!("; `{}`", f.function),
         None => String::new(),

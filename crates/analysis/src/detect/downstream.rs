@@ -29,7 +29,10 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
             .collect();
         if resources.is_empty() {
             // Without the resource's metrics, throttle flags on traced calls still tell.
-            let throttled = traced.iter().filter(|t| t.trace.downstream_throttled).count();
+            let throttled = traced
+                .iter()
+                .filter(|t| t.trace.downstream_throttled)
+                .count();
             if throttled > 0 {
                 out.push(finding(ctx, phase, None, &traced));
             }
@@ -78,7 +81,7 @@ fn finding(
     let mut evidence = Vec::new();
     if let Some(r) = resource {
         evidence.push(Evidence {
-            label: format!("{name} throttled requests"),
+            label: format!("{name} throttled calls (retries included)"),
             value: count.to_string(),
             source: Some(match r.kind {
                 ResourceKind::Stream => format!(
@@ -106,7 +109,11 @@ fn finding(
     if !callers.is_empty() {
         evidence.push(Evidence {
             label: "functions whose calls were throttled".into(),
-            value: callers.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+            value: callers
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             source: Some("traces".into()),
         });
     }
@@ -152,9 +159,10 @@ fn finding(
                 / traced.len() as f64,
         )
     });
+    // Throttle metrics count every rejected call, SDK retries included.
     let what = match resource.map(|r| r.kind) {
-        Some(ResourceKind::Stream) => "writes",
-        _ => "requests",
+        Some(ResourceKind::Stream) => "write",
+        _ => "call",
     };
     let recommendation = match resource {
         Some(r) if r.kind == ResourceKind::Stream => format!(
@@ -180,7 +188,7 @@ fn finding(
             severity: severity(failed, phase, ctx.latency_harmed(phase)),
             title: format!(
                 "{name} throttled {} in {}{}{}",
-                plural(count, &what[..what.len() - 1]),
+                plural(count, what),
                 phase.name,
                 if failed > 0 {
                     format!("; {} failed with {error_status}", plural(failed, "request"))

@@ -58,11 +58,17 @@ fn finding(
     let mut evidence = vec![Evidence {
         label: format!("`{}` Errors (timeouts excluded)", f.name),
         value: errors.to_string(),
-        source: Some(format!("AWS/Lambda Errors{{FunctionName={}}} (Sum)", f.name)),
+        source: Some(format!(
+            "AWS/Lambda Errors{{FunctionName={}}} (Sum)",
+            f.name
+        )),
     }];
     evidence.push(Evidence {
         label: if per_function {
-            format!("client {status} responses on {}", ctx.endpoints_of(&f.name).join(", "))
+            format!(
+                "client {status} responses on {}",
+                ctx.endpoints_of(&f.name).join(", ")
+            )
         } else {
             format!("client {status} responses (all endpoints)")
         },

@@ -45,16 +45,22 @@ fn finding(
     // trace tied endpoints to functions and this is the only function throttling).
     let (client, per_function) = ctx.status_count_for(phase, status, &f.name);
     let client_known = per_function || throttling_functions == 1;
-    let seen_by_client = if client_known { client } else { client.min(throttles) };
+    let seen_by_client = if client_known {
+        client
+    } else {
+        client.min(throttles)
+    };
     let name = f.display_name();
     let ceiling = f.peak_concurrency;
-    let ceiling_text = ceiling.map_or_else(String::new, |c| {
-        format!(" at a peak concurrency of {c}")
-    });
+    let ceiling_text =
+        ceiling.map_or_else(String::new, |c| format!(" at a peak concurrency of {c}"));
     let mut evidence = vec![Evidence {
         label: format!("`{}` Throttles", f.name),
         value: throttles.to_string(),
-        source: Some(format!("AWS/Lambda Throttles{{FunctionName={}}} (Sum)", f.name)),
+        source: Some(format!(
+            "AWS/Lambda Throttles{{FunctionName={}}} (Sum)",
+            f.name
+        )),
     }];
     if let Some(c) = ceiling {
         evidence.push(Evidence {
@@ -124,7 +130,14 @@ fn finding(
         (
             format!(
                 "{name} throttled {}{ceiling_text} in {}",
-                plural(if client_known { client.max(1) } else { throttles }, "request"),
+                plural(
+                    if client_known {
+                        client.max(1)
+                    } else {
+                        throttles
+                    },
+                    "request"
+                ),
                 phase.name
             ),
             severity(seen_by_client, phase, ctx.latency_harmed(phase)),
@@ -176,7 +189,11 @@ fn inferred(ctx: &Context<'_>, phase: &PhaseStats, status: &str) -> Option<(Find
         "a function URL answers 429 when Lambda throttles"
     };
     let functions: Vec<&str> = {
-        let mut v: Vec<&str> = ctx.endpoint_functions.values().map(String::as_str).collect();
+        let mut v: Vec<&str> = ctx
+            .endpoint_functions
+            .values()
+            .map(String::as_str)
+            .collect();
         v.sort_unstable();
         v.dedup();
         v

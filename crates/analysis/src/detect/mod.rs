@@ -20,7 +20,6 @@ use stormwatch_model::{ApiKind, Finding, PhaseWindow, Severity};
 
 use crate::traces::TracedRequest;
 
-
 /// What every detector sees.
 pub struct Context<'a> {
     /// Per-phase statistics (client and server).
@@ -81,7 +80,12 @@ impl Context<'_> {
 
     /// Responses with `status` in a phase: on the endpoints `function` serves when traces
     /// tied any endpoint to it, else over all endpoints. The flag says which.
-    pub fn status_count_for(&self, phase: &PhaseStats, status: &str, function: &str) -> (u64, bool) {
+    pub fn status_count_for(
+        &self,
+        phase: &PhaseStats,
+        status: &str,
+        function: &str,
+    ) -> (u64, bool) {
         let endpoints = self.endpoints_of(function);
         if endpoints.is_empty() {
             return (status_count(phase, status), false);

@@ -77,7 +77,12 @@ fn function_timeout(
     let seen = client.min(t.count);
     let limit = t
         .limit
-        .map(|m| format!(" at its {} timeout", Millis(pinned(m).map_or(m.0, |s| s * 1000.0))))
+        .map(|m| {
+            format!(
+                " at its {} timeout",
+                Millis(pinned(m).map_or(m.0, |s| s * 1000.0))
+            )
+        })
         .unwrap_or_default();
     let mut evidence = vec![Evidence {
         label: format!("`{}` invocations that timed out", f.name),
@@ -92,7 +97,10 @@ fn function_timeout(
         evidence.push(Evidence {
             label: format!("`{}` Duration Maximum", f.name),
             value: m.to_string(),
-            source: Some(format!("AWS/Lambda Duration{{FunctionName={}}} (Maximum)", f.name)),
+            source: Some(format!(
+                "AWS/Lambda Duration{{FunctionName={}}} (Maximum)",
+                f.name
+            )),
         });
     }
     evidence.push(Evidence {
@@ -113,7 +121,11 @@ fn function_timeout(
                 f.display_name(),
                 plural(t.count, "invocation"),
                 phase.name,
-                if t.exact { "" } else { " (inferred from metrics)" }
+                if t.exact {
+                    ""
+                } else {
+                    " (inferred from metrics)"
+                }
             ),
             window: ctx
                 .seconds_where(phase, |p| p.errors_5xx > 0)
@@ -150,10 +162,10 @@ fn integration_timeout(ctx: &Context<'_>, phase: &PhaseStats) -> Option<(Finding
         .filter_map(|s| ctx.outcome_latency.get(&(phase.index, (*s).to_string())))
         .copied()
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-    let api = ctx
-        .api_name
-        .as_deref()
-        .map_or_else(|| "API Gateway".to_string(), |a| format!("API Gateway `{a}`"));
+    let api = ctx.api_name.as_deref().map_or_else(
+        || "API Gateway".to_string(),
+        |a| format!("API Gateway `{a}`"),
+    );
     let label = statuses.join("/");
     Some((
         Finding {
