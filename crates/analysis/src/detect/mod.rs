@@ -192,5 +192,5 @@ pub fn escalate_for_failed_thresholds(
         }
     }
     // Stable: keeps the impact order within a severity.
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
 }
