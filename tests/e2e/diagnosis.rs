@@ -206,8 +206,9 @@ fn function_url_429_is_lambda_throttling_of_the_named_function() {
     only_products_throttled(URL, URL_AWS, "429");
 }
 
-#[test]
-fn table_then_function_faults_in_two_phases_each_named_in_its_phase() {
+/// A table fault in `a`, a function fault in `b`, behind `front` (whose function-error
+/// status is `error_status`): each finding names its resource, in its own phase only.
+fn table_then_function_faults(front: &str, aws: &str, error_status: u16) {
     let tmp = tempfile::tempdir().unwrap();
     // `a`: the orders table keeps 2 % of its write capacity; `b`: products errors half the
     // time.
@@ -216,8 +217,8 @@ fn table_then_function_faults_in_two_phases_each_named_in_its_phase() {
         fault_in_a("table = \"orders\"\ntable_capacity_factor = 0.02"),
         fault_in_b("function = \"products\"\nerror_rate = 0.5")
     );
-    let config = app(REST, "", "", &faults);
-    let (report, _) = run_scenario(tmp.path(), &config, &scenario(REST_AWS));
+    let config = app(front, "", "", &faults);
+    let (report, _) = run_scenario(tmp.path(), &config, &scenario(aws));
     let a = serious(&report, "a");
     let table = a
         .iter()
@@ -248,12 +249,21 @@ fn table_then_function_faults_in_two_phases_each_named_in_its_phase() {
             .all(|f| f.kind != FindingKind::DownstreamThrottling),
         "the table recovered before b: {b:#?}"
     );
-    // Function errors per phase agree with the truth (502s of products).
-    let truth = truth_per_phase(tmp.path(), &report, |l| l["status"] == 502);
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.kind != FindingKind::LambdaThrottling),
+        "nothing was throttled by Lambda: {:#?}",
+        report.findings
+    );
+    // Function errors per phase agree with the truth (products' error statuses).
+    let truth = truth_per_phase(tmp.path(), &report, |l| l["status"] == error_status);
     let products_b = truth
         .get(&("b".into(), "products".into()))
         .copied()
         .unwrap_or(0);
+    assert!(products_b > 10, "the fault should fail requests: {truth:?}");
     let metric = phase(&report, "b")
         .server
         .as_ref()
@@ -271,6 +281,135 @@ fn table_then_function_faults_in_two_phases_each_named_in_its_phase() {
         "{:#?}",
         serious(&report, "warm")
     );
+}
+
+#[test]
+fn rest_api_table_then_function_faults_each_named_in_its_phase() {
+    table_then_function_faults(REST, REST_AWS, 502);
+}
+
+#[test]
+fn http_api_table_then_function_faults_each_named_in_its_phase() {
+    table_then_function_faults(HTTP, HTTP_AWS, 500);
+}
+
+#[test]
+fn function_url_table_then_function_faults_each_named_in_its_phase() {
+    table_then_function_faults(URL, URL_AWS, 502);
+}
+
+#[test]
+fn http_api_stage_throttle_names_the_api_not_lambda() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = app(
+        &format!("{HTTP}\nrate_limit = 1000.0\nburst = 1000"),
+        "",
+        "",
+        &fault_in_a("stage_rate_limit = 10.0"),
+    );
+    let (report, _) = run_scenario(tmp.path(), &config, &scenario(HTTP_AWS));
+    let a = serious(&report, "a");
+    let api = a
+        .iter()
+        .find(|f| f.kind == FindingKind::ApiThrottling)
+        .unwrap_or_else(|| panic!("{:#?}", report.findings));
+    assert!(
+        api.title.starts_with("API Gateway `shop/prod` throttled"),
+        "{}",
+        api.title
+    );
+    let truth = truth_per_phase(tmp.path(), &report, |l| l["throttled_by"] == "api");
+    let in_a: u64 = truth
+        .iter()
+        .filter(|((p, _), _)| p == "a")
+        .map(|(_, n)| n)
+        .sum();
+    assert!(
+        api.title.contains(&format!("throttled {in_a} requests")),
+        "{} vs truth {in_a}",
+        api.title
+    );
+    assert!(
+        report
+            .findings
+            .iter()
+            .all(|f| f.kind != FindingKind::LambdaThrottling),
+        "{:#?}",
+        report.findings
+    );
+    assert!(serious(&report, "warm").is_empty() && serious(&report, "b").is_empty());
+}
+
+/// The first backticked name of a finding's title: the resource it names.
+fn named(f: &Finding) -> Option<String> {
+    f.title.split('`').nth(1).map(str::to_string)
+}
+
+#[test]
+fn metrics_only_reaches_the_same_findings_and_an_honest_cold_start_range() {
+    let tmp = tempfile::tempdir().unwrap();
+    // products is capped at 1 in `a`: its concurrency drops and climbs back, which must not
+    // count as new environments.
+    let config = app(
+        REST,
+        "",
+        "",
+        &fault_in_a("function = \"products\"\nreserved_concurrency = 1"),
+    );
+    let scenario =
+        scenario(REST_AWS).replacen("[[flows]]", "[trace]\nsampling = 1.0\n\n[[flows]]", 1);
+    let (full, run) = run_and_collect(tmp.path(), &config, &scenario, true);
+    assert_eq!(full.cold_starts.as_ref().unwrap().source, "xray");
+    std::fs::remove_file(run.spans_path()).unwrap();
+    let metrics_only = stormwatch_analysis::analyze(&run).unwrap();
+    let shape = |r: &AnalysisReport| {
+        let mut v: Vec<(FindingKind, Option<String>, Option<String>)> = r
+            .findings
+            .iter()
+            .filter(|f| f.kind != FindingKind::ColdStarts)
+            .map(|f| (f.kind, f.phase.clone(), named(f)))
+            .collect();
+        v.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        v
+    };
+    assert_eq!(
+        shape(&metrics_only),
+        shape(&full),
+        "{:#?}",
+        metrics_only.findings
+    );
+    assert!(
+        shape(&full)
+            .iter()
+            .any(|(k, p, n)| *k == FindingKind::LambdaThrottling
+                && p.as_deref() == Some("a")
+                && n.as_deref() == Some("products")),
+        "{:#?}",
+        full.findings
+    );
+    // The estimate per function: within 15 % of the truth, or a range that contains it.
+    let estimate = metrics_only.cold_starts.as_ref().expect("an estimate");
+    assert_eq!(estimate.source, "estimate");
+    let truth = truth_lines(tmp.path());
+    for f in &estimate.by_function {
+        let true_cold = truth
+            .iter()
+            .filter(|l| l["cold"] == true && l["function"] == f.function.as_str())
+            .count() as u64;
+        let (low, high) = (f.low.unwrap(), f.high.unwrap());
+        eprintln!(
+            "{}: estimate {} ({low}–{high}), ground truth {true_cold}",
+            f.function, f.count
+        );
+        let within = f.count.abs_diff(true_cold) as f64 <= 0.15 * true_cold as f64;
+        assert!(
+            within || (low..=high).contains(&true_cold),
+            "{}: estimate {} ({low}–{high}) vs truth {true_cold}",
+            f.function,
+            f.count
+        );
+    }
+    assert_eq!(estimate.by_function.len(), 2, "{estimate:#?}");
 }
 
 #[test]

@@ -489,11 +489,13 @@ impl ServerSeries {
             .collect()
     }
 
-    /// Value of a gauge (held) or count (spread evenly over its period) at each second of
-    /// `seconds`, summed (counts) or maximised (gauges) over resources: a chart series. The
-    /// matching points are sorted by time once and each second looks only at the periods
-    /// that can overlap it (a 3-hour run has 10,800 seconds and maybe half a million
-    /// datapoints).
+    /// Value of a gauge (held) or count at each second of `seconds` (ascending), summed
+    /// (counts) or maximised (gauges) over resources: a chart series. A count is apportioned
+    /// over the seconds of its period in whole numbers by the same rule as phases (the
+    /// client's matching outcomes in each second, else its traffic, else time), so a
+    /// 60-second period of 308 throttles lands on the seconds whose requests were throttled.
+    /// The matching points are sorted by time once and each looks only at the seconds it
+    /// overlaps (a 3-hour run has 10,800 seconds and maybe half a million datapoints).
     pub fn per_second_all(
         &self,
         namespace: &str,
@@ -501,36 +503,33 @@ impl ServerSeries {
         stat: &str,
         seconds: &[DateTime<Utc>],
     ) -> Vec<Option<f64>> {
-        let mut points: Vec<&MetricPoint> = self.points(namespace, metric, stat).collect();
-        points.sort_by_key(|p| p.timestamp);
-        let longest = points.iter().map(|p| period(p)).max().unwrap_or_default();
-        let longest = chrono::Duration::from_std(longest).unwrap_or_default();
-        seconds
-            .iter()
-            .map(|&t| {
-                let second = PhaseWindow::starting_at(t, Duration::from_secs(1));
-                let lo = points.partition_point(|p| p.timestamp + longest <= t);
-                let hi = points.partition_point(|p| p.timestamp < second.end);
-                let mut found = None;
-                for p in &points[lo..hi] {
-                    let share = second.overlap_with_period(p.timestamp, period(p));
-                    if share.is_zero() {
-                        continue;
-                    }
-                    let v = if stat == "Sum" {
-                        p.value * share.as_secs_f64() / period(p).as_secs_f64()
-                    } else {
-                        p.value
-                    };
-                    found = Some(match (found, stat) {
-                        (None, _) => v,
-                        (Some(acc), "Sum") => acc + v,
-                        (Some(acc), _) => f64::max(acc, v),
-                    });
+        let one = Duration::from_secs(1);
+        let mut out: Vec<Option<f64>> = vec![None; seconds.len()];
+        let class = class_of(namespace, metric);
+        for p in self.points(namespace, metric, stat) {
+            let end = p.timestamp + chrono::Duration::from_std(period(p)).unwrap_or_default();
+            let lo = seconds.partition_point(|t| *t + chrono::Duration::seconds(1) <= p.timestamp);
+            let hi = seconds.partition_point(|t| *t < end);
+            if lo >= hi || !p.value.is_finite() {
+                continue;
+            }
+            if stat == "Sum" {
+                let windows: Vec<PhaseWindow> = seconds[lo..hi]
+                    .iter()
+                    .map(|t| PhaseWindow::starting_at(*t, one))
+                    .collect();
+                let value = p.value.max(0.0).round() as u64;
+                let parts = apportion(value, &self.shares(class, &windows, p.timestamp, period(p)));
+                for (slot, v) in out[lo..hi].iter_mut().zip(parts) {
+                    *slot = Some(slot.unwrap_or(0.0) + v as f64);
                 }
-                found
-            })
-            .collect()
+            } else {
+                for slot in &mut out[lo..hi] {
+                    *slot = Some(slot.map_or(p.value, |v| v.max(p.value)));
+                }
+            }
+        }
+        out
     }
 }
 
@@ -753,7 +752,7 @@ mod tests {
     }
 
     #[test]
-    fn per_second_spreads_each_period_over_its_seconds() {
+    fn per_second_counts_are_whole_and_land_where_the_client_saw_them() {
         let f = [("FunctionName", "f")];
         let mut points = Vec::new();
         for (i, v) in [3.0, 0.0, 6.0].iter().enumerate() {
@@ -765,21 +764,50 @@ mod tests {
         let mut fine = point("Throttles", "Sum", "2026-11-22T14:01:30Z", 5.0, &f);
         fine.period_secs = 1;
         points.push(fine);
-        let s = ServerSeries::new(points);
+        // The client saw its throttle statuses at 14:00:10 (two) and 14:00:40 (one); nothing
+        // in the third minute, so its 6 spread by time.
+        let client = ClientEvents::from_requests(
+            [
+                (ns("2026-11-22T14:00:10.1Z"), 500),
+                (ns("2026-11-22T14:00:10.2Z"), 500),
+                (ns("2026-11-22T14:00:40.5Z"), 500),
+                (ns("2026-11-22T14:00:41Z"), 200),
+            ]
+            .into_iter(),
+            Some(ApiKind::Rest),
+        );
+        let s = ServerSeries::new(points).with_client(client);
         let at = |i: i64| t("2026-11-22T13:59:59Z") + chrono::Duration::seconds(i);
         let seconds: Vec<_> = (0..183).map(at).collect();
         let got = s.per_second_all("AWS/Lambda", "Throttles", "Sum", &seconds);
         assert_eq!(got[0], None, "before the first period");
-        assert_eq!(got[1], Some(0.05), "3 over 60 s");
+        assert_eq!(got[11], Some(2.0), "14:00:10");
+        assert_eq!(got[41], Some(1.0), "14:00:40");
+        assert_eq!(got[12], Some(0.0));
         assert_eq!(got[61], Some(0.0));
         assert_eq!(
             got[91],
             Some(5.0),
             "14:01:30: the fine period on a zero minute"
         );
-        assert_eq!(got[121], Some(0.1), "6 over 60 s");
         assert_eq!(got[181], None, "after the last period");
+        assert!(got.iter().flatten().all(|v| v.fract() == 0.0));
+        let third: f64 = got[121..181].iter().flatten().sum();
+        assert_eq!(third, 6.0);
         let total: f64 = got.iter().flatten().sum();
-        assert!((total - 14.0).abs() < 1e-9, "{total}");
+        assert_eq!(total, 14.0);
+        // Gauges are held over their period.
+        let g = ServerSeries::new(vec![point(
+            "ConcurrentExecutions",
+            "Maximum",
+            "2026-11-22T14:00:00Z",
+            7.0,
+            &f,
+        )]);
+        let held = g.per_second_all("AWS/Lambda", "ConcurrentExecutions", "Maximum", &seconds);
+        assert_eq!(
+            (held[0], held[1], held[60], held[61]),
+            (None, Some(7.0), Some(7.0), None)
+        );
     }
 }

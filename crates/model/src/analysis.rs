@@ -475,10 +475,13 @@ pub struct TimelinePoint {
     /// Lambda concurrency (server series, at its own resolution, held per second).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<f64>,
-    /// Lambda throttles in this second (or the per-second share of a coarser period).
+    /// Lambda throttles in this second, all functions: a coarser period's count is
+    /// apportioned in whole numbers over its seconds by the client's throttle statuses in
+    /// each (see docs/analysis.md, "Phase accounting").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lambda_throttles: Option<f64>,
-    /// Downstream throttles in this second (likewise).
+    /// Downstream throttle events in this second, all tables and streams (apportioned
+    /// likewise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downstream_throttles: Option<f64>,
 }

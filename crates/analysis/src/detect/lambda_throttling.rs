@@ -44,7 +44,10 @@ fn finding(
     // The client's throttle statuses on this function's endpoints (all endpoints when no
     // trace tied endpoints to functions and this is the only function throttling).
     let (client, per_function) = ctx.status_count_for(phase, status, &f.name);
-    let client_known = per_function || throttling_functions == 1;
+    // Behind an HTTP API a 500 is any Lambda failure, so the client's count is only an
+    // upper bound there; elsewhere the throttle status is Lambda's alone.
+    let client_known =
+        (per_function || throttling_functions == 1) && ctx.api_kind != Some(ApiKind::Http);
     let seen_by_client = if client_known {
         client
     } else {
@@ -130,14 +133,7 @@ fn finding(
         (
             format!(
                 "{name} throttled {}{ceiling_text} in {}",
-                plural(
-                    if client_known {
-                        client.max(1)
-                    } else {
-                        throttles
-                    },
-                    "request"
-                ),
+                plural(if client_known { client } else { throttles }, "request"),
                 phase.name
             ),
             severity(seen_by_client, phase, ctx.latency_harmed(phase)),
