@@ -230,6 +230,38 @@ fn a_run_killed_with_sigkill_leaves_a_readable_run_dir() {
         .assert()
         .success()
         .stdout(predicate::str::contains("incomplete"));
+    // The killed phase's window ends near its last record (the engine moves it forward every
+    // second), not at its start: rates stay sane and the verdict says the run was killed.
+    let w = m.phases[0].actual.unwrap();
+    let last = log
+        .records
+        .iter()
+        .map(|r| r.end)
+        .max()
+        .unwrap()
+        .to_datetime();
+    let lag = (last - w.end).num_milliseconds();
+    assert!(
+        w.end > w.start && lag < 3_000,
+        "window {w:?}, last record at {last}"
+    );
+    Command::cargo_bin("stormwatch")
+        .unwrap()
+        .args(["analyze", run_dir.root().to_str().unwrap()])
+        .assert()
+        .code(1);
+    let report = run_dir.read_analysis().unwrap();
+    let rate = report.phases[0].achieved_rate_per_sec;
+    assert!(
+        (10.0..1_000.0).contains(&rate),
+        "achieved {rate}/s at 100/s"
+    );
+    assert!(!report.verdict.passed);
+    assert!(
+        report.verdict.details[0].starts_with("The run did not complete"),
+        "{:?}",
+        report.verdict.details
+    );
 }
 
 #[test]

@@ -126,7 +126,7 @@ fn main() {
             sent: UnixNanos(intended.0 + 20_000),
             end: UnixNanos(intended.0 + latency as i64),
             status: if i % 97 == 0 { 500 } else { 200 },
-            error: None,
+            error: (i % 97 == 0).then_some(stormwatch_model::ErrorKind::UnexpectedStatus),
             bytes: 512,
             trace_id: Some(format!("1-{:08x}-{:024x}", intended.0 / 1_000_000_000, i)),
             sampled: true,

@@ -7,7 +7,7 @@ use stormwatch_model::analysis::{
     TimelinePoint, Verdict,
 };
 use stormwatch_model::{
-    ANALYSIS_SCHEMA_VERSION, AnalysisReport, Finding, Millis, Severity, SpanKind,
+    ANALYSIS_SCHEMA_VERSION, AnalysisReport, Finding, Millis, RunStatus, Severity, SpanKind,
 };
 
 use crate::inputs::RunInputs;
@@ -63,7 +63,21 @@ pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
     }
     let mut verdict = verdict(&phases, &findings);
     let failed: Vec<&ThresholdResult> = thresholds.iter().filter(|t| !t.passed).collect();
-    verdict.passed = failed.is_empty();
+    // One verdict for every format: a run that did not complete fails, as JUnit says.
+    verdict.passed = failed.is_empty() && m.status == RunStatus::Completed;
+    if m.status != RunStatus::Completed {
+        let why = match m.status {
+            RunStatus::Incomplete => {
+                "the run was killed (or is still running): its last phase ends at its last \
+                 recorded second and later phases never ran"
+            }
+            _ => "the run was stopped early (Ctrl-C or SIGTERM); later phases never ran",
+        };
+        verdict
+            .details
+            .insert(0, format!("The run did not complete: {why}."));
+        notes.push(format!("run status {}: {why}", m.status));
+    }
     if !failed.is_empty() {
         verdict.details.insert(
             0,

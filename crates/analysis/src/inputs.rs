@@ -179,9 +179,11 @@ impl RunInputs {
                     .alias("corrected_ms"),
                 ((col("end_ns") - col("sent_ns")).cast(DataType::Float64) / lit(1e6))
                     .alias("raw_ms"),
+                // Failed as the load engine judged it: a transport error, or a status the
+                // step did not `expect` (2xx/3xx by default). A 500 a step expects is not an
+                // error.
                 col("status")
                     .eq(lit(0))
-                    .or(col("status").gt_eq(lit(400)))
                     .or(col("error").is_not_null())
                     .alias("failed"),
             ])

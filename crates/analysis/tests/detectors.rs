@@ -102,7 +102,8 @@ fn write_run(
             sent: intended,
             end: intended.plus(Duration::from_millis(ms)),
             status,
-            error: None,
+            // As the engine records it: a status the step did not expect is an error.
+            error: (status >= 400).then_some(stormwatch_model::ErrorKind::UnexpectedStatus),
             bytes: 0,
             trace_id: None,
             sampled: false,

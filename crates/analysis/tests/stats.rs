@@ -251,14 +251,19 @@ fn thresholds_are_judged_on_the_records_and_decide_the_verdict() {
             (false, Some("99 ms")),
             (false, Some("60 %")),
             (true, Some("10/s")),
+            // Cold-start share without a phase: judged on each phase with traffic (both),
+            // and without telemetry there is nothing to judge it on.
+            (false, None),
             (false, None),
             (false, None),
         ]
     );
     assert_eq!(r.thresholds[0].name, "steady p99 < 100 ms");
+    assert_eq!(r.thresholds[4].name, "steady cold_start_share < 10 %");
+    assert_eq!(r.thresholds[5].name, "errors cold_start_share < 10 %");
     assert!(!r.verdict.passed);
     assert!(
-        r.verdict.details[0].starts_with("4 of 6 thresholds failed"),
+        r.verdict.details[0].starts_with("5 of 7 thresholds failed"),
         "{:?}",
         r.verdict.details
     );

@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+/// The longest duration a scenario may name (31 days): longer phases, timeouts or waits
+/// are typos, and the run's per-second timeline is sized by them.
+pub const MAX_SECS: f64 = 31.0 * 86_400.0;
+
 /// Parses a duration such as `250ms`, `3s`, `1.5s`, `2m`; the unit is required.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -27,7 +31,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if !secs.is_finite() || secs < 0.0 {
         return Err(format!("`{text}` must be a positive duration"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    if secs > MAX_SECS {
+        return Err(format!(
+            "`{text}` is longer than {} days, the longest duration a scenario may use",
+            MAX_SECS / 86_400.0
+        ));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("`{text}` is not a usable duration"))
 }
 
 #[cfg(test)]
@@ -42,5 +52,13 @@ mod tests {
         assert!(parse_duration("3").is_err());
         assert!(parse_duration("3 parsecs").is_err());
         assert!(parse_duration("-3s").is_err());
+        // Overflowing values are refused, not a panic.
+        for huge in ["99999999999999999h", "1e308s", "32d", "745h"] {
+            assert!(parse_duration(huge).is_err(), "{huge}");
+        }
+        assert_eq!(
+            parse_duration("744h").unwrap(),
+            Duration::from_secs(744 * 3600)
+        );
     }
 }

@@ -62,6 +62,9 @@ pub struct RunOutcome {
     pub lateness: Vec<Lateness>,
 }
 
+/// How often the running phase's end is brought up to date in `manifest.json`.
+const MANIFEST_PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
 /// Maps monotonic instants to UTC nanoseconds from one reading of both clocks, so every
 /// timestamp of a run is consistent with the others.
 #[derive(Clone, Copy, Debug)]
@@ -140,7 +143,7 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
         let w = clock.at(start).to_datetime();
         manifest.phases[i].actual = Some(PhaseWindow { start: w, end: w });
         opts.dir.write_manifest(&manifest)?;
-        let (dropped, late, cut) = run_phase(
+        let phase_run = run_phase(
             &worker,
             index,
             &phase.model,
@@ -148,8 +151,26 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
             end,
             &mut tasks,
             &mut abort,
-        )
-        .await;
+        );
+        tokio::pin!(phase_run);
+        // The running phase's end moves forward in the manifest every second, so a run
+        // killed with SIGKILL leaves a window that ends within a second of its last records
+        // (not a zero-length one that makes every rate absurd).
+        let mut progress = tokio::time::interval(MANIFEST_PROGRESS_EVERY);
+        progress.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        progress.tick().await;
+        let (dropped, late, cut) = loop {
+            tokio::select! {
+                r = &mut phase_run => break r,
+                _ = progress.tick() => {
+                    manifest.phases[i].actual = Some(PhaseWindow {
+                        start: w,
+                        end: clock.at(Instant::now()).to_datetime(),
+                    });
+                    opts.dir.write_manifest(&manifest)?;
+                }
+            }
+        };
         let stop = if cut { Instant::now() } else { end };
         manifest.phases[i].actual = Some(PhaseWindow {
             start: w,

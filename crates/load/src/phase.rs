@@ -8,6 +8,24 @@ use crate::error::LoadError;
 use crate::plan::PhasePlan;
 use crate::scenario::RawPhase;
 
+/// The highest arrival rate a phase may ask for (flow starts per second, in total).
+pub const MAX_RATE: f64 = 1_000_000.0;
+/// The most virtual users a closed phase may ask for.
+pub const MAX_USERS: f64 = 1_000_000.0;
+
+/// Checks a rate or user count: a finite number from 0 to `max`.
+fn check_amount(what: &str, v: f64, max: f64) -> Result<f64, String> {
+    if !v.is_finite() {
+        Err(format!("{what} must be a finite number, not `{v}`"))
+    } else if v < 0.0 {
+        Err(format!("{what} must not be negative"))
+    } else if v > max {
+        Err(format!("{what} must be at most {max}"))
+    } else {
+        Ok(v)
+    }
+}
+
 // `from`/`to` read best as `a`/`b`, like the formulas in docs/scenario.md.
 #[allow(clippy::many_single_char_names)]
 pub fn check_phase(
@@ -29,14 +47,10 @@ pub fn check_phase(
     let ramp = |what: &str| -> Result<Option<(f64, f64)>, LoadError> {
         match (&p.from, &p.to) {
             (Some(a), Some(b)) => {
-                for v in [a, b] {
-                    if !v.get_ref().is_finite() || *v.get_ref() < 0.0 {
-                        return Err(err(
-                            Some(v.span().start),
-                            &f(what),
-                            format!("{what} must not be negative"),
-                        ));
-                    }
+                let max = if what == "users" { MAX_USERS } else { MAX_RATE };
+                for (v, end) in [(a, "from"), (b, "to")] {
+                    check_amount(what, *v.get_ref(), max)
+                        .map_err(|m| err(Some(v.span().start), &f(end), m))?;
                 }
                 Ok(Some((*a.get_ref(), *b.get_ref())))
             }
@@ -52,14 +66,8 @@ pub fn check_phase(
         "open" => {
             let (a, b) = match (&p.rate, ramp("rate")?) {
                 (Some(r), None) => {
-                    let v = *r.get_ref();
-                    if !v.is_finite() || v < 0.0 {
-                        return Err(err(
-                            Some(r.span().start),
-                            &f("rate"),
-                            "rate must not be negative".into(),
-                        ));
-                    }
+                    let v = check_amount("rate", *r.get_ref(), MAX_RATE)
+                        .map_err(|m| err(Some(r.span().start), &f("rate"), m))?;
                     (v, v)
                 }
                 (None, Some(ab)) => ab,
@@ -96,13 +104,9 @@ pub fn check_phase(
         "closed" => {
             let (a, b) = match (&p.users, ramp("users")?) {
                 (Some(u), None) => {
-                    let v = u32::try_from(*u.get_ref()).map_err(|_| {
-                        err(
-                            Some(u.span().start),
-                            &f("users"),
-                            "users must not be negative".into(),
-                        )
-                    })?;
+                    let v = check_amount("users", *u.get_ref() as f64, MAX_USERS)
+                        .map_err(|m| err(Some(u.span().start), &f("users"), m))?
+                        as u32;
                     (v, v)
                 }
                 (None, Some((a, b))) => (a.round() as u32, b.round() as u32),

@@ -540,6 +540,46 @@ check = "cold_start_share < 0.1"
     }
 
     #[test]
+    fn extreme_numbers_are_refused_naming_the_field() {
+        let cases = [
+            (
+                "users = 3",
+                "users = 1000000000000",
+                "phases[1].users",
+                "at most",
+            ),
+            ("users = 3", "users = -2", "phases[1].users", "negative"),
+            ("from = 1", "from = inf", "phases[0].from", "finite"),
+            ("from = 1", "from = nan", "phases[0].from", "finite"),
+            ("to = 10", "to = 1e300", "phases[0].to", "at most"),
+            (
+                "duration = \"2s\"",
+                "duration = \"99999999999999999h\"",
+                "phases[0].duration",
+                "longer than",
+            ),
+            (
+                "check = \"cold_start_share < 0.1\"",
+                "check = \"p99 < NaN\"",
+                "thresholds[0].check",
+                "finite",
+            ),
+        ];
+        for (from, to, want_field, want) in cases {
+            let (_, field, msg) = error_at(&GOOD.replacen(from, to, 1));
+            assert_eq!(field, want_field, "{to}: {msg}");
+            assert!(msg.contains(want), "{to}: {msg}");
+        }
+        let (_, field, msg) = error_at(&GOOD.replacen(
+            "model = \"open\"\nfrom = 1\nto = 10",
+            "model = \"open\"\nrate = inf",
+            1,
+        ));
+        assert_eq!(field, "phases[0].rate", "{msg}");
+        assert!(msg.contains("finite"), "{msg}");
+    }
+
+    #[test]
     fn errors_name_line_and_field() {
         let (line, field, msg) = error_at(&GOOD.replace("weight = 3", "weight = 3\nwieght = 2"));
         assert_eq!((line, field.as_str()), (17, "toml"), "{msg}");
@@ -553,7 +593,7 @@ check = "cold_start_share < 0.1"
         assert_eq!((line, field.as_str()), (18, "flows[0].steps[0].path"));
 
         let (line, field, msg) = error_at(&GOOD.replace("to = 10", "to = -10"));
-        assert_eq!((line, field.as_str()), (26, "phases[0].rate"), "{msg}");
+        assert_eq!((line, field.as_str()), (26, "phases[0].to"), "{msg}");
 
         let (line, field, msg) = error_at(&GOOD.replace("duration = \"1s\"\n", ""));
         assert_eq!((line, field.as_str()), (30, "phases[1].duration"), "{msg}");

@@ -36,5 +36,28 @@ pub fn parse_check(text: &str) -> Result<(ThresholdMetric, Comparison, f64), Str
     let limit: f64 = limit
         .parse()
         .map_err(|_| format!("`{limit}` is not a number"))?;
+    // NaN compares false with everything and serialises as null: refuse it (and infinity)
+    // here rather than write a manifest no later stage can judge.
+    if !limit.is_finite() {
+        return Err(format!("`{limit}` is not a finite number"));
+    }
     Ok((metric, comparison, limit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_must_be_finite_numbers() {
+        assert_eq!(
+            parse_check("p99 < 800").unwrap(),
+            (ThresholdMetric::P99, Comparison::Less, 800.0)
+        );
+        for bad in ["p99 < NaN", "p99 < nan", "p99 < inf", "error_rate <= -inf"] {
+            let e = parse_check(bad).unwrap_err();
+            assert!(e.contains("not a finite number"), "{bad}: {e}");
+        }
+        assert!(parse_check("p99 < x").unwrap_err().contains("not a number"));
+    }
 }
