@@ -1,6 +1,7 @@
 //! Command-line arguments (clap derive). Every flag has a one-line `--help` text.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -75,6 +76,8 @@ pub struct ColdstartsArgs {
     /// Lambda function name (repeatable)
     #[arg(long, required = true)]
     pub function: Vec<String>,
+    #[command(flatten)]
+    pub timeouts: AwsTimeoutArgs,
     /// Start of the range (RFC 3339, e.g. 2026-11-22T10:00:00Z)
     #[arg(long)]
     pub from: String,
@@ -243,6 +246,40 @@ pub struct CollectArgs {
     pub out: Option<PathBuf>,
 }
 
+/// Time limits of every AWS call: shared by `collect`, `diagnose` and `coldstarts`.
+#[derive(Debug, Args)]
+pub struct AwsTimeoutArgs {
+    /// Time to open a connection to an AWS endpoint (e.g. 5s)
+    #[arg(long = "connect-timeout", value_name = "DURATION", default_value = "5s", value_parser = positive_duration)]
+    pub connect: Duration,
+    /// Time for one attempt of an AWS call, response included (e.g. 30s)
+    #[arg(long = "attempt-timeout", value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
+    pub attempt: Duration,
+    /// Time for a whole AWS call, the SDK's retries included (e.g. 2m)
+    #[arg(long = "operation-timeout", value_name = "DURATION", default_value = "2m", value_parser = positive_duration)]
+    pub operation: Duration,
+}
+
+impl AwsTimeoutArgs {
+    /// The limits as the collector takes them.
+    pub fn timeouts(&self) -> stormwatch_telemetry::Timeouts {
+        stormwatch_telemetry::Timeouts {
+            connect: self.connect,
+            attempt: self.attempt,
+            operation: self.operation,
+        }
+    }
+}
+
+/// A duration flag such as `5s` or `2m`, more than zero.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    let d = stormwatch_load::parse_duration(text)?;
+    if d.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(d)
+}
+
 /// How to collect: shared by `collect` and `diagnose`.
 #[derive(Debug, Args)]
 pub struct CollectHow {
@@ -270,4 +307,6 @@ pub struct CollectHow {
     /// Skip CloudWatch Logs (REPORT lines)
     #[arg(long)]
     pub no_logs: bool,
+    #[command(flatten)]
+    pub timeouts: AwsTimeoutArgs,
 }

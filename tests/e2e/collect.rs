@@ -429,3 +429,111 @@ fn an_unknown_function_names_its_log_group_and_exits_3() {
         "{stderr}"
     );
 }
+
+/// How the stand-in AWS endpoint misbehaves.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Accepts the connection, reads the request, never answers.
+    Stall,
+    /// Closes the connection as soon as the request arrived.
+    Reset,
+    /// Answers with this status and a binary body (and `Retry-After: 1` when set).
+    Status(u16, bool),
+    /// Answers 200 with bytes that are no protocol at all.
+    Garbage,
+    /// Answers one byte per second.
+    Slow,
+}
+
+/// A loopback server that misbehaves as `fault` on every connection, for a bounded time.
+fn faulty_server(fault: Fault) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(64) {
+            let Ok(mut s) = stream else { return };
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = vec![0u8; 65536];
+                let _ = s.read(&mut buf);
+                let binary = b"\x00\x01\x02\xff\xfe\x1b[31mPANIC\x07 not json";
+                match fault {
+                    Fault::Stall => std::thread::sleep(Duration::from_secs(120)),
+                    Fault::Reset => {}
+                    Fault::Status(code, retry_after) => {
+                        let _ = write!(
+                            s,
+                            "HTTP/1.1 {code} Oops\r\nx-amzn-RequestId: req-{code}\r\n{}Content-Length: {}\r\nConnection: close\r\n\r\n",
+                            if retry_after {
+                                "Retry-After: 1\r\n"
+                            } else {
+                                ""
+                            },
+                            binary.len()
+                        );
+                        let _ = s.write_all(binary);
+                    }
+                    Fault::Garbage => {
+                        let _ = s.write_all(b"\x16\x03\x01 this is not HTTP \x00\xff\r\n\r\n");
+                    }
+                    Fault::Slow => {
+                        for b in b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" {
+                            if s.write_all(&[*b]).is_err() {
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_misbehaving_endpoint_ends_in_bounded_time_with_a_clear_error_and_exit_3() {
+    for (fault, want) in [
+        (Fault::Stall, "no answer in time"),
+        (Fault::Slow, "no answer in time"),
+        (Fault::Reset, "GetMetricData failed"),
+        (Fault::Status(500, false), "HTTP 500, request id req-500"),
+        (Fault::Status(503, true), "HTTP 503, request id req-503"),
+        (Fault::Garbage, "GetMetricData failed"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = write_run(&tmp.path().join("run"), Some(resources()), &[]);
+        let endpoint = faulty_server(fault);
+        let started = std::time::Instant::now();
+        let out = stormwatch(&endpoint, tmp.path())
+            .arg("collect")
+            .arg(dir.root())
+            .args(["--no-xray", "--no-logs", "--period", "60"])
+            .args(["--connect-timeout", "2s", "--attempt-timeout", "2s"])
+            .args(["--operation-timeout", "6s"])
+            .timeout(Duration::from_secs(120))
+            .assert()
+            .code(3);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains(want), "{want}: {stderr}");
+        assert!(
+            stderr.contains(&format!("[endpoint {endpoint}]")),
+            "{stderr}"
+        );
+        // Nothing unprintable reaches the terminal.
+        assert!(
+            !stderr.chars().any(|c| c.is_control() && c != '\n'),
+            "{stderr:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(100),
+            "took {:?}",
+            started.elapsed()
+        );
+        // The run directory is untouched: no telemetry written.
+        assert!(
+            !dir.metrics_path().exists(),
+            "metrics written after a failure"
+        );
+    }
+}

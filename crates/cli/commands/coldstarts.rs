@@ -24,6 +24,7 @@ pub fn run(args: &ColdstartsArgs) -> anyhow::Result<Exit> {
     };
     opts.aws.profile.clone_from(&args.profile);
     opts.aws.region.clone_from(&args.region);
+    opts.aws.timeouts = args.timeouts.timeouts();
 
     let data = coldstarts::fetch_blocking(&args.function, range, &opts).map_err(tag)?;
     let report = coldstarts::summarize(&data);

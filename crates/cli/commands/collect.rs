@@ -36,6 +36,7 @@ pub fn options(how: &CollectHow) -> anyhow::Result<CollectOptions> {
     let mut opts = CollectOptions::default();
     opts.aws.profile.clone_from(&how.profile);
     opts.aws.region.clone_from(&how.region);
+    opts.aws.timeouts = how.timeouts.timeouts();
     opts.extra_queries.clone_from(&how.queries);
     opts.metrics = !how.no_metrics;
     opts.xray = !how.no_xray;

@@ -41,6 +41,30 @@ pub struct AwsOptions {
     pub endpoint_url: Option<String>,
     /// Fixed credentials instead of the default chain (tests against a local endpoint).
     pub credentials: Option<aws_sdk_cloudwatch::config::Credentials>,
+    /// Time limits of every call.
+    pub timeouts: Timeouts,
+}
+
+/// Time limits of every AWS call: an endpoint that accepts a connection and never answers
+/// ends in a clear error, never a hang.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To open a connection (the SDK's own default is 3.1 s).
+    pub connect: Duration,
+    /// One attempt: sending the request and reading the whole response.
+    pub attempt: Duration,
+    /// The whole call, retries included.
+    pub operation: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            attempt: Duration::from_secs(30),
+            operation: Duration::from_secs(120),
+        }
+    }
 }
 
 impl AwsOptions {
@@ -86,9 +110,23 @@ impl OperationStats {
 pub struct ApiStats {
     operations: Mutex<BTreeMap<String, OperationStats>>,
     skew: Mutex<Vec<SkewSample>>,
+    /// Scheme, host and port of the last request sent: what an error names.
+    endpoint: Mutex<Option<String>>,
+    /// The last answer with a 4xx/5xx status, described for a person.
+    last_failure: Mutex<Option<String>>,
 }
 
 impl ApiStats {
+    /// Scheme, host and port of the last request sent, if any.
+    pub fn endpoint(&self) -> Option<String> {
+        self.endpoint.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// The last answer with a 4xx/5xx status (status, request id, body excerpt), if any.
+    pub fn last_failure(&self) -> Option<String> {
+        self.last_failure.lock().ok().and_then(|e| e.clone())
+    }
+
     /// Counters per operation (`GetMetricData`...).
     pub fn operations(&self) -> BTreeMap<String, OperationStats> {
         self.operations
@@ -147,11 +185,20 @@ impl Intercept for Recorder {
 
     fn read_before_transmit(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         cfg.interceptor_state().store_put(SentAt(SystemTime::now()));
+        // Scheme, host and port only: the path and query may carry request details.
+        let uri = context.request().uri();
+        let endpoint = uri
+            .find("://")
+            .and_then(|i| uri[i + 3..].find('/').map(|j| &uri[..i + 3 + j]))
+            .unwrap_or(uri);
+        if let Ok(mut e) = self.0.endpoint.lock() {
+            e.clone_from(&Some(endpoint.to_string()));
+        }
         Ok(())
     }
 
@@ -173,6 +220,11 @@ impl Intercept for Recorder {
                 || header("x-amzn-errortype").contains("Throttl")
                 || (r.status().as_u16() == 400 && contains(body, b"Throttl"))
         });
+        if let Some(r) = response.filter(|r| r.status().as_u16() >= 400)
+            && let Ok(mut f) = self.0.last_failure.lock()
+        {
+            *f = Some(crate::error::describe_response(r));
+        }
         self.0.with_op(cfg, |o| {
             o.attempts += 1;
             if throttled {
@@ -226,9 +278,16 @@ pub async fn connect(opts: &AwsOptions) -> Result<AwsClients, TelemetryError> {
     let retry = RetryConfig::standard()
         .with_max_attempts(opts.max_attempts.max(1))
         .with_initial_backoff(opts.initial_backoff);
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(opts.timeouts.connect)
+        .read_timeout(opts.timeouts.attempt)
+        .operation_attempt_timeout(opts.timeouts.attempt)
+        .operation_timeout(opts.timeouts.operation)
+        .build();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
-        .retry_config(retry);
+        .retry_config(retry)
+        .timeout_config(timeouts);
     if let Some(p) = &opts.profile {
         loader = loader.profile_name(p);
     }

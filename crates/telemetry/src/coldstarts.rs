@@ -240,45 +240,50 @@ pub async fn fetch(
     }
     let clients = aws::connect(&opts.aws).await?;
     let stats = Arc::clone(&clients.stats);
-    let mut sources = Sources {
-        region: clients.region.clone(),
-        ..Sources::default()
-    };
+    // Every failure names the endpoint it came from.
+    let result: Result<ColdStartData, TelemetryError> = async {
+        let mut sources = Sources {
+            region: clients.region.clone(),
+            ..Sources::default()
+        };
 
-    let mut traced = Vec::new();
-    if opts.xray {
-        let (t, read) = fetch_traced(&clients, &stats, &names, &range, opts).await?;
-        traced = t;
-        sources.xray = Some(read);
-    }
-
-    let (counts_from, invocations) = if opts.logs {
-        let pacer = Pacer::new(opts.logs_tps);
-        let query = queries::report_lines_query();
-        let mut report = LogsReport::default();
-        let mut invocations = Vec::new();
-        for f in &names {
-            let (lines, group) =
-                logs::fetch_reports(&clients.logs, &pacer, &stats, f, &range, &query).await?;
-            invocations.extend(lines.into_iter().map(from_report));
-            report.groups.push(group);
+        let mut traced = Vec::new();
+        if opts.xray {
+            let (t, read) = fetch_traced(&clients, &stats, &names, &range, opts).await?;
+            traced = t;
+            sources.xray = Some(read);
         }
-        sources.logs = Some(report);
-        (CountSource::Logs, invocations)
-    } else {
-        (
-            CountSource::Xray,
-            traced.iter().map(Invocation::from).collect(),
-        )
-    };
-    Ok(ColdStartData {
-        range,
-        functions: names,
-        counts_from,
-        invocations,
-        traced,
-        sources,
-    })
+
+        let (counts_from, invocations) = if opts.logs {
+            let pacer = Pacer::new(opts.logs_tps);
+            let query = queries::report_lines_query();
+            let mut report = LogsReport::default();
+            let mut invocations = Vec::new();
+            for f in &names {
+                let (lines, group) =
+                    logs::fetch_reports(&clients.logs, &pacer, &stats, f, &range, &query).await?;
+                invocations.extend(lines.into_iter().map(from_report));
+                report.groups.push(group);
+            }
+            sources.logs = Some(report);
+            (CountSource::Logs, invocations)
+        } else {
+            (
+                CountSource::Xray,
+                traced.iter().map(Invocation::from).collect(),
+            )
+        };
+        Ok(ColdStartData {
+            range,
+            functions: names,
+            counts_from,
+            invocations,
+            traced,
+            sources,
+        })
+    }
+    .await;
+    result.map_err(|e| e.at_endpoint(stats.endpoint(), stats.last_failure()))
 }
 
 /// Runs [`fetch`] on a runtime of its own, for callers without one (the CLI).

@@ -342,183 +342,188 @@ pub async fn collect(
     }
     let clients = aws::connect(&aws_opts).await?;
     let stats = Arc::clone(&clients.stats);
-    let windows = prepared.target.phase_windows();
+    // Every failure names the endpoint it came from.
+    let result: Result<CollectSummary, TelemetryError> = async {
+        let windows = prepared.target.phase_windows();
 
-    // --- metrics, polled with --wait ---
-    let metric_pacer = Pacer::new(opts.metrics_tps);
-    let mut report = MetricsReport {
-        skipped: prepared.skipped.clone(),
-        ..MetricsReport::default()
-    };
-    let mut calls = if opts.metrics {
-        prepared.calls.clone()
-    } else {
-        Vec::new()
-    };
-    let mut outcome = metrics::fetch(
-        &clients.cloudwatch,
-        &metric_pacer,
-        &stats,
-        &prepared.series,
-        &calls,
-        Utc::now(),
-    )
-    .await?;
-    report.rounds = 1;
-    report.requests_total = outcome.requests;
-    let last = windows.last().copied().filter(|_| opts.metrics);
-    let mut stable_windows = false;
-    if let (Some(wait), Some(last)) = (opts.wait, last) {
-        let deadline = Instant::now() + wait;
-        let mut previous = metrics::snapshot(&outcome.points, &last);
-        let mut stable = false;
-        while Instant::now() < deadline {
-            let pause = opts
-                .poll_interval
-                .min(deadline.saturating_duration_since(Instant::now()));
-            tokio::time::sleep(pause).await;
-            let now = Utc::now();
-            // Re-plan: as time passes the range may grow to the end of the padding.
-            calls = plan::plan_calls(
-                &prepared.series,
-                &windows,
-                PlanOptions {
-                    pad: opts.pad,
+        // --- metrics, polled with --wait ---
+        let metric_pacer = Pacer::new(opts.metrics_tps);
+        let mut report = MetricsReport {
+            skipped: prepared.skipped.clone(),
+            ..MetricsReport::default()
+        };
+        let mut calls = if opts.metrics {
+            prepared.calls.clone()
+        } else {
+            Vec::new()
+        };
+        let mut outcome = metrics::fetch(
+            &clients.cloudwatch,
+            &metric_pacer,
+            &stats,
+            &prepared.series,
+            &calls,
+            Utc::now(),
+        )
+        .await?;
+        report.rounds = 1;
+        report.requests_total = outcome.requests;
+        let last = windows.last().copied().filter(|_| opts.metrics);
+        let mut stable_windows = false;
+        if let (Some(wait), Some(last)) = (opts.wait, last) {
+            let deadline = Instant::now() + wait;
+            let mut previous = metrics::snapshot(&outcome.points, &last);
+            let mut stable = false;
+            while Instant::now() < deadline {
+                let pause = opts
+                    .poll_interval
+                    .min(deadline.saturating_duration_since(Instant::now()));
+                tokio::time::sleep(pause).await;
+                let now = Utc::now();
+                // Re-plan: as time passes the range may grow to the end of the padding.
+                calls = plan::plan_calls(
+                    &prepared.series,
+                    &windows,
+                    PlanOptions {
+                        pad: opts.pad,
+                        now,
+                        period: opts.period,
+                    },
+                );
+                outcome = metrics::fetch(
+                    &clients.cloudwatch,
+                    &metric_pacer,
+                    &stats,
+                    &prepared.series,
+                    &calls,
                     now,
-                    period: opts.period,
-                },
-            );
-            outcome = metrics::fetch(
-                &clients.cloudwatch,
-                &metric_pacer,
-                &stats,
-                &prepared.series,
-                &calls,
-                now,
-            )
-            .await?;
-            report.rounds += 1;
-            report.requests_total += outcome.requests;
-            let current = metrics::snapshot(&outcome.points, &last);
-            let settled_by_age =
-                now - last.end > chrono::Duration::from_std(SETTLE).unwrap_or_default();
-            if current == previous && (!current.is_empty() || settled_by_age) {
-                stable = true;
-                break;
-            }
-            previous = current;
-        }
-        report.stable = Some(stable);
-        stable_windows = stable;
-    }
-    let fetched_at = Utc::now();
-    report.requests_last_round = outcome.requests;
-    report.calls = calls;
-    report.queries = outcome.series;
-    report.datapoints = outcome.points.len();
-    report.filled_zero = outcome.points.iter().filter(|p| p.filled_zero).count();
-    let window_reports = prepared
-        .target
-        .windows
-        .iter()
-        .map(|w| WindowReport {
-            name: w.name.clone(),
-            start: w.window.start,
-            end: w.window.end,
-            complete: stable_windows
-                || fetched_at - w.window.end
-                    >= chrono::Duration::from_std(SETTLE).unwrap_or_default(),
-        })
-        .collect();
-
-    // --- X-Ray ---
-    let mut spans: Vec<Span> = Vec::new();
-    let mut xray_report = None;
-    if opts.xray {
-        let (s, r) = collect_traces(&clients, &stats, &prepared, &windows, opts).await?;
-        spans = s;
-        xray_report = Some(r);
-    }
-    let trace_offsets = trace_start_offsets(&spans, &prepared.target.sent_traces);
-
-    // --- Logs ---
-    let mut logs_report = None;
-    if opts.logs && !prepared.target.resources.functions.is_empty() {
-        let pacer = Pacer::new(opts.logs_tps);
-        let mut r = LogsReport::default();
-        let traced: HashSet<String> = spans
-            .iter()
-            .filter(|s| s.kind == SpanKind::LambdaFunction)
-            .map(|s| s.trace_id.clone())
-            .collect();
-        let range = padded_hull(&windows, opts.pad);
-        for f in &prepared.target.resources.functions {
-            let (reports, g) = logs::fetch_reports(
-                &clients.logs,
-                &pacer,
-                &stats,
-                f,
-                &range,
-                &prepared.logs_query,
-            )
-            .await?;
-            for rep in reports {
-                // X-Ray already has this invocation: its spans are richer.
-                if rep
-                    .line
-                    .trace_id
-                    .as_ref()
-                    .is_some_and(|t| traced.contains(t))
-                {
-                    continue;
+                )
+                .await?;
+                report.rounds += 1;
+                report.requests_total += outcome.requests;
+                let current = metrics::snapshot(&outcome.points, &last);
+                let settled_by_age =
+                    now - last.end > chrono::Duration::from_std(SETTLE).unwrap_or_default();
+                if current == previous && (!current.is_empty() || settled_by_age) {
+                    stable = true;
+                    break;
                 }
-                spans.extend(rep.line.spans(&rep.function, rep.at));
+                previous = current;
             }
-            r.groups.push(g);
+            report.stable = Some(stable);
+            stable_windows = stable;
         }
-        logs_report = Some(r);
-    }
+        let fetched_at = Utc::now();
+        report.requests_last_round = outcome.requests;
+        report.calls = calls;
+        report.queries = outcome.series;
+        report.datapoints = outcome.points.len();
+        report.filled_zero = outcome.points.iter().filter(|p| p.filled_zero).count();
+        let window_reports = prepared
+            .target
+            .windows
+            .iter()
+            .map(|w| WindowReport {
+                name: w.name.clone(),
+                start: w.window.start,
+                end: w.window.end,
+                complete: stable_windows
+                    || fetched_at - w.window.end
+                        >= chrono::Duration::from_std(SETTLE).unwrap_or_default(),
+            })
+            .collect();
 
-    // --- write ---
-    let out = &prepared.target.out;
-    if opts.metrics {
-        let metrics_path = out.metrics_path();
-        stormwatch_model::parquet::write_metrics(&outcome.points, &metrics_path).map_err(|e| {
-            TelemetryError::Write {
-                path: metrics_path.clone(),
-                message: e.to_string(),
+        // --- X-Ray ---
+        let mut spans: Vec<Span> = Vec::new();
+        let mut xray_report = None;
+        if opts.xray {
+            let (s, r) = collect_traces(&clients, &stats, &prepared, &windows, opts).await?;
+            spans = s;
+            xray_report = Some(r);
+        }
+        let trace_offsets = trace_start_offsets(&spans, &prepared.target.sent_traces);
+
+        // --- Logs ---
+        let mut logs_report = None;
+        if opts.logs && !prepared.target.resources.functions.is_empty() {
+            let pacer = Pacer::new(opts.logs_tps);
+            let mut r = LogsReport::default();
+            let traced: HashSet<String> = spans
+                .iter()
+                .filter(|s| s.kind == SpanKind::LambdaFunction)
+                .map(|s| s.trace_id.clone())
+                .collect();
+            let range = padded_hull(&windows, opts.pad);
+            for f in &prepared.target.resources.functions {
+                let (reports, g) = logs::fetch_reports(
+                    &clients.logs,
+                    &pacer,
+                    &stats,
+                    f,
+                    &range,
+                    &prepared.logs_query,
+                )
+                .await?;
+                for rep in reports {
+                    // X-Ray already has this invocation: its spans are richer.
+                    if rep
+                        .line
+                        .trace_id
+                        .as_ref()
+                        .is_some_and(|t| traced.contains(t))
+                    {
+                        continue;
+                    }
+                    spans.extend(rep.line.spans(&rep.function, rep.at));
+                }
+                r.groups.push(g);
             }
-        })?;
+            logs_report = Some(r);
+        }
+
+        // --- write ---
+        let out = &prepared.target.out;
+        if opts.metrics {
+            let metrics_path = out.metrics_path();
+            stormwatch_model::parquet::write_metrics(&outcome.points, &metrics_path).map_err(
+                |e| TelemetryError::Write {
+                    path: metrics_path.clone(),
+                    message: e.to_string(),
+                },
+            )?;
+        }
+        if opts.xray || opts.logs {
+            let spans_path = out.spans_path();
+            stormwatch_model::parquet::write_spans(&spans, &spans_path).map_err(|e| {
+                TelemetryError::Write {
+                    path: spans_path.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+        }
+        let api = stats.operations();
+        let summary = CollectSummary {
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            run_id: prepared.target.run_id.clone(),
+            region: clients.region.clone(),
+            started_at,
+            elapsed_secs: clock.elapsed().as_secs_f64(),
+            windows: window_reports,
+            metrics: report,
+            xray: xray_report,
+            logs: logs_report,
+            throttles: api.values().map(|o| o.throttles).sum(),
+            retries: api.values().map(OperationStats::retries).sum(),
+            api,
+            clock_skew: skew::estimate(&stats.skew_samples(), &trace_offsets),
+            spans: spans.len(),
+        };
+        let collect_path = out.collect_path();
+        stormwatch_model::run_dir::write_json_atomic(&collect_path, &summary)?;
+        Ok(summary)
     }
-    if opts.xray || opts.logs {
-        let spans_path = out.spans_path();
-        stormwatch_model::parquet::write_spans(&spans, &spans_path).map_err(|e| {
-            TelemetryError::Write {
-                path: spans_path.clone(),
-                message: e.to_string(),
-            }
-        })?;
-    }
-    let api = stats.operations();
-    let summary = CollectSummary {
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        run_id: prepared.target.run_id.clone(),
-        region: clients.region.clone(),
-        started_at,
-        elapsed_secs: clock.elapsed().as_secs_f64(),
-        windows: window_reports,
-        metrics: report,
-        xray: xray_report,
-        logs: logs_report,
-        throttles: api.values().map(|o| o.throttles).sum(),
-        retries: api.values().map(OperationStats::retries).sum(),
-        api,
-        clock_skew: skew::estimate(&stats.skew_samples(), &trace_offsets),
-        spans: spans.len(),
-    };
-    let collect_path = out.collect_path();
-    stormwatch_model::run_dir::write_json_atomic(&collect_path, &summary)?;
-    Ok(summary)
+    .await;
+    result.map_err(|e| e.at_endpoint(stats.endpoint(), stats.last_failure()))
 }
 
 async fn collect_traces(

@@ -250,18 +250,34 @@ pub fn classify(api: Api, code: Option<&str>, message: &str) -> TelemetryError {
     }
 }
 
-/// Maps an SDK error of operation `api` to a [`TelemetryError`].
-pub fn from_sdk<E, R>(api: Api, err: &SdkError<E, R>) -> TelemetryError
+/// Maps an SDK error of operation `api` to a [`TelemetryError`]. When AWS (or whatever
+/// answered) sent a response the SDK could not make sense of, the message gives its HTTP
+/// status, request id and a short printable excerpt of the body, never raw bytes.
+pub fn from_sdk<E>(api: Api, err: &SdkError<E, HttpResponse>) -> TelemetryError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let text = DisplayErrorContext(err).to_string();
+    let response = err.raw_response().map(describe_response);
     match err {
-        SdkError::ServiceError(_) => {
+        SdkError::ServiceError(_) if err.code().is_some() => {
             let message = err.message().map_or_else(|| text.clone(), str::to_string);
             classify(api, err.code(), &message)
         }
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => TelemetryError::Remote {
+            api,
+            code: None,
+            message: response.unwrap_or_else(|| printable(&text, 300)),
+        },
+        SdkError::TimeoutError(_) => TelemetryError::Remote {
+            api,
+            code: None,
+            message: format!(
+                "no answer in time ({}); raise --operation-timeout or --attempt-timeout if the \
+                 endpoint is just slow",
+                printable(&text, 300)
+            ),
+        },
         // Credentials are resolved before sending; a failure there is a construction or
         // dispatch failure whose text says so.
         _ if text.contains("credentials") || text.contains("Credentials") => {
@@ -270,8 +286,76 @@ where
         _ => TelemetryError::Remote {
             api,
             code: None,
-            message: text,
+            message: printable(&text, 300),
         },
+    }
+}
+
+/// The SDK's raw HTTP response type.
+pub type HttpResponse = aws_smithy_runtime_api::http::Response;
+
+/// `HTTP 500, request id abc: <excerpt>` of a response.
+pub(crate) fn describe_response(r: &HttpResponse) -> String {
+    let header = |n: &str| r.headers().get(n).map(str::to_string);
+    let id = header("x-amzn-requestid")
+        .or_else(|| header("x-amz-request-id"))
+        .map(|id| format!(", request id {}", printable(&id, 80)))
+        .unwrap_or_default();
+    let body = r.body().bytes().unwrap_or_default();
+    let excerpt = if body.is_empty() {
+        "empty body".to_string()
+    } else {
+        format!(
+            "{} bytes: {}",
+            body.len(),
+            printable(&String::from_utf8_lossy(&body[..body.len().min(400)]), 200)
+        )
+    };
+    format!(
+        "unreadable response: HTTP {}{id} ({excerpt})",
+        r.status().as_u16()
+    )
+}
+
+/// `text` with control and non-ASCII-printable characters replaced by `·`, cut to `max`
+/// characters: safe to print on a terminal.
+pub fn printable(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .take(max)
+        .map(|c| {
+            if c.is_control() || c == '\u{fffd}' {
+                '·'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+impl TelemetryError {
+    /// Names the endpoint the failing call went to (scheme, host and port) and, when the
+    /// message does not already say it, the last failed answer it gave (a call that ran out
+    /// of time after answers the SDK retried).
+    #[must_use]
+    pub fn at_endpoint(self, endpoint: Option<String>, last_failure: Option<String>) -> Self {
+        match self {
+            Self::Remote { api, code, message } => {
+                let mut message = message;
+                if let Some(f) = last_failure.filter(|_| !message.contains("HTTP ")) {
+                    message = format!("{message}; last answer: {f}");
+                }
+                if let Some(e) = endpoint {
+                    message = format!("{message} [endpoint {e}]");
+                }
+                Self::Remote { api, code, message }
+            }
+            other => other,
+        }
     }
 }
 
@@ -300,6 +384,12 @@ mod tests {
             let t = classify(api, Some("AccessDeniedException"), "no").to_string();
             assert!(t.contains(action), "{t}");
         }
+    }
+
+    #[test]
+    fn printable_replaces_control_bytes_and_cuts() {
+        assert_eq!(printable("ok\u{0}\u{1b}[31m\u{fffd}", 100), "ok··[31m·");
+        assert_eq!(printable("abcdef", 3), "abc…");
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub mod skew;
 pub mod target;
 pub mod xray;
 
-pub use crate::aws::AwsOptions;
+pub use crate::aws::{AwsOptions, Timeouts};
 pub use crate::collect::{CollectOptions, CollectSummary, Prepared, collect, prepare};
 pub use crate::error::{Api, TelemetryError};
 pub use crate::target::CollectTarget;
