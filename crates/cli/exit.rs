@@ -94,9 +94,12 @@ pub fn classify(err: &anyhow::Error) -> Exit {
         if let Some(coded) = cause.downcast_ref::<Coded>() {
             return coded.exit;
         }
+        // Reading a run directory, or reading or writing a file the user named (an
+        // unwritable `--out`), is the user's to fix, not a bug.
         if cause
             .downcast_ref::<stormwatch_model::ModelError>()
             .is_some()
+            || cause.downcast_ref::<std::io::Error>().is_some()
         {
             return Exit::Input;
         }

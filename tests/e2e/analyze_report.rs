@@ -188,3 +188,35 @@ fn demo_runs_the_pipeline_and_prints_the_report_path_last() {
             .all(|w| w["complete"] == true)
     );
 }
+
+#[test]
+fn report_refuses_a_foreign_analysis_and_an_unwritable_out_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = short_run(tmp.path(), "");
+    stormwatch().arg("analyze").arg(&run).assert().success();
+    // An analysis.json from another version: newer is refused naming the file.
+    let path = run.join("analysis.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["schema_version"] = serde_json::json!(999);
+    std::fs::write(&path, value.to_string()).unwrap();
+    assert!(RunDir::new(&run).read_analysis().is_err());
+    // `report` analyzes again rather than misreading it.
+    stormwatch()
+        .args(["report", "--format", "json"])
+        .arg(&run)
+        .assert()
+        .success();
+    assert!(RunDir::new(&run).read_analysis().is_ok());
+    // An output folder that cannot be created is the user's error, not a bug.
+    let blocker = tmp.path().join("a-file");
+    std::fs::write(&blocker, "x").unwrap();
+    stormwatch()
+        .args(["report", "--format", "md", "--out"])
+        .arg(blocker.join("sub"))
+        .arg(&run)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("a-file"))
+        .stderr(predicate::str::contains("bug").not());
+}

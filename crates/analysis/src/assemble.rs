@@ -42,6 +42,7 @@ pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
             inputs.torn_lines
         ));
     }
+    notes.extend(inputs.skipped.iter().cloned());
     if inputs.server.is_empty() {
         notes.push(
             "no CloudWatch metrics (run `stormwatch collect` first for server-side causes)".into(),

@@ -31,6 +31,8 @@ pub struct RunInputs {
     pub errors: Dictionary,
     /// Torn trailing lines dropped while reading.
     pub torn_lines: usize,
+    /// What else was skipped while reading (see [`Requests::skipped`]).
+    pub skipped: Vec<String>,
     /// HDR histograms, when `histograms.json` exists.
     pub histograms: Option<HistogramFile>,
     /// CloudWatch datapoints (empty when `collect` has not run).
@@ -91,6 +93,9 @@ pub struct Requests {
     pub errors: Dictionary,
     /// Torn trailing lines dropped.
     pub torn_lines: usize,
+    /// What else was skipped while reading, for the report (malformed lines with their
+    /// file and line, duplicated records, a missing header).
+    pub skipped: Vec<String>,
 }
 
 fn request_schema() -> Schema {
@@ -171,7 +176,32 @@ impl RunInputs {
             endpoints,
             errors,
             torn_lines,
+            mut skipped,
         } = requests;
+        // Records naming a phase the manifest does not have would vanish from every table.
+        let phases = u32::try_from(manifest.phases.len()).unwrap_or(u32::MAX);
+        let frame = {
+            let outside = frame
+                .column("phase")
+                .and_then(|c| {
+                    c.u32()
+                        .map(|p| p.iter().flatten().filter(|p| *p >= phases).count())
+                })
+                .unwrap_or(0);
+            if outside == 0 {
+                frame
+            } else {
+                skipped.push(format!(
+                    "{outside} request record(s) name a phase index the manifest does not have \
+                     (it has {phases}) and were left out"
+                ));
+                frame
+                    .lazy()
+                    .filter(col("phase").lt(lit(phases)))
+                    .collect()
+                    .map_err(AnalysisError::query("dropping records of unknown phases"))?
+            }
+        };
         let requests = frame
             .lazy()
             .with_columns([
@@ -195,6 +225,7 @@ impl RunInputs {
             endpoints,
             errors,
             torn_lines,
+            skipped,
             histograms,
             server: ServerSeries::default(),
             spans: Vec::new(),
@@ -234,8 +265,13 @@ pub fn read_requests(dir: &Path, with_trace_ids: bool) -> Result<Requests, Analy
     if with_trace_ids {
         columns.push("trace_id".into());
     }
+    // `sequence` too, to find duplicated records; dropped once checked.
+    columns.push("sequence".into());
     let columns: Arc<[PlSmallStr]> = columns.into();
+    let header = REQUEST_COLUMNS.join(",");
     let mut torn = 0;
+    let mut skipped = Vec::new();
+    let mut seen = SeenSequences::default();
     let mut frames = Vec::new();
     let (mut endpoints, mut errors) = (Dictionary::default(), Dictionary::default());
     for path in RequestLog::segment_paths(dir)? {
@@ -249,21 +285,40 @@ pub fn read_requests(dir: &Path, with_trace_ids: bool) -> Result<Requests, Analy
         if bytes.is_empty() {
             continue;
         }
+        let has_header = bytes.starts_with(header.as_bytes())
+            && matches!(bytes.get(header.len()), Some(b'\n' | b'\r'));
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        if !has_header {
+            skipped.push(format!(
+                "{name} has no header line: its first line was read as a record"
+            ));
+        }
+        let data_err = |e: PolarsError| AnalysisError::Data {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        // Malformed values become nulls (counted and dropped below) instead of failing the
+        // whole run on one bad line.
         let df = CsvReadOptions::default()
-            .with_has_header(true)
+            .with_has_header(has_header)
             .with_schema(Some(schema.clone()))
             .with_columns(Some(columns.clone()))
+            .with_ignore_errors(true)
+            .map_parse_options(|o| o.with_truncate_ragged_lines(true))
             .into_reader_with_file_handle(std::io::Cursor::new(bytes))
             .finish()
+            .map_err(data_err)?;
+        let first_line = 1 + usize::from(has_header);
+        let df = keep_good_rows(df, &mut seen, &name, first_line, &mut skipped)
             .and_then(|mut df| {
                 endpoints.encode(&mut df, "endpoint")?;
                 errors.encode(&mut df, "error")?;
                 Ok(df)
             })
-            .map_err(|e| AnalysisError::Data {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(data_err)?;
         frames.push(df);
     }
     let mut frames = frames.into_iter();
@@ -276,10 +331,11 @@ pub fn read_requests(dir: &Path, with_trace_ids: bool) -> Result<Requests, Analy
             .and_then(|()| errors.encode(&mut empty, "error"))
             .map_err(AnalysisError::query("encoding request columns"))?;
         return Ok(Requests {
-            frame: empty,
+            frame: empty.drop("sequence").unwrap_or_default(),
             endpoints,
             errors,
             torn_lines: torn,
+            skipped,
         });
     };
     // Segments stay separate chunks: rechunking would hold every column twice at once.
@@ -292,7 +348,94 @@ pub fn read_requests(dir: &Path, with_trace_ids: bool) -> Result<Requests, Analy
         endpoints,
         errors,
         torn_lines: torn,
+        skipped,
     })
+}
+
+/// The sequence numbers read so far: a bitset for the engine's dense numbering, a set for
+/// anything far beyond it.
+#[derive(Default)]
+struct SeenSequences {
+    bits: Vec<u64>,
+    sparse: std::collections::HashSet<u64>,
+}
+
+impl SeenSequences {
+    /// Below this, sequences live in the bitset (at most 128 MiB of it).
+    const DENSE: u64 = 1 << 30;
+
+    /// Whether `s` is new (and remembers it).
+    fn insert(&mut self, s: u64) -> bool {
+        if s >= Self::DENSE {
+            return self.sparse.insert(s);
+        }
+        let (word, bit) = ((s / 64) as usize, s % 64);
+        if self.bits.len() <= word {
+            self.bits.resize(word + 1, 0);
+        }
+        let fresh = self.bits[word] & (1 << bit) == 0;
+        self.bits[word] |= 1 << bit;
+        fresh
+    }
+}
+
+/// Keeps the rows of one segment that have every field the analysis needs and a sequence
+/// number not seen before; says in `skipped` what was dropped, with file and line numbers.
+fn keep_good_rows(
+    df: DataFrame,
+    seen: &mut SeenSequences,
+    name: &str,
+    first_line: usize,
+    skipped: &mut Vec<String>,
+) -> PolarsResult<DataFrame> {
+    let mut complete = df.column("sequence")?.is_not_null();
+    for c in [
+        "endpoint",
+        "phase",
+        "intended_ns",
+        "sent_ns",
+        "end_ns",
+        "status",
+    ] {
+        complete = &complete & &df.column(c)?.is_not_null();
+    }
+    let sequence = df.column("sequence")?.u64()?.clone();
+    let (mut malformed, mut duplicated) = (Vec::new(), 0usize);
+    let keep: BooleanChunked = complete
+        .iter()
+        .zip(sequence.iter())
+        .enumerate()
+        .map(|(i, (ok, s))| {
+            if let (Some(true), Some(s)) = (ok, s) {
+                let fresh = seen.insert(s);
+                duplicated += usize::from(!fresh);
+                Some(fresh)
+            } else {
+                malformed.push(first_line + i);
+                Some(false)
+            }
+        })
+        .collect();
+    if !malformed.is_empty() {
+        let shown: Vec<String> = malformed.iter().take(5).map(ToString::to_string).collect();
+        skipped.push(format!(
+            "{name}: {} malformed line(s) skipped (line {}{})",
+            malformed.len(),
+            shown.join(", "),
+            if malformed.len() > 5 { ", …" } else { "" }
+        ));
+    }
+    if duplicated > 0 {
+        skipped.push(format!(
+            "{name}: {duplicated} record(s) repeat an earlier sequence number and were counted once"
+        ));
+    }
+    let df = if malformed.is_empty() && duplicated == 0 {
+        df
+    } else {
+        df.filter(&keep)?
+    };
+    df.drop("sequence")
 }
 
 fn read_histograms(path: &Path) -> Result<Option<HistogramFile>, AnalysisError> {

@@ -40,6 +40,9 @@ fn column_f64(df: &DataFrame, name: &str) -> Vec<Option<f64>> {
         .unwrap_or_default()
 }
 
+/// The longest run the per-second timeline covers: 31 days.
+pub const MAX_TIMELINE_SECS: i64 = 31 * 86_400;
+
 /// One point per second from the run's start to its end.
 pub fn timeline(inputs: &RunInputs) -> Result<Vec<TimelinePoint>, AnalysisError> {
     let requests = inputs.requests.clone().lazy();
@@ -78,6 +81,21 @@ pub fn timeline(inputs: &RunInputs) -> Result<Vec<TimelinePoint>, AnalysisError>
             .div_euclid(NANOS_PER_SEC);
         let last =
             (UnixNanos::from_datetime(w.end).0 + NANOS_PER_SEC - 1).div_euclid(NANOS_PER_SEC);
+        // One point per second: a manifest whose phases span years (a corrupt or hand-edited
+        // start) would allocate until the process dies.
+        if last - first > MAX_TIMELINE_SECS {
+            return Err(AnalysisError::Data {
+                path: "manifest.json".into(),
+                message: format!(
+                    "the phases span {:.1} days ({} to {}); runs longer than {} days are not \
+                     analyzed: check the phases' actual windows",
+                    (last - first) as f64 / 86_400.0,
+                    w.start,
+                    w.end,
+                    MAX_TIMELINE_SECS / 86_400
+                ),
+            });
+        }
         for s in first..last {
             by_sec.insert(s, point(inputs, s));
         }

@@ -268,3 +268,67 @@ fn thresholds_are_judged_on_the_records_and_decide_the_verdict() {
         r.verdict.details
     );
 }
+
+#[test]
+fn corrupt_segments_are_read_around_and_every_skip_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    let req = RunDir::new(dir.path()).requests_dir();
+    let seg = req.join("part-000001.csv");
+    let text = std::fs::read_to_string(&seg).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    let duplicate = lines[5].to_string();
+    // Garbage in the middle (line 4 of the file), a duplicated record, a record of a phase
+    // the manifest does not have.
+    lines.insert(3, "this is not a record");
+    lines.push(&duplicate);
+    let unknown_phase = lines[2].replacen("GET /items/:id,0,", "GET /items/:id,7,", 1);
+    let unknown_phase = format!("9999{}", &unknown_phase[unknown_phase.find(',').unwrap()..]);
+    lines.push(&unknown_phase);
+    std::fs::write(&seg, lines.join("\n") + "\n").unwrap();
+    // A stray copy under a name the writer never makes is not read at all.
+    std::fs::write(req.join("part-abc.csv"), &text).unwrap();
+    // A segment without its header: its first line is a record, not eaten.
+    let record = text.lines().nth(1).unwrap();
+    let headerless = format!("5000{}\n", &record[record.find(',').unwrap()..]);
+    std::fs::write(req.join("part-000009.csv"), headerless).unwrap();
+
+    let report = stormwatch_analysis::analyze(&RunDir::new(dir.path())).unwrap();
+    // 100 + the header-less record; nothing doubled, the garbage and the duplicate out.
+    assert_eq!(report.phases[0].requests, 101);
+    assert_eq!(report.phases[1].requests, 5);
+    let notes = report.sources.notes.join("\n");
+    assert!(
+        notes.contains("part-000001.csv: 1 malformed line(s) skipped (line 4)"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("part-000001.csv: 1 record(s) repeat"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("part-000009.csv has no header line"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("1 request record(s) name a phase index"),
+        "{notes}"
+    );
+}
+
+#[test]
+fn a_manifest_spanning_decades_is_refused_not_allocated() {
+    let dir = tempfile::tempdir().unwrap();
+    write_run(dir.path());
+    let run = RunDir::new(dir.path());
+    let mut m = run.read_manifest().unwrap();
+    let epoch = chrono::DateTime::UNIX_EPOCH;
+    m.phases[0].actual =
+        Some(stormwatch_model::PhaseWindow::new(epoch, m.phases[0].actual.unwrap().end).unwrap());
+    run.write_manifest(&m).unwrap();
+    let err = stormwatch_analysis::analyze(&run).unwrap_err().to_string();
+    assert!(
+        err.contains("manifest.json") && err.contains("days"),
+        "{err}"
+    );
+}

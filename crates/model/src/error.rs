@@ -39,9 +39,10 @@ pub enum ModelError {
         /// Why it failed.
         message: String,
     },
-    /// The manifest was written by a newer stormwatch.
+    /// The file was written by another version of stormwatch.
     #[error(
-        "{path}: schema version {found} is newer than this stormwatch understands ({supported}); upgrade stormwatch"
+        "{path}: schema version {found}, but this stormwatch reads version {supported}: {}",
+        if found > supported { "upgrade stormwatch" } else { "run `stormwatch analyze` on the run again" }
     )]
     SchemaVersion {
         /// The manifest file.

@@ -32,6 +32,13 @@ pub const REQUEST_COLUMNS: [&str; 13] = [
     "sampled",
 ];
 
+/// Whether `name` is a segment file name the writer makes: `part-NNNNNN.csv`.
+pub fn is_segment_name(name: &str) -> bool {
+    name.strip_prefix("part-")
+        .and_then(|n| n.strip_suffix(".csv"))
+        .is_some_and(|n| n.len() >= 6 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// One HTTP request as the client saw it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestRecord {
@@ -284,16 +291,17 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
-    /// The segment files of `dir`, in order.
+    /// The segment files of `dir`, in order: only names the writer makes (`part-` and six or more digits, `.csv`): a stray
+    /// `part-abc.csv` or a copy (`part-000001 (1).csv`) must not count every request twice.
     pub fn segment_paths(dir: &Path) -> Result<Vec<PathBuf>, ModelError> {
         let mut paths: Vec<PathBuf> = fs::read_dir(dir)
             .map_err(|e| ModelError::io(dir, e))?
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| {
-                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    n.starts_with("part-") && Path::new(n).extension().is_some_and(|e| e == "csv")
-                })
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(is_segment_name)
             })
             .collect();
         paths.sort();
@@ -345,6 +353,21 @@ fn record_error(path: &Path, line: usize, e: &csv::Error) -> ModelError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_the_writers_segment_names_are_read() {
+        assert!(is_segment_name("part-000001.csv"));
+        assert!(is_segment_name("part-1234567.csv"));
+        for bad in [
+            "part-abc.csv",
+            "part-000001 (1).csv",
+            "part-00001.csv",
+            "part-000001.csv.bak",
+            "x-000001.csv",
+        ] {
+            assert!(!is_segment_name(bad), "{bad}");
+        }
+    }
+
     use super::*;
 
     fn rec(seq: u64) -> RequestRecord {

@@ -3,7 +3,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::{AnalysisReport, MANIFEST_SCHEMA_VERSION, ModelError, RunManifest};
+use crate::{
+    ANALYSIS_SCHEMA_VERSION, AnalysisReport, MANIFEST_SCHEMA_VERSION, ModelError, RunManifest,
+};
 
 /// A run directory (`runs/<run-id>/`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +101,14 @@ impl RunDir {
     pub fn read_analysis(&self) -> Result<AnalysisReport, ModelError> {
         let path = self.analysis_path();
         let text = fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
+        let found = schema_version_of(&text).map_err(|e| ModelError::json(&path, &e))?;
+        if found != u64::from(ANALYSIS_SCHEMA_VERSION) {
+            return Err(ModelError::SchemaVersion {
+                path,
+                found: u32::try_from(found).unwrap_or(u32::MAX),
+                supported: ANALYSIS_SCHEMA_VERSION,
+            });
+        }
         serde_json::from_str(&text).map_err(|e| ModelError::json(&path, &e))
     }
 
@@ -110,6 +120,14 @@ impl RunDir {
     /// True when `analysis.json` exists and is at least as new as every input it was built
     /// from (manifest, telemetry files, request segments), so it can be reused as is.
     pub fn analysis_is_current(&self) -> bool {
+        // Written by another version of the analyzer: analyze again rather than misread it.
+        let same_layout = fs::read_to_string(self.analysis_path())
+            .ok()
+            .and_then(|t| schema_version_of(&t).ok())
+            == Some(u64::from(ANALYSIS_SCHEMA_VERSION));
+        if !same_layout {
+            return false;
+        }
         let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
         let Some(analysis) = modified(&self.analysis_path()) else {
             return false;
@@ -140,4 +158,13 @@ pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<
     let tmp = path.with_extension("json.tmp");
     fs::write(&tmp, &text).map_err(|e| ModelError::io(&tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
+}
+
+/// The `schema_version` field of a JSON document (0 when absent).
+fn schema_version_of(text: &str) -> Result<u64, serde_json::Error> {
+    let value: serde_json::Value = serde_json::from_str(text)?;
+    Ok(value
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0))
 }
