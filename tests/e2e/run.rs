@@ -390,3 +390,27 @@ fn run_and_analyze_judge_thresholds_alike() {
     );
     assert_eq!(from_run, from_analyze);
 }
+
+#[test]
+fn verbose_run_logs_its_phases_to_stderr() {
+    let (url, _) = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = scenario(tmp.path(), TWO_PHASES, "");
+    for how in [vec!["-vv".to_string()], vec!["--quiet".to_string()]] {
+        let mut cmd = Command::cargo_bin("stormwatch").unwrap();
+        if how[0] == "--quiet" {
+            cmd.env("RUST_LOG", "trace");
+        }
+        let out = cmd
+            .args(&how)
+            .args(["run", s.to_str().unwrap(), "--target", &url, "--out"])
+            .arg(tmp.path().join("runs"))
+            .assert()
+            .success();
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(
+            stderr.contains("phase started") && stderr.contains("phase ended"),
+            "{how:?}: {stderr}"
+        );
+    }
+}

@@ -141,6 +141,13 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
         let end = start + phase.duration;
         live.enter_phase(index, &phase.name, phase.duration);
         let w = clock.at(start).to_datetime();
+        tracing::debug!(
+            phase = %phase.name,
+            model = ?phase.model,
+            duration_s = phase.duration.as_secs_f64(),
+            start = %w,
+            "phase started"
+        );
         manifest.phases[i].actual = Some(PhaseWindow { start: w, end: w });
         opts.dir.write_manifest(&manifest)?;
         let phase_run = run_phase(
@@ -178,6 +185,13 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
         });
         manifest.phases[i].dropped = dropped;
         opts.dir.write_manifest(&manifest)?;
+        tracing::debug!(
+            phase = %phase.name,
+            dropped,
+            cut_short = cut,
+            mean_lateness_ms = late.mean.as_secs_f64() * 1e3,
+            "phase ended"
+        );
         lateness.push(late);
         phase_start = end;
         if cut {
@@ -192,7 +206,10 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
     loop {
         tokio::select! {
             next = tasks.join_next() => if next.is_none() { break },
-            () = tokio::time::sleep_until(deadline) => { tasks.abort_all(); }
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::debug!(in_flight = tasks.len(), "grace period over: cutting off in-flight flows");
+                tasks.abort_all();
+            }
         }
     }
     drop(worker);

@@ -187,6 +187,7 @@ impl Plan {
                 )
             })?;
             let t = Template::parse(v.get_ref(), &global)
+                .and_then(|t| global.check_header_value(&t).map(|()| t))
                 .map_err(|m| err(Some(v.span().start), &format!("target.headers.{k}"), m))?;
             headers.push((k.clone(), t));
         }
@@ -536,6 +537,30 @@ check = "cold_start_share < 0.1"
             (line, field.as_str()),
             (3, "target.headers.Bad Name"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_line_break_in_a_header_value_is_refused_naming_the_header() {
+        let (_, field, msg) = error_at(&GOOD.replace(
+            "headers = { Authorization = \"Bearer ${api_key}\" }",
+            "headers = { Authorization = \"Bearer x\\r\\nX-Injected: 1\" }",
+        ));
+        assert_eq!(field, "target.headers.Authorization", "{msg}");
+        assert!(msg.contains("line break"), "{msg}");
+        // From the environment too.
+        let e = Plan::parse(Path::new("s.toml"), GOOD, &[], None, &|n| {
+            (n == "API_KEY").then(|| "sekrit\nX-Injected: 1".to_string())
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("target.headers.Authorization") && e.contains("line break"),
+            "{e}"
+        );
+        assert!(
+            !e.contains("sekrit"),
+            "the secret stays out of the message: {e}"
         );
     }
 

@@ -247,6 +247,7 @@ pub fn check_step(raw: &RawStep, names: &Names<'_>) -> Result<Step, (Option<usiz
             )
         })?;
         let t = Template::parse(v.get_ref(), names)
+            .and_then(|t| names.check_header_value(&t).map(|()| t))
             .map_err(|m| at(v.span(), &format!("headers.{k}"), m))?;
         headers.push((k.clone(), t));
     }

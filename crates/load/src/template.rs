@@ -45,6 +45,31 @@ pub struct Names<'a> {
     pub extracted: &'a BTreeSet<String>,
 }
 
+impl Names<'_> {
+    /// Checks a header value template: what it renders to from the scenario's variables
+    /// (literal text and `${env:…}` values) must not break the header line, or the header
+    /// would be dropped or split on the wire.
+    pub fn check_header_value(&self, t: &Template) -> Result<(), String> {
+        let vars: HashMap<String, String> = self
+            .variables
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let value = t.render(&RenderContext {
+            vars: &vars,
+            rows: &[],
+        });
+        if value.contains(['\r', '\n']) {
+            return Err(
+                "the value contains a line break (CR or LF), which cannot be sent in a \
+                        header"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// What a template needs when it is rendered.
 pub struct RenderContext<'a> {
     /// Extracted variables of the virtual user.

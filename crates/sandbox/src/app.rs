@@ -9,7 +9,7 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -19,7 +19,7 @@ use crate::auth::{Authorizer, Verdict};
 use crate::config::{ApiKind, Config, FunctionConfig, TracingMode};
 use crate::config_services::RouteAction;
 use crate::data_dir::DataDir;
-use crate::dist::Dist;
+use crate::dist::{Dist, scale};
 use crate::error::SandboxError;
 use crate::jobs::Jobs;
 use crate::lambda_logs::{LambdaLogs, Report};
@@ -89,6 +89,9 @@ pub struct Truth {
     pub throttled_by: Option<ThrottledBy>,
     /// True when a scheduled fault window applied to this request.
     pub fault_active: bool,
+    /// True when the client had disconnected before the response was ready (the invocation
+    /// ran to its end all the same, as Lambda's does).
+    pub client_gone: bool,
 }
 
 struct Bucket {
@@ -288,13 +291,56 @@ impl App {
         }
     }
 
-    /// Serves one request.
+    /// Serves one request. The work runs in a task of its own, which holds the request's
+    /// execution environment: as on Lambda, an invocation runs to its end and releases its
+    /// environment whether or not the client is still there. When the returned future is
+    /// dropped first (the front drops it when the client disconnects), the ground-truth line
+    /// says `client_gone`.
     pub async fn handle(
         self: &Arc<Self>,
         method: &str,
         path: &str,
         trace_header: Option<&str>,
         authorization: Option<&str>,
+    ) -> Reply {
+        let gone = Arc::new(AtomicBool::new(false));
+        let app = Arc::clone(self);
+        let (method, path) = (method.to_owned(), path.to_owned());
+        let (trace_header, authorization) = (
+            trace_header.map(str::to_owned),
+            authorization.map(str::to_owned),
+        );
+        let flag = Arc::clone(&gone);
+        let task = tokio::spawn(async move {
+            app.handle_attached(
+                &method,
+                &path,
+                trace_header.as_deref(),
+                authorization.as_deref(),
+                &flag,
+            )
+            .await
+        });
+        let watch = ClientWatch(Some(gone));
+        let reply = task.await;
+        watch.answered();
+        // The task panicked (a bug): answer as API Gateway answers an internal failure.
+        reply.unwrap_or_else(|_| Reply {
+            status: 500,
+            body: r#"{"message":"Internal server error"}"#.into(),
+            trace_header: String::new(),
+        })
+    }
+
+    /// Serves one request in the caller's task; `client_gone` is read when the ground-truth
+    /// line is written.
+    async fn handle_attached(
+        self: &Arc<Self>,
+        method: &str,
+        path: &str,
+        trace_header: Option<&str>,
+        authorization: Option<&str>,
+        client_gone: &AtomicBool,
     ) -> Reply {
         let arrival = SystemTime::now();
         let start = Instant::now();
@@ -324,6 +370,7 @@ impl App {
             handler_ms: None,
             throttled_by: None,
             fault_active: false,
+            client_gone: false,
         };
         // A REST stage with tracing decides at arrival; Lambda decides for the other fronts.
         let mut traced = (kind == ApiKind::Rest
@@ -381,6 +428,7 @@ impl App {
         }
         truth.finish_unix_ns = unix_ns(finish);
         truth.status = served.status;
+        truth.client_gone = client_gone.load(Ordering::Relaxed);
         self.write_truth(&truth);
         Reply {
             status: served.status,
@@ -514,7 +562,7 @@ impl App {
         let done = if run.table.is_none() && run.stream.is_none() {
             // Known length up front: no task needed unless the front gives up first.
             let handler = drawn.min(cfg.timeout);
-            let total = init + handler;
+            let total = init.saturating_add(handler);
             if front_times_out && total > integration_timeout {
                 tokio::spawn(Arc::clone(self).invoke(run));
                 None
@@ -747,7 +795,7 @@ impl App {
                 let out = table
                     .call(write, run.table_factor, &mut rng, &self.metrics, run.at)
                     .await;
-                spent += out.backoff;
+                spent = spent.saturating_add(out.backoff);
                 if run.trace.is_some() {
                     calls.push(DownstreamCall {
                         service: "DynamoDB",
@@ -774,7 +822,7 @@ impl App {
                 let out = stream
                     .put_record(*bytes, &mut rng, &self.metrics, run.at)
                     .await;
-                spent += out.backoff;
+                spent = spent.saturating_add(out.backoff);
                 if run.trace.is_some() {
                     calls.push(DownstreamCall {
                         service: "Kinesis",
@@ -792,8 +840,10 @@ impl App {
                 }
             }
         }
-        let handler = (spent + run.handler).min(run.timeout.max(spent));
-        let timed_out = spent + run.handler > run.timeout;
+        let handler = spent
+            .saturating_add(run.handler)
+            .min(run.timeout.max(spent));
+        let timed_out = spent.saturating_add(run.handler) > run.timeout;
         let rest = handler.saturating_sub(spent);
         if !rest.is_zero() {
             tokio::time::sleep(rest).await;
@@ -855,7 +905,8 @@ impl App {
                 self.put_segment(&doc);
             }
         }
-        function.release(run.lease);
+        // Returns the environment (also when this future is dropped before getting here).
+        drop(run.lease);
         Invoked {
             handler,
             failed,
@@ -876,7 +927,7 @@ impl App {
             table_factor: 1.0,
         };
         for f in &self.config.faults {
-            if now < f.at || now >= f.at + f.duration {
+            if now < f.at || now >= f.at.saturating_add(f.duration) {
                 continue;
             }
             if f.function.as_deref().is_some_and(|n| n != function) {
@@ -906,6 +957,24 @@ impl App {
             a.active |= function_level || table_level;
         }
         a
+    }
+}
+
+/// Marks the client gone when dropped before [`ClientWatch::answered`]: the future awaiting
+/// the request's task was dropped, i.e. the connection went away first.
+struct ClientWatch(Option<Arc<AtomicBool>>);
+
+impl ClientWatch {
+    fn answered(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for ClientWatch {
+    fn drop(&mut self) {
+        if let Some(gone) = self.0.take() {
+            gone.store(true, Ordering::Relaxed);
+        }
     }
 }
 
@@ -984,7 +1053,8 @@ fn draw(
     } else {
         Duration::ZERO
     };
-    let handler = handler.sample(rng).mul_f64(fault.slowdown);
+    // Saturating: a slowdown that slipped past the config checks must not panic.
+    let handler = scale(handler.sample(rng), fault.slowdown);
     let errored = rng.f64() < fault.error_rate.unwrap_or(cfg.error_rate);
     (init, handler, errored)
 }

@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config::{Ctx, FunctionConfig};
+use crate::config::{Ctx, FunctionConfig, MAX_CALLS, MAX_RETRIES};
+use crate::config_check::{NameKind, brief, key_path};
 use crate::dist::Dist;
 use crate::error::SandboxError;
 
@@ -25,14 +26,18 @@ pub(crate) struct RawQueue {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStream {
     shards: Option<Spanned<u32>>,
-    #[serde(default = "default_stream_retries")]
-    max_retries: u32,
+    max_retries: Option<Spanned<u32>>,
     base_backoff: Option<Spanned<String>>,
 }
 
-const fn default_stream_retries() -> u32 {
-    3
-}
+/// Most jobs a queue processes at once: the SQS event source mapping's maximum concurrency
+/// is 2-1000 (each is a worker task here).
+const MAX_QUEUE_CONCURRENCY: u32 = 1000;
+/// Most shards per stream (each holds its own buckets).
+const MAX_SHARDS: u32 = 10_000;
+/// Largest record: what a shard accepts per second (1 MiB); a larger one could never be
+/// written.
+const MAX_RECORD_BYTES: usize = 1024 * 1024;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -99,8 +104,8 @@ pub(crate) struct RawRouteServices {
     pub issues_token: bool,
     pub protected: bool,
     pub stream: Option<Spanned<String>>,
-    pub records: Option<u32>,
-    pub record_bytes: Option<usize>,
+    pub records: Option<Spanned<u32>>,
+    pub record_bytes: Option<Spanned<usize>>,
 }
 
 /// The checked service parts of a route.
@@ -117,19 +122,25 @@ pub(crate) fn check_queues(
 ) -> Result<BTreeMap<String, QueueConfig>, SandboxError> {
     let mut out = BTreeMap::new();
     for (name, q) in raw {
-        let field = |k: &str| format!("queues.{name}.{k}");
+        cx.name(NameKind::Queue, "queues", &name)?;
+        let table = key_path("queues", &name);
+        let field = |k: &str| key_path(&table, k);
         if !functions.contains_key(q.worker.get_ref()) {
             return Err(cx.err(
                 q.worker.span(),
                 &field("worker"),
-                format!("no function named `{}` in [functions]", q.worker.get_ref()),
+                format!(
+                    "no function named `{}` in [functions]",
+                    brief(q.worker.get_ref())
+                ),
             ));
         }
-        if let Some(c) = &q.concurrency
-            && *c.get_ref() == 0
-        {
-            return Err(cx.err(c.span(), &field("concurrency"), "must be >= 1"));
-        }
+        let concurrency = cx.count_or(
+            q.concurrency.as_ref(),
+            &field("concurrency"),
+            1..=MAX_QUEUE_CONCURRENCY,
+            5,
+        )?;
         out.insert(
             name.clone(),
             QueueConfig {
@@ -138,7 +149,7 @@ pub(crate) fn check_queues(
                     Some(v) => cx.dist(v, &field("handler"))?,
                     None => Dist::Fixed(Duration::ZERO),
                 },
-                concurrency: q.concurrency.as_ref().map_or(5, |c| *c.get_ref()),
+                concurrency,
             },
         );
     }
@@ -151,17 +162,19 @@ pub(crate) fn check_streams(
 ) -> Result<BTreeMap<String, StreamConfig>, SandboxError> {
     let mut out = BTreeMap::new();
     for (name, s) in raw {
-        let field = |k: &str| format!("streams.{name}.{k}");
-        if let Some(n) = &s.shards
-            && *n.get_ref() == 0
-        {
-            return Err(cx.err(n.span(), &field("shards"), "must be >= 1"));
-        }
+        cx.name(NameKind::Stream, "streams", &name)?;
+        let table = key_path("streams", &name);
+        let field = |k: &str| key_path(&table, k);
         out.insert(
             name.clone(),
             StreamConfig {
-                shards: s.shards.as_ref().map_or(1, |n| *n.get_ref()),
-                max_retries: s.max_retries,
+                shards: cx.count_or(s.shards.as_ref(), &field("shards"), 1..=MAX_SHARDS, 1)?,
+                max_retries: cx.count_or(
+                    s.max_retries.as_ref(),
+                    &field("max_retries"),
+                    0..=MAX_RETRIES,
+                    3,
+                )?,
                 base_backoff: match &s.base_backoff {
                     Some(v) => cx.duration(v, &field("base_backoff"))?,
                     None => Duration::from_millis(50),
@@ -175,7 +188,7 @@ pub(crate) fn check_streams(
 pub(crate) fn check_auth(cx: &Ctx<'_>, raw: &RawAuth) -> Result<AuthConfig, SandboxError> {
     let mut a = AuthConfig::default();
     if let Some(v) = &raw.token_ttl {
-        a.token_ttl = cx.duration(v, "auth.token_ttl")?;
+        a.token_ttl = cx.long_duration(v, "auth.token_ttl")?;
         if a.token_ttl.is_zero() {
             return Err(cx.err(v.span(), "auth.token_ttl", "must be > 0"));
         }
@@ -201,7 +214,7 @@ pub(crate) fn check_route_services(
             Err(cx.err(
                 v.span(),
                 &field(k),
-                format!("no queue named `{}` in [queues]", v.get_ref()),
+                format!("no queue named `{}` in [queues]", brief(v.get_ref())),
             ))
         }
     };
@@ -243,13 +256,18 @@ pub(crate) fn check_route_services(
             return Err(cx.err(
                 s.span(),
                 &field("stream"),
-                format!("no stream named `{}` in [streams]", s.get_ref()),
+                format!("no stream named `{}` in [streams]", brief(s.get_ref())),
             ));
         }
         Some(s) => Some((
             s.get_ref().clone(),
-            raw.records.unwrap_or(1),
-            raw.record_bytes.unwrap_or(100),
+            cx.count_or(raw.records.as_ref(), &field("records"), 0..=MAX_CALLS, 1)?,
+            cx.count_or(
+                raw.record_bytes.as_ref(),
+                &field("record_bytes"),
+                0..=MAX_RECORD_BYTES,
+                100,
+            )?,
         )),
         None => None,
     };

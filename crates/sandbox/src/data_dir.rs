@@ -53,6 +53,28 @@ impl Sink {
     }
 }
 
+/// The file name stem for `name`: characters outside `[A-Za-z0-9_.-]` become `_`, and `.` or
+/// `..` (or nothing) give an empty stem, which is refused; so a name can never reach outside
+/// its directory. Config names are already checked (Lambda's naming rule); this is defence in
+/// depth.
+fn file_stem(name: &str) -> String {
+    let stem: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if stem == "." || stem == ".." {
+        String::new()
+    } else {
+        stem
+    }
+}
+
 /// Open files under the data directory.
 pub struct DataDir {
     logs: HashMap<String, Sink>,
@@ -71,11 +93,22 @@ impl DataDir {
             source,
         })?;
         let mut logs = HashMap::new();
+        let mut files = std::collections::HashSet::new();
         for f in functions {
-            logs.insert(
-                f.clone(),
-                Sink::create(logs_dir.join(format!("{f}.jsonl")))?,
-            );
+            let stem = file_stem(f);
+            let path = logs_dir.join(format!("{stem}.jsonl"));
+            // Two names that sanitise alike (the config's naming rules prevent it) would
+            // truncate each other's file.
+            if stem.is_empty() || !files.insert(path.clone()) {
+                return Err(SandboxError::Write {
+                    path,
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("function name {f:?} makes no file name of its own"),
+                    ),
+                });
+            }
+            logs.insert(f.clone(), Sink::create(path)?);
         }
         Ok(Self {
             logs,
@@ -106,5 +139,35 @@ impl DataDir {
             sink.flush()?;
         }
         self.segments.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_never_leave_the_directory() {
+        assert_eq!(file_stem("checkout-v2_x"), "checkout-v2_x");
+        assert_eq!(file_stem("../../../ESCAPED"), ".._.._.._ESCAPED");
+        assert_eq!(file_stem("a/b\\c\0d"), "a_b_c_d");
+        assert_eq!(file_stem(".."), "");
+        assert_eq!(file_stem("."), "");
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        let names = ["../../../ESCAPED".to_string(), "ok".to_string()];
+        let d = DataDir::create(&root, names.iter()).unwrap();
+        d.flush().unwrap();
+        let mut files: Vec<String> = std::fs::read_dir(root.join("logs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, [".._.._.._ESCAPED.jsonl", "ok.jsonl"]);
+        assert!(!dir.path().join("ESCAPED.jsonl").exists());
+        let refused = DataDir::create(&root, [String::from("..")].iter());
+        assert!(refused.is_err());
+        let clash = DataDir::create(&root, ["a/b".to_string(), "a_b".to_string()].iter());
+        assert!(clash.is_err());
     }
 }

@@ -8,6 +8,7 @@ pub mod api;
 mod app;
 mod auth;
 mod config;
+mod config_check;
 mod config_services;
 mod data_dir;
 mod dist;

@@ -4,10 +4,12 @@
 //! the start and never cold start; when all are busy, invocations spill over to on-demand
 //! environments. Idle on-demand environments older than the idle timeout are reaped when the
 //! pool is next touched, which is observably the same as reaping them on a timer.
-//! Each function has its own lock, held only to pick or return an environment.
+//! Each function has its own lock, held only to pick or return an environment. A [`Lease`]
+//! gives its environment back when dropped, so an invocation that ends any way at all (even
+//! cancelled) cannot keep it busy forever.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use crate::config::FunctionConfig;
@@ -15,8 +17,7 @@ use crate::config::FunctionConfig;
 /// AWS's default account concurrency, the cap when no reserved concurrency is set.
 const ACCOUNT_CONCURRENCY: u32 = 1000;
 
-/// An execution environment handed to one invocation.
-#[derive(Debug)]
+/// An execution environment handed to one invocation; dropping it returns the environment.
 pub struct Lease {
     /// Stable id, e.g. `checkout-env-3`.
     pub env_id: String,
@@ -30,6 +31,37 @@ pub struct Lease {
     pub concurrent: u32,
     /// When the environment started (names its log stream).
     pub born: SystemTime,
+    pool: Arc<Mutex<Pool>>,
+}
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("env_id", &self.env_id)
+            .field("cold", &self.cold)
+            .field("provisioned", &self.provisioned)
+            .field("spillover", &self.spillover)
+            .field("concurrent", &self.concurrent)
+            .field("born", &self.born)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let mut p = self.pool.lock().unwrap_or_else(PoisonError::into_inner);
+        p.busy = p.busy.saturating_sub(1);
+        let env = Env {
+            id: std::mem::take(&mut self.env_id),
+            last_used: Instant::now(),
+            born: self.born,
+        };
+        if self.provisioned {
+            p.provisioned_idle.push(env);
+        } else {
+            p.idle.push(env);
+        }
+    }
 }
 
 struct Env {
@@ -51,7 +83,7 @@ pub struct Function {
     pub name: String,
     /// Its config.
     pub config: FunctionConfig,
-    pool: Mutex<Pool>,
+    pool: Arc<Mutex<Pool>>,
 }
 
 impl Function {
@@ -68,12 +100,12 @@ impl Function {
         Self {
             name: name.to_string(),
             config,
-            pool: Mutex::new(Pool {
+            pool: Arc::new(Mutex::new(Pool {
                 idle: Vec::new(),
                 provisioned_idle,
                 busy: 0,
                 next_id: 0,
-            }),
+            })),
         }
     }
 
@@ -97,6 +129,7 @@ impl Function {
                 spillover: false,
                 concurrent: p.busy,
                 born: env.born,
+                pool: Arc::clone(&self.pool),
             });
         }
         let idle_timeout = self.config.idle_timeout;
@@ -114,6 +147,7 @@ impl Function {
                 spillover,
                 concurrent,
                 born: env.born,
+                pool: Arc::clone(&self.pool),
             });
         }
         p.next_id += 1;
@@ -124,23 +158,8 @@ impl Function {
             spillover,
             concurrent,
             born: SystemTime::now(),
+            pool: Arc::clone(&self.pool),
         })
-    }
-
-    /// Returns an environment after its invocation ends.
-    pub fn release(&self, lease: Lease) {
-        let mut p = self.pool.lock().expect("pool poisoned");
-        p.busy -= 1;
-        let env = Env {
-            id: lease.env_id,
-            last_used: Instant::now(),
-            born: lease.born,
-        };
-        if lease.provisioned {
-            p.provisioned_idle.push(env);
-        } else {
-            p.idle.push(env);
-        }
     }
 }
 
@@ -194,11 +213,11 @@ mod tests {
         let b = f.acquire(None).unwrap();
         assert!(a.cold && b.cold);
         assert!(f.acquire(None).is_none());
-        f.release(a);
+        drop(a);
         // Idle timeout zero: the released environment is reaped as soon as time moves.
         std::thread::sleep(Duration::from_millis(2));
         assert!(f.acquire(None).unwrap().cold);
-        f.release(b);
+        drop(b);
     }
 
     #[test]
@@ -208,5 +227,19 @@ mod tests {
         assert!(a.provisioned && !a.cold && !a.spillover);
         let b = f.acquire(None).unwrap();
         assert!(b.cold && b.spillover);
+    }
+
+    #[test]
+    fn a_dropped_lease_returns_its_environment() {
+        let f = Function::new("f", cfg(Some(1), 0, Duration::from_secs(60)));
+        let a = f.acquire(None).unwrap();
+        assert!(f.acquire(None).is_none());
+        let id = a.env_id.clone();
+        drop(a);
+        let b = f
+            .acquire(None)
+            .expect("the dropped lease freed the environment");
+        assert_eq!(b.env_id, id);
+        assert!(!b.cold);
     }
 }

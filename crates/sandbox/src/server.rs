@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::{ApiRequest, Route, TelemetryApis};
+use crate::api::{ApiRequest, ApiResponse, Route, TelemetryApis};
 use crate::app::App;
 
 /// Largest API request body read (X-Ray takes up to 64 kB per document, batched).
@@ -70,23 +70,33 @@ async fn respond_api(
     route: Route,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
+    // A declared length over the limit is refused before anything is read.
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_API_BODY as u64) {
+        return to_http(apis.refuse_body(route, true));
+    }
     let (parts, body) = req.into_parts();
-    let Ok(collected) = http_body_util::Limited::new(body, MAX_API_BODY)
+    let body = match http_body_util::Limited::new(body, MAX_API_BODY)
         .collect()
         .await
-    else {
-        let mut resp = Response::new(Full::new(Bytes::from_static(
-            br#"{"__type":"SerializationException","message":"request body unreadable or too large"}"#,
-        )));
-        *resp.status_mut() = hyper::StatusCode::BAD_REQUEST;
-        return resp;
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            return to_http(apis.refuse_body(route, too_large));
+        }
     };
-    let body = collected.to_bytes();
     let target = parts
         .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok());
-    let api = apis.handle(
+    to_http(apis.handle(
         app,
         route,
         &ApiRequest {
@@ -95,7 +105,11 @@ async fn respond_api(
             target,
             body: &body,
         },
-    );
+    ))
+}
+
+/// An API answer as an HTTP response.
+fn to_http(api: ApiResponse) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(api.body)));
     *resp.status_mut() =
         hyper::StatusCode::from_u16(api.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
 use crate::config_services::StreamConfig;
+use crate::dist::scale;
 use crate::table::CallOutcome;
 use crate::telemetry::{MetricStore, Unit, key};
 
@@ -93,10 +94,14 @@ impl Stream {
                 out.failed = true;
                 return out;
             }
-            let step = self.config.base_backoff * 2u32.saturating_pow(out.retries);
-            let wait = step.mul_f64(0.5 + 0.5 * rng.f64());
+            // Saturating: a long base backoff doubled many times must not overflow.
+            let step = self
+                .config
+                .base_backoff
+                .saturating_mul(2u32.saturating_pow(out.retries));
+            let wait = scale(step, 0.5 + 0.5 * rng.f64());
             tokio::time::sleep(wait).await;
-            out.backoff += wait;
+            out.backoff = out.backoff.saturating_add(wait);
             out.retries += 1;
         }
     }

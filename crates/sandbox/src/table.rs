@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::TableConfig;
+use crate::dist::scale;
 use crate::telemetry::{MetricStore, Unit, key};
 
 const READ_COST: f64 = 0.5;
@@ -108,10 +109,14 @@ impl Table {
                 return out;
             }
             // Exponential backoff with equal jitter: always waits at least half the step.
-            let step = self.config.base_backoff * 2u32.saturating_pow(out.retries);
-            let wait = step.mul_f64(0.5 + 0.5 * rng.f64());
+            // Saturating: a long base backoff doubled many times must not overflow.
+            let step = self
+                .config
+                .base_backoff
+                .saturating_mul(2u32.saturating_pow(out.retries));
+            let wait = scale(step, 0.5 + 0.5 * rng.f64());
             tokio::time::sleep(wait).await;
-            out.backoff += wait;
+            out.backoff = out.backoff.saturating_add(wait);
             out.retries += 1;
         }
     }

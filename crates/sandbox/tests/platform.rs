@@ -336,3 +336,128 @@ async fn sampling_decisions_do_not_shift_the_other_draws() {
     }
     assert_eq!(runs[0], runs[1]);
 }
+
+/// A client hanging up mid-invocation (a killed load run, `curl -m 0.05`) keeps no
+/// environment: as on Lambda, the invocation runs to its end and releases it, so later
+/// requests are served, and its ground-truth line says `client_gone`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_hanging_up_mid_invocation_keep_no_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = base(
+        "rest",
+        "init = \"fixed 0ms\"\nreserved_concurrency = 2",
+        "handler = \"fixed 500ms\"",
+    );
+    let (sb, gt) = start(&src, 1, dir.path()).await;
+    let addr = sb.api_url.trim_start_matches("http://").to_string();
+    let mut clients = Vec::new();
+    for i in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let req = format!("GET /prod/items/gone{i} HTTP/1.1\r\nHost: x\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        clients.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(clients);
+    // The two invocations end 500 ms after they started; allow 10 s on a loaded machine.
+    let mut status = 0;
+    for _ in 0..50 {
+        status = get(&sb.api_url, "/prod/items/after", None).await.0;
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    sb.stop().await.unwrap();
+    assert_eq!(status, 200, "an environment came free within 10 s");
+    let t = truth(&gt);
+    let gone: Vec<_> = t.iter().filter(|r| r["client_gone"] == true).collect();
+    assert_eq!(gone.len(), 2, "{t:?}");
+    for r in gone {
+        // The invocation ran to its end; the answer it would have sent is recorded.
+        assert_eq!(r["status"], 200, "{r}");
+        assert_eq!(r["handler_ms"], 500.0, "{r}");
+    }
+    let last = t.last().unwrap();
+    assert_eq!(
+        (last["status"].clone(), last["client_gone"].clone()),
+        (200.into(), false.into())
+    );
+}
+
+/// A slowdown that slips past the config checks (set in code) saturates instead of panicking
+/// the request's task: infinite and huge ones time out at the function timeout, NaN and
+/// negative ones count as no time at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_slowdowns_saturate_instead_of_panicking() {
+    let src = base(
+        "rest",
+        "init = \"fixed 0ms\"\ntimeout = \"1s\"",
+        "handler = \"fixed 10ms\"",
+    ) + "\n[[faults]]\nat = \"0s\"\nduration = \"10m\"\nslowdown = 2\n";
+    for (slowdown, want) in [
+        (f64::INFINITY, 502),
+        (1e308, 502),
+        (f64::NAN, 200),
+        (-1.0, 200),
+    ] {
+        let mut cfg = config(&src);
+        cfg.faults[0].slowdown = Some(slowdown);
+        let sb = Sandbox::start(
+            cfg,
+            Options {
+                seed: 1,
+                listen: "127.0.0.1:0".parse().unwrap(),
+                ground_truth: None,
+            },
+        )
+        .await
+        .unwrap();
+        let (status, _) = get(&sb.api_url, "/prod/items/1", None).await;
+        sb.stop().await.unwrap();
+        assert_eq!(status, want, "slowdown {slowdown}");
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+/// A function name that would reach outside `--data-dir` (set in code, past the config's
+/// naming rule) is written inside it all the same, sanitised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_names_never_write_outside_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("a/b/c/data");
+    let mut cfg = config(&base("rest", "init = \"fixed 0ms\"", ""));
+    let f = cfg.functions.remove("f").unwrap();
+    cfg.functions.insert("../../../ESCAPED".into(), f);
+    cfg.routes[0].function = "../../../ESCAPED".into();
+    let sb = Sandbox::start_with_data_dir(
+        cfg,
+        Options {
+            seed: 1,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ground_truth: None,
+        },
+        Some(&data),
+    )
+    .await
+    .unwrap();
+    assert_eq!(get(&sb.api_url, "/prod/items/1", None).await.0, 200);
+    sb.stop().await.unwrap();
+    let mut all = Vec::new();
+    files(dir.path(), &mut all);
+    let logs = data.join("logs");
+    assert!(all.iter().all(|p| p.starts_with(&data)), "{all:?}");
+    let written = std::fs::read_to_string(logs.join(".._.._.._ESCAPED.jsonl")).unwrap();
+    assert!(written.contains("REPORT RequestId"), "{written}");
+}

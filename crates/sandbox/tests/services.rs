@@ -97,8 +97,8 @@ const ROOT3: &str = "1-6a000000-aaaaaaaaaaaaaaaaaaaaaaa3";
 fn app(kind: &str, telemetry: &str) -> String {
     format!(
         "[api]\nkind = \"{kind}\"\nname = \"shop\"\n\n[telemetry]\nresolution = \"1s\"\n{telemetry}\n\n\
-         [functions.f]\ninit = \"fixed 40ms\"\n\n[tables.t]\nread_capacity = 100\nwrite_capacity = 100\n\n\
-         [[routes]]\nroute = \"GET /prod/items/{{id}}\"\nfunction = \"f\"\nhandler = \"fixed 5ms\"\ntable = \"t\"\nreads = 1\n"
+         [functions.f]\ninit = \"fixed 40ms\"\n\n[tables.items]\nread_capacity = 100\nwrite_capacity = 100\n\n\
+         [[routes]]\nroute = \"GET /prod/items/{{id}}\"\nfunction = \"f\"\nhandler = \"fixed 5ms\"\ntable = \"items\"\nreads = 1\n"
     )
 }
 
@@ -156,7 +156,7 @@ async fn rest_segments_have_stage_lambda_and_function_with_initialization_on_col
     let ddb = &function["subsegments"][1]["subsegments"][0];
     assert_eq!(ddb["name"], "DynamoDB");
     assert_eq!(ddb["aws"]["operation"], "GetItem");
-    assert_eq!(ddb["aws"]["table_name"], "t");
+    assert_eq!(ddb["aws"]["table_name"], "items");
     assert_eq!(ddb["aws"]["retries"], 0);
     assert!(ddb.get("throttle").is_none());
 

@@ -111,6 +111,18 @@ impl CwError {
         )
     }
 
+    /// A request body over the sandbox's 16 MiB limit: HTTP 413 `RequestEntityTooLarge`.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self {
+            status: 413,
+            ..Self::new(
+                "RequestEntityTooLarge",
+                "com.amazon.coral.service#RequestEntityTooLargeException",
+                message,
+            )
+        }
+    }
+
     fn unknown_operation(op: &str, status: u16) -> Self {
         Self {
             status,
@@ -158,6 +170,12 @@ impl CloudWatchApi {
         target
             .filter(|t| t.starts_with(JSON_PREFIX))
             .map(|_| Route::CloudWatchJson)
+    }
+
+    /// The error reply to a call on `route` (one of the CloudWatch routes) that was refused
+    /// before its body was read, in that route's protocol.
+    pub fn refuse(route: Route, error: CwError) -> CwReply {
+        reply(route == Route::CloudWatchCbor, Err(error))
     }
 
     /// Answers one call on `route` (one of the CloudWatch routes).

@@ -65,7 +65,8 @@ pub struct LogsApi {
     queries: Mutex<(u64, BTreeMap<String, QueryState>)>,
 }
 
-fn error(kind: &'static str, message: &str) -> JsonReply {
+/// An error with `x-amzn-errortype: kind` and `{"__type", "message"}` (awsJson1_1), HTTP 400.
+pub(super) fn error(kind: &'static str, message: &str) -> JsonReply {
     JsonReply {
         status: 400,
         error_type: Some(kind),

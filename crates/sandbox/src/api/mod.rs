@@ -103,41 +103,169 @@ impl TelemetryApis {
 
     /// Answers a request [`TelemetryApis::route`] accepted.
     pub fn handle(&self, app: &App, route: Route, req: &ApiRequest<'_>) -> ApiResponse {
+        let reply = match route {
+            Route::CloudWatchCbor | Route::CloudWatchJson => {
+                Answer::CloudWatch(self.cloudwatch.handle(app.metrics(), route, req))
+            }
+            Route::Xray => Answer::Json(self.xray.handle(app.segments(), req.path, req.body)),
+            Route::Logs => {
+                let op = req.target.and_then(logs::LogsApi::operation).unwrap_or("");
+                Answer::Json(self.logs.handle(app.logs(), op, req.body))
+            }
+        };
+        self.finish(route, reply)
+    }
+
+    /// Answers a request on `route` whose body was refused unread: larger than the sandbox
+    /// takes (`too_large`), or cut off. The error is in the request's own protocol (content
+    /// type, error header, body encoding), built by that protocol's error helper.
+    ///
+    /// An oversized body is HTTP 413 `RequestEntityTooLarge`: the SDKs (aws-sdk-rust, boto3)
+    /// take the error code from the protocol's error header (`x-amzn-query-error` over
+    /// CBOR, `x-amzn-errortype`) or `__type` whatever the status, so they report this code;
+    /// and neither 413 nor this code is retryable in their standard retry strategy, so a
+    /// client does not send the same 16 MiB again. A body that could not be read is a 400 with
+    /// the code each API gives a body that does not decode (`SerializationException`; X-Ray:
+    /// `InvalidRequestException`).
+    pub fn refuse_body(&self, route: Route, too_large: bool) -> ApiResponse {
+        const TOO_LARGE: &str = "RequestEntityTooLarge";
+        let message = if too_large {
+            "request body exceeds the sandbox's 16 MiB limit"
+        } else {
+            "request body could not be read"
+        };
+        let reply = match route {
+            Route::CloudWatchCbor | Route::CloudWatchJson => {
+                Answer::CloudWatch(cloudwatch::CloudWatchApi::refuse(
+                    route,
+                    if too_large {
+                        cloudwatch::CwError::too_large(message)
+                    } else {
+                        cloudwatch::CwError::serialization(message)
+                    },
+                ))
+            }
+            Route::Xray if too_large => {
+                Answer::Json(xray::JsonReply::error(413, TOO_LARGE, message))
+            }
+            Route::Xray => Answer::Json(xray::JsonReply::error(
+                400,
+                "InvalidRequestException",
+                message,
+            )),
+            Route::Logs if too_large => Answer::Json(xray::JsonReply {
+                status: 413,
+                ..logs::error(TOO_LARGE, message)
+            }),
+            Route::Logs => Answer::Json(logs::error("SerializationException", message)),
+        };
+        self.finish(route, reply)
+    }
+
+    /// Puts a reply on the wire: the request id, and the protocol's content type and error
+    /// header.
+    fn finish(&self, route: Route, answer: Answer) -> ApiResponse {
         let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
         let request_id = format!("5a4d0000-0000-4000-8000-{n:012x}");
-        let (reply, content_type) = match route {
-            Route::CloudWatchCbor | Route::CloudWatchJson => {
-                let reply = self.cloudwatch.handle(app.metrics(), route, req);
-                let mut headers = vec![("x-amzn-requestid", request_id)];
+        let mut headers = vec![("x-amzn-requestid", request_id)];
+        match answer {
+            Answer::CloudWatch(reply) => {
                 headers.extend(reply.headers);
-                return ApiResponse {
+                ApiResponse {
                     status: reply.status,
                     content_type: reply.content_type,
                     headers,
                     body: reply.body,
-                };
+                }
             }
-            Route::Xray => (
-                self.xray.handle(app.segments(), req.path, req.body),
-                "application/json",
-            ),
-            Route::Logs => {
-                let op = req.target.and_then(logs::LogsApi::operation).unwrap_or("");
-                (
-                    self.logs.handle(app.logs(), op, req.body),
-                    "application/x-amz-json-1.1",
-                )
+            Answer::Json(reply) => {
+                if let Some(kind) = reply.error_type {
+                    headers.push(("x-amzn-errortype", kind.to_owned()));
+                }
+                ApiResponse {
+                    status: reply.status,
+                    content_type: if route == Route::Logs {
+                        "application/x-amz-json-1.1"
+                    } else {
+                        "application/json"
+                    },
+                    headers,
+                    body: reply.body,
+                }
             }
-        };
-        let mut headers = vec![("x-amzn-requestid", request_id)];
-        if let Some(kind) = reply.error_type {
-            headers.push(("x-amzn-errortype", kind.to_owned()));
         }
-        ApiResponse {
-            status: reply.status,
-            content_type,
-            headers,
-            body: reply.body,
+    }
+}
+
+/// One API's reply, before it is put on the wire.
+enum Answer {
+    CloudWatch(cloudwatch::CwReply),
+    Json(xray::JsonReply),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header<'a>(r: &'a ApiResponse, name: &str) -> Option<&'a str> {
+        r.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn refused_bodies_are_answered_in_the_request_protocol() {
+        let apis = TelemetryApis::new(50.0);
+        let r = apis.refuse_body(Route::CloudWatchCbor, true);
+        assert_eq!((r.status, r.content_type), (413, "application/cbor"));
+        assert_eq!(header(&r, "smithy-protocol"), Some("rpc-v2-cbor"));
+        assert_eq!(
+            header(&r, "x-amzn-query-error"),
+            Some("RequestEntityTooLarge;Sender")
+        );
+        let body = cbor::decode(&r.body).unwrap();
+        assert!(
+            body.get("__type")
+                .and_then(cbor::Value::as_str)
+                .is_some_and(|t| t.ends_with("RequestEntityTooLargeException"))
+        );
+        let r = apis.refuse_body(Route::CloudWatchJson, true);
+        assert_eq!(
+            (r.status, r.content_type),
+            (413, "application/x-amz-json-1.0")
+        );
+        assert_eq!(
+            header(&r, "x-amzn-query-error"),
+            Some("RequestEntityTooLarge;Sender")
+        );
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert!(body["__type"].as_str().is_some());
+        for (route, content_type) in [
+            (Route::Xray, "application/json"),
+            (Route::Logs, "application/x-amz-json-1.1"),
+        ] {
+            let r = apis.refuse_body(route, true);
+            assert_eq!((r.status, r.content_type), (413, content_type));
+            assert_eq!(
+                header(&r, "x-amzn-errortype"),
+                Some("RequestEntityTooLarge")
+            );
+            let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(body["__type"], "RequestEntityTooLarge");
+            assert!(header(&r, "x-amzn-requestid").is_some());
         }
+        // A body cut off mid-way: a SerializationException, still in the protocol.
+        let r = apis.refuse_body(Route::CloudWatchCbor, false);
+        assert_eq!((r.status, r.content_type), (400, "application/cbor"));
+        assert_eq!(
+            header(&r, "x-amzn-query-error"),
+            Some("SerializationException;Sender")
+        );
+        let r = apis.refuse_body(Route::Logs, false);
+        assert_eq!(
+            header(&r, "x-amzn-errortype"),
+            Some("SerializationException")
+        );
     }
 }

@@ -77,7 +77,8 @@ impl JsonReply {
         }
     }
 
-    fn error(status: u16, kind: &'static str, message: &str) -> Self {
+    /// An error with `x-amzn-errortype: kind` and `{"__type", "Message"}` (restJson1).
+    pub(crate) fn error(status: u16, kind: &'static str, message: &str) -> Self {
         Self {
             status,
             error_type: Some(kind),
