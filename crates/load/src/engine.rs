@@ -166,18 +166,32 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
         let mut progress = tokio::time::interval(MANIFEST_PROGRESS_EVERY);
         progress.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         progress.tick().await;
+        // The write runs on a blocking thread: file I/O on this task would stall the
+        // arrivals it schedules. One write at a time, in order, awaited before the next
+        // manifest write below.
+        let mut pending: Option<tokio::task::JoinHandle<()>> = None;
         let (dropped, late, cut) = loop {
             tokio::select! {
                 r = &mut phase_run => break r,
                 _ = progress.tick() => {
-                    manifest.phases[i].actual = Some(PhaseWindow {
-                        start: w,
-                        end: clock.at(Instant::now()).to_datetime(),
-                    });
-                    opts.dir.write_manifest(&manifest)?;
+                    if pending.as_ref().is_none_or(tokio::task::JoinHandle::is_finished) {
+                        manifest.phases[i].actual = Some(PhaseWindow {
+                            start: w,
+                            end: clock.at(Instant::now()).to_datetime(),
+                        });
+                        let (dir, snapshot) = (opts.dir.clone(), manifest.clone());
+                        pending = Some(tokio::task::spawn_blocking(move || {
+                            if let Err(e) = dir.write_manifest(&snapshot) {
+                                tracing::warn!("updating the running phase's end: {e}");
+                            }
+                        }));
+                    }
                 }
             }
         };
+        if let Some(h) = pending.take() {
+            let _ = h.await;
+        }
         let stop = if cut { Instant::now() } else { end };
         manifest.phases[i].actual = Some(PhaseWindow {
             start: w,

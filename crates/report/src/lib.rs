@@ -90,7 +90,12 @@ pub fn write(
     for format in formats {
         for artifact in render(report, *format)? {
             let path = dir.join(&artifact.name);
-            std::fs::write(&path, &artifact.bytes).map_err(|e| ReportError::io(&path, e))?;
+            // Temporary file, then rename: a kill never leaves half a report behind.
+            let mut tmp_name = artifact.name.clone();
+            tmp_name.push_str(".tmp");
+            let tmp = dir.join(tmp_name);
+            std::fs::write(&tmp, &artifact.bytes).map_err(|e| ReportError::io(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| ReportError::io(&path, e))?;
             written.push(path);
         }
     }

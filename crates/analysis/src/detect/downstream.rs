@@ -20,13 +20,7 @@ pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
             .iter()
             .filter(|t| t.phase == phase.index)
             .collect();
-        let resources: Vec<&ResourceStats> = phase
-            .server
-            .iter()
-            .flat_map(|s| s.resources.iter())
-            .filter(|r| matches!(r.kind, ResourceKind::Table | ResourceKind::Stream))
-            .filter(|r| r.throttles.unwrap_or(0) > 0)
-            .collect();
+        let resources = super::throttled_downstream(phase);
         if resources.is_empty() {
             // Without the resource's metrics, throttle flags on traced calls still tell.
             let throttled = traced

@@ -48,13 +48,7 @@ fn finding(
     } else {
         client
     };
-    let downstream: Vec<&ResourceStats> = phase
-        .server
-        .iter()
-        .flat_map(|s| s.resources.iter())
-        .filter(|r| matches!(r.kind, ResourceKind::Table | ResourceKind::Stream))
-        .filter(|r| r.throttles.unwrap_or(0) > 0)
-        .collect();
+    let downstream = super::throttled_downstream(phase);
     let mut evidence = vec![Evidence {
         label: format!("`{}` Errors (timeouts excluded)", f.name),
         value: errors.to_string(),
@@ -63,18 +57,7 @@ fn finding(
             f.name
         )),
     }];
-    evidence.push(Evidence {
-        label: if per_function {
-            format!(
-                "client {status} responses on {}",
-                ctx.endpoints_of(&f.name).join(", ")
-            )
-        } else {
-            format!("client {status} responses (all endpoints)")
-        },
-        value: format!("{client} of {}", phase.requests),
-        source: Some("requests/".into()),
-    });
+    evidence.push(ctx.client_status_evidence(phase, status, &f.name, (client, per_function)));
     if let Some(api) = phase
         .server
         .as_ref()

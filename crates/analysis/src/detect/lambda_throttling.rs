@@ -75,23 +75,7 @@ fn finding(
             )),
         });
     }
-    let endpoints = ctx.endpoints_of(&f.name);
-    evidence.push(Evidence {
-        label: if per_function {
-            format!("client {status} responses on {}", endpoints.join(", "))
-        } else {
-            format!("client {status} responses (all endpoints)")
-        },
-        value: format!("{client} of {}", phase.requests),
-        source: Some("requests/".into()),
-    });
-    if !per_function && !endpoints.is_empty() {
-        evidence.push(Evidence {
-            label: "endpoints served by it".into(),
-            value: endpoints.join(", "),
-            source: Some("traces".into()),
-        });
-    }
+    evidence.push(ctx.client_status_evidence(phase, status, &f.name, (client, per_function)));
     if client_known && client != throttles {
         evidence.push(Evidence {
             label: "metric vs client".into(),

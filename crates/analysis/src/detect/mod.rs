@@ -15,8 +15,10 @@ mod timeouts;
 
 use std::collections::BTreeMap;
 
-use stormwatch_model::analysis::{ColdStartSummary, PhaseStats, TimelinePoint};
-use stormwatch_model::{ApiKind, Finding, PhaseWindow, Severity};
+use stormwatch_model::analysis::{
+    ColdStartSummary, PhaseStats, ResourceKind, ResourceStats, TimelinePoint,
+};
+use stormwatch_model::{ApiKind, Evidence, Finding, PhaseWindow, Severity};
 
 use crate::traces::TracedRequest;
 
@@ -78,6 +80,29 @@ impl Context<'_> {
             .collect()
     }
 
+    /// Evidence for a count from [`Self::status_count_for`]: on which endpoints it was
+    /// counted, or that it is over all of them.
+    pub fn client_status_evidence(
+        &self,
+        phase: &PhaseStats,
+        status: &str,
+        function: &str,
+        (count, per_function): (u64, bool),
+    ) -> Evidence {
+        Evidence {
+            label: if per_function {
+                format!(
+                    "client {status} responses on {}",
+                    self.endpoints_of(function).join(", ")
+                )
+            } else {
+                format!("client {status} responses (all endpoints)")
+            },
+            value: format!("{count} of {}", phase.requests),
+            source: Some("requests/".into()),
+        }
+    }
+
     /// Responses with `status` in a phase: on the endpoints `function` serves when traces
     /// tied any endpoint to it, else over all endpoints. The flag says which.
     pub fn status_count_for(
@@ -125,6 +150,17 @@ pub fn share(part: u64, whole: u64) -> f64 {
     } else {
         part as f64 / whole as f64
     }
+}
+
+/// The tables and streams that throttled calls in the phase.
+pub fn throttled_downstream(phase: &PhaseStats) -> Vec<&ResourceStats> {
+    phase
+        .server
+        .iter()
+        .flat_map(|s| s.resources.iter())
+        .filter(|r| matches!(r.kind, ResourceKind::Table | ResourceKind::Stream))
+        .filter(|r| r.throttles.unwrap_or(0) > 0)
+        .collect()
 }
 
 /// Severity by impact, the one rule every detector uses (docs/analysis.md): `critical` when
