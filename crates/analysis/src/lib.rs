@@ -20,7 +20,7 @@ mod traces;
 use stormwatch_model::{AnalysisReport, RunDir};
 
 pub use crate::error::AnalysisError;
-pub use crate::inputs::{Dictionary, Requests, RunInputs};
+pub use crate::inputs::{Dictionary, Requests, RunInputs, read_requests};
 
 /// Analyzes the run in `run`.
 pub fn analyze(run: &RunDir) -> Result<AnalysisReport, AnalysisError> {

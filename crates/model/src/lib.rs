@@ -8,6 +8,8 @@
 pub mod analysis;
 pub mod error;
 pub mod finding;
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
 pub mod histogram;
 pub mod manifest;
 pub mod metric;
