@@ -302,14 +302,26 @@ pub fn read_requests(dir: &Path, with_trace_ids: bool) -> Result<Requests, Analy
         };
         // Malformed values become nulls (counted and dropped below) instead of failing the
         // whole run on one bad line.
-        let df = CsvReadOptions::default()
-            .with_has_header(has_header)
-            .with_schema(Some(schema.clone()))
-            .with_columns(Some(columns.clone()))
-            .with_ignore_errors(true)
-            .map_parse_options(|o| o.with_truncate_ragged_lines(true))
-            .into_reader_with_file_handle(std::io::Cursor::new(bytes))
-            .finish()
+        let read = || {
+            CsvReadOptions::default()
+                .with_has_header(has_header)
+                .with_schema(Some(schema.clone()))
+                .with_columns(Some(columns.clone()))
+                .with_ignore_errors(true)
+                .map_parse_options(|o| o.with_truncate_ragged_lines(true))
+                .into_reader_with_file_handle(std::io::Cursor::new(bytes))
+                .finish()
+        };
+        // The CSV reader's integer parsing can panic on an out-of-range number (found by
+        // fuzzing: `-9223372036854775808` glued to other text); a panic must not take the
+        // whole analysis down without naming the file.
+        let df = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read))
+            .map_err(|_| AnalysisError::Data {
+                path: path.clone(),
+                message: "the CSV reader could not parse this file (an out-of-range number?); \
+                          move it out of requests/ to analyze the rest"
+                    .into(),
+            })?
             .map_err(data_err)?;
         let first_line = 1 + usize::from(has_header);
         let df = keep_good_rows(df, &mut seen, &name, first_line, &mut skipped)
