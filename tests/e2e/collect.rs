@@ -21,7 +21,12 @@ use stormwatch_model::{
 
 /// `stormwatch` with an AWS environment that can only reach `endpoint`.
 pub(crate) fn stormwatch(endpoint: &str, home: &Path) -> Command {
-    let mut c = Command::cargo_bin("stormwatch").unwrap();
+    Command::from_std(stormwatch_process(endpoint, home))
+}
+
+/// The same as a plain process, for tests that spawn and kill it.
+fn stormwatch_process(endpoint: &str, home: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("stormwatch"));
     c.env_clear()
         .env("HOME", home)
         .env("AWS_ENDPOINT_URL", endpoint)
@@ -536,4 +541,91 @@ fn a_misbehaving_endpoint_ends_in_bounded_time_with_a_clear_error_and_exit_3() {
             "metrics written after a failure"
         );
     }
+}
+
+#[test]
+fn a_collect_killed_at_any_instant_leaves_the_previous_telemetry_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start();
+    let traces: Vec<(String, DateTime<Utc>)> = (0..40)
+        .map(|i| (format!("1-{:08x}-{i:024x}", s.timestamp()), s))
+        .collect();
+    let dir = write_run(&tmp.path().join("run"), Some(resources()), &traces);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = stormwatch_sandbox::Config::parse(
+        Path::new("t.toml"),
+        "[api]\nkind = \"rest\"\n\n[functions.f]\n\n[[routes]]\nroute = \"GET /prod/items/{id}\"\nfunction = \"f\"\n",
+    )
+    .unwrap();
+    let sandbox = runtime
+        .block_on(stormwatch_sandbox::Sandbox::start(
+            config,
+            stormwatch_sandbox::Options {
+                seed: 1,
+                listen: "127.0.0.1:0".parse().unwrap(),
+                ground_truth: None,
+            },
+        ))
+        .unwrap();
+    let t0 = s.timestamp_millis() as f64 / 1000.0 + 0.01;
+    for (trace, _) in &traces {
+        sandbox
+            .segments()
+            .put(&format!(
+                r#"{{"trace_id":"{trace}","id":"00000000000000a1","name":"f","origin":"AWS::Lambda::Function","start_time":{t0},"end_time":{}}}"#,
+                t0 + 0.3
+            ))
+            .unwrap();
+    }
+    // A complete collection first: the telemetry a killed one must not damage.
+    let status = stormwatch_process(&sandbox.api_url, tmp.path())
+        .arg("collect")
+        .arg(dir.root())
+        .args(["--no-logs", "--period", "60"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rng_state = 0x2545_f491_u64;
+    for _ in 0..6 {
+        // A pseudo-random instant in the first 400 ms (a collection here takes about that).
+        rng_state ^= rng_state << 13;
+        rng_state ^= rng_state >> 7;
+        rng_state ^= rng_state << 17;
+        let after = Duration::from_millis(rng_state % 400);
+        let mut child = stormwatch_process(&sandbox.api_url, tmp.path())
+            .arg("collect")
+            .arg(dir.root())
+            .args(["--no-logs", "--period", "60"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(after);
+        let _ = child.kill(); // SIGKILL; the collect may already have finished
+        child.wait().unwrap();
+        // Whatever the instant: every file under its final name is whole.
+        let spans = stormwatch_model::parquet::read_spans(&dir.spans_path())
+            .unwrap_or_else(|e| panic!("spans.parquet after a kill at {after:?}: {e}"));
+        assert_eq!(spans.len(), 40, "after a kill at {after:?}");
+        if dir.metrics_path().exists() {
+            stormwatch_model::parquet::read_metrics(&dir.metrics_path())
+                .unwrap_or_else(|e| panic!("metrics.parquet after a kill at {after:?}: {e}"));
+        }
+        let summary = std::fs::read_to_string(dir.collect_path()).unwrap();
+        serde_json::from_str::<serde_json::Value>(&summary)
+            .unwrap_or_else(|e| panic!("collect.json after a kill at {after:?}: {e}"));
+    }
+    // And the run still analyzes.
+    Command::cargo_bin("stormwatch")
+        .unwrap()
+        .arg("analyze")
+        .arg(dir.root())
+        .assert()
+        .success();
+    runtime.block_on(sandbox.stop()).unwrap();
 }

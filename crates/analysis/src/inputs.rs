@@ -256,7 +256,7 @@ impl RunInputs {
     }
 }
 
-/// Reads the [`ANALYZED_COLUMNS`] (and `trace_id` when `with_trace_ids`) of every
+/// Reads the analyzed columns (`ANALYZED_COLUMNS`, and `trace_id` when `with_trace_ids`) of every
 /// `part-*.csv` under `dir` into one frame (one chunk per segment), endpoints and errors
 /// encoded.
 pub fn read_requests(dir: &Path, with_trace_ids: bool) -> Result<Requests, AnalysisError> {
