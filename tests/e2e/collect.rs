@@ -180,6 +180,31 @@ fn dry_run_prints_queries_and_calls_without_network() {
 }
 
 #[test]
+fn a_run_killed_in_its_first_second_is_still_collectable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start();
+    let dir = write_run(
+        &tmp.path().join("run"),
+        Some(resources()),
+        &[("1-a-b".into(), s + chrono::Duration::milliseconds(400))],
+    );
+    // As SIGKILL leaves it before the first progress update: the phase ends where it began.
+    let mut m = dir.read_manifest().unwrap();
+    m.status = RunStatus::Incomplete;
+    m.phases[0].actual = Some(PhaseWindow { start: s, end: s });
+    dir.write_manifest(&m).unwrap();
+    stormwatch("http://127.0.0.1:9", tmp.path())
+        .arg("collect")
+        .arg(dir.root())
+        .arg("--dry-run")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "BatchGetTraces: 1 sampled trace ids",
+        ));
+}
+
+#[test]
 fn a_run_without_aws_resources_exits_2() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = write_run(&tmp.path().join("run"), None, &[]);

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use stormwatch_model::{AwsResources, PhaseWindow, RequestLog, RunDir, UnixNanos};
+use stormwatch_model::{AwsResources, PhaseWindow, RequestLog, RunDir, RunStatus, UnixNanos};
 
 use crate::TelemetryError;
 
@@ -65,12 +65,39 @@ impl CollectTarget {
             .ok_or_else(|| TelemetryError::NoResources {
                 path: run.manifest_path(),
             })?;
+        let log = if run.requests_dir().is_dir() {
+            Some(RequestLog::read(&run.requests_dir())?)
+        } else {
+            None
+        };
+        // A run killed with SIGKILL: its last phase may end where it started (killed within
+        // its first second) and later phases never ran. The phases that ran are collected,
+        // the last one up to its last recorded response.
+        let finished = manifest.status == RunStatus::Completed;
+        let last_end = log
+            .iter()
+            .flat_map(|l| l.records.iter())
+            .map(|r| r.end.to_datetime())
+            .max();
         let windows: Vec<NamedWindow> = manifest
             .phases
             .iter()
-            .map(|p| NamedWindow {
-                name: p.name.clone(),
-                window: p.actual.unwrap_or(p.planned),
+            .filter_map(|p| {
+                let mut window = match p.actual {
+                    Some(w) => w,
+                    None if finished => p.planned,
+                    None => return None,
+                };
+                if !finished
+                    && window.end <= window.start
+                    && let Some(end) = last_end.filter(|e| *e > window.start)
+                {
+                    window.end = end;
+                }
+                Some(NamedWindow {
+                    name: p.name.clone(),
+                    window,
+                })
             })
             .filter(|w| w.window.end > w.window.start)
             .collect();
@@ -80,15 +107,12 @@ impl CollectTarget {
             });
         }
         let mut sent_traces = HashMap::new();
-        if run.requests_dir().is_dir() {
-            let log = RequestLog::read(&run.requests_dir())?;
-            for r in log.records {
-                if r.sampled
-                    && r.status != 0
-                    && let Some(id) = r.trace_id
-                {
-                    sent_traces.insert(id, r.sent);
-                }
+        for r in log.into_iter().flat_map(|l| l.records) {
+            if r.sampled
+                && r.status != 0
+                && let Some(id) = r.trace_id
+            {
+                sent_traces.insert(id, r.sent);
             }
         }
         Ok(Self {
