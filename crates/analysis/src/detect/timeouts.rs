@@ -1,6 +1,6 @@
 //! Timeouts, each its own cause with the limit that was hit in the title:
 //! - a function's own timeout: REPORT `Status: timeout` or the X-Ray cause (exact), else
-//!   `Errors` with `Duration` Maximum pinned at a whole number of seconds (inferred); the
+//!   `Errors` with `Duration` Maximum and p99 pinned at a whole second (inferred); the
 //!   client sees 502 (REST, function URL) or 500 (HTTP API);
 //! - API Gateway's integration timeout: 504 (REST) or 503/504 (HTTP API), after about the
 //!   same client latency every time;
@@ -29,8 +29,10 @@ fn pinned(d: Millis) -> Option<f64> {
     (secs >= 1.0 && (d.0 - secs * 1000.0).abs() <= (d.0 * 0.003).max(5.0)).then_some(secs)
 }
 
-/// The function's timeouts in `phase`: exact when logs or traces were collected, else
-/// inferred from `Errors` with `Duration` Maximum pinned at a whole second.
+/// The function's timeouts in the phase its stats cover: exact when logs or traces were
+/// collected, else inferred from `Errors` with `Duration` Maximum *and* p99 pinned at the
+/// same whole second (at least 1 % of invocations ran to the limit: a handler that merely
+/// once took a round number of seconds does not qualify).
 pub fn function_timeouts(f: &ResourceStats) -> Option<FunctionTimeouts> {
     if let Some(count) = f.timeouts {
         return (count > 0).then_some(FunctionTimeouts {
@@ -41,7 +43,9 @@ pub fn function_timeouts(f: &ResourceStats) -> Option<FunctionTimeouts> {
     }
     let errors = f.errors.unwrap_or(0);
     let max = f.duration_max?;
-    (errors > 0 && pinned(max).is_some()).then_some(FunctionTimeouts {
+    let limit = pinned(max)?;
+    let p99_at_limit = f.duration_p99.and_then(pinned) == Some(limit);
+    (errors > 0 && p99_at_limit).then_some(FunctionTimeouts {
         count: errors,
         exact: false,
         limit: Some(max),
@@ -236,4 +240,36 @@ fn client_timeout(ctx: &Context<'_>, phase: &PhaseStats) -> Option<(Finding, f64
         },
         n as f64,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stormwatch_model::analysis::ResourceKind;
+
+    fn function(errors: u64, p99: f64, max: f64, timeouts: Option<u64>) -> ResourceStats {
+        ResourceStats {
+            errors: Some(errors),
+            duration_p99: Some(Millis(p99)),
+            duration_max: Some(Millis(max)),
+            timeouts,
+            ..ResourceStats::new(ResourceKind::Function, "f")
+        }
+    }
+
+    #[test]
+    fn timeouts_are_exact_from_logs_and_inferred_only_when_pinned() {
+        // From REPORT lines or X-Ray: exact, whatever the durations.
+        let t = function_timeouts(&function(9, 40.0, 90.0, Some(4))).unwrap();
+        assert_eq!((t.count, t.exact), (4, true));
+        assert!(function_timeouts(&function(9, 40.0, 90.0, Some(0))).is_none());
+        // Metrics only: Maximum and p99 at the same whole second (Lambda's 3 s timeout
+        // reports a few ms more).
+        let t = function_timeouts(&function(12, 3002.1, 3003.5, None)).unwrap();
+        assert_eq!((t.count, t.exact), (12, false));
+        // A round maximum alone, or no errors, is no timeout.
+        assert!(function_timeouts(&function(12, 250.0, 2000.0, None)).is_none());
+        assert!(function_timeouts(&function(0, 3001.0, 3002.0, None)).is_none());
+        assert!(function_timeouts(&function(5, 1480.0, 1480.0, None)).is_none());
+    }
 }
