@@ -117,6 +117,11 @@ pub struct ApiStats {
 }
 
 impl ApiStats {
+    /// Throttled attempts recorded for `api` so far (what its pacer slows down on).
+    pub fn throttles_of(&self, api: crate::Api) -> u64 {
+        self.operations().get(api.name()).map_or(0, |o| o.throttles)
+    }
+
     /// Scheme, host and port of the last request sent, if any.
     pub fn endpoint(&self) -> Option<String> {
         self.endpoint.lock().ok().and_then(|e| e.clone())

@@ -267,7 +267,10 @@ where
         SdkError::ServiceError(_) | SdkError::ResponseError(_) => TelemetryError::Remote {
             api,
             code: None,
-            message: response.unwrap_or_else(|| printable(&text, 300)),
+            message: response.map_or_else(
+                || printable(&text, 300),
+                |r| format!("unreadable response: {r}"),
+            ),
         },
         SdkError::TimeoutError(_) => TelemetryError::Remote {
             api,
@@ -311,10 +314,7 @@ pub(crate) fn describe_response(r: &HttpResponse) -> String {
             printable(&String::from_utf8_lossy(&body[..body.len().min(400)]), 200)
         )
     };
-    format!(
-        "unreadable response: HTTP {}{id} ({excerpt})",
-        r.status().as_u16()
-    )
+    format!("HTTP {}{id} ({excerpt})", r.status().as_u16())
 }
 
 /// `text` with control and non-ASCII-printable characters replaced by `·`, cut to `max`

@@ -11,9 +11,8 @@ use serde::Serialize;
 use stormwatch_model::{PhaseWindow, UnixNanos};
 
 use crate::aws::ApiStats;
-use crate::error::{Api, TelemetryError, from_sdk};
-use crate::metrics::throttles_of;
-use crate::pacing::Pacer;
+use crate::error::{Api, TelemetryError};
+use crate::pacing::{Pacer, paced};
 use crate::report_line::{self, ReportLine};
 
 /// Rows Logs Insights returns at most per query.
@@ -204,35 +203,30 @@ async fn insights(
     chunk: &PhaseWindow,
     query: &str,
 ) -> Result<Option<Vec<Event>>, TelemetryError> {
-    pacer.acquire(throttles_of(stats, Api::StartQuery)).await;
     // Insights takes whole seconds, both ends inclusive: ask for [start, end − 1 s] and
     // keep only events inside the half-open chunk.
     let end_secs = (chunk.end.timestamp() - 1).max(chunk.start.timestamp());
-    let started = client
-        .start_query()
-        .log_group_name(group)
-        .start_time(chunk.start.timestamp())
-        .end_time(end_secs)
-        .query_string(query)
-        .limit(i32::try_from(INSIGHTS_ROW_LIMIT).unwrap_or(i32::MAX))
-        .send()
-        .await
-        .map_err(|e| from_sdk(Api::StartQuery, &e))?;
+    let started = paced(Api::StartQuery, pacer, stats, || {
+        client
+            .start_query()
+            .log_group_name(group)
+            .start_time(chunk.start.timestamp())
+            .end_time(end_secs)
+            .query_string(query)
+            .limit(i32::try_from(INSIGHTS_ROW_LIMIT).unwrap_or(i32::MAX))
+            .send()
+    })
+    .await?;
     let Some(id) = started.query_id().map(str::to_string) else {
         return Ok(None);
     };
     let deadline = tokio::time::Instant::now() + QUERY_TIMEOUT;
     loop {
         tokio::time::sleep(POLL).await;
-        pacer
-            .acquire(throttles_of(stats, Api::GetQueryResults))
-            .await;
-        let r = client
-            .get_query_results()
-            .query_id(&id)
-            .send()
-            .await
-            .map_err(|e| from_sdk(Api::GetQueryResults, &e))?;
+        let r = paced(Api::GetQueryResults, pacer, stats, || {
+            client.get_query_results().query_id(&id).send()
+        })
+        .await?;
         match r.status() {
             Some(QueryStatus::Complete) => {
                 let rows = r
@@ -297,27 +291,23 @@ async fn filter_events(
     for pattern in ["REPORT", "\"platform.report\""] {
         let mut token: Option<String> = None;
         for _ in 0..100_000 {
-            pacer
-                .acquire(throttles_of(stats, Api::FilterLogEvents))
-                .await;
-            let r = client
-                .filter_log_events()
-                .log_group_name(group)
-                .start_time(chunk.start.timestamp_millis())
-                .end_time(chunk.end.timestamp_millis() - 1)
-                .filter_pattern(pattern)
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| {
-                    let err = from_sdk(Api::FilterLogEvents, &e);
-                    match err {
-                        TelemetryError::NotFound { .. } => {
-                            not_found(group, group.trim_start_matches("/aws/lambda/"), err)
-                        }
-                        other => other,
-                    }
-                })?;
+            let r = paced(Api::FilterLogEvents, pacer, stats, || {
+                client
+                    .filter_log_events()
+                    .log_group_name(group)
+                    .start_time(chunk.start.timestamp_millis())
+                    .end_time(chunk.end.timestamp_millis() - 1)
+                    .filter_pattern(pattern)
+                    .set_next_token(token.clone())
+                    .send()
+            })
+            .await
+            .map_err(|err| match err {
+                TelemetryError::NotFound { .. } => {
+                    not_found(group, group.trim_start_matches("/aws/lambda/"), err)
+                }
+                other => other,
+            })?;
             out.extend(r.events().iter().filter_map(|e| {
                 Some((
                     e.timestamp()?,

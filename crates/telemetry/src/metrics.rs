@@ -11,8 +11,8 @@ use serde::Serialize;
 use stormwatch_model::{MetricPoint, PhaseWindow};
 
 use crate::aws::ApiStats;
-use crate::error::{Api, TelemetryError, from_sdk};
-use crate::pacing::{Pacer, back_off};
+use crate::error::{Api, TelemetryError};
+use crate::pacing::{Pacer, paced};
 use crate::plan::{MAX_DATAPOINTS_PER_CALL, PlannedCall, period_starts};
 use crate::queries::{MetricSeries, Missing};
 
@@ -170,10 +170,8 @@ async fn send_paced(
     queries: &[MetricDataQuery],
     token: Option<String>,
 ) -> Result<aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput, TelemetryError> {
-    let mut attempt = 0;
-    loop {
-        pacer.acquire(throttles_of(stats, Api::GetMetricData)).await;
-        let result = client
+    paced(Api::GetMetricData, pacer, stats, || {
+        client
             .get_metric_data()
             .set_metric_data_queries(Some(queries.to_vec()))
             .start_time(to_smithy(call.start))
@@ -182,27 +180,8 @@ async fn send_paced(
             .max_datapoints(i32::try_from(MAX_DATAPOINTS_PER_CALL).unwrap_or(i32::MAX))
             .set_next_token(token.clone())
             .send()
-            .await;
-        match result {
-            Ok(r) => return Ok(r),
-            Err(e) => {
-                back_off(
-                    Api::GetMetricData,
-                    from_sdk(Api::GetMetricData, &e),
-                    &mut attempt,
-                )
-                .await?;
-            }
-        }
-    }
-}
-
-/// Throttled attempts recorded for `api` so far.
-pub fn throttles_of(stats: &ApiStats, api: Api) -> u64 {
-    stats
-        .operations()
-        .get(api.name())
-        .map_or(0, |o| o.throttles)
+    })
+    .await
 }
 
 /// Converts one series' datapoints, filling or counting the empty periods.

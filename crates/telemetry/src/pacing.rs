@@ -100,6 +100,37 @@ pub async fn back_off(
     Ok(())
 }
 
+/// Every AWS call of the collector goes through here: wait for the API's slot from
+/// `pacer`, send, and when throttling outlived the SDK's own retries, [`back_off`] and send
+/// again (up to [`THROTTLE_RETRIES`] rounds). Any other failure comes back at once as a
+/// [`crate::TelemetryError`] naming the API. `send` builds and sends the request anew each
+/// time.
+pub async fn paced<T, E, F, Fut>(
+    api: crate::Api,
+    pacer: &Pacer,
+    stats: &crate::aws::ApiStats,
+    mut send: F,
+) -> Result<T, crate::TelemetryError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<
+            Output = Result<
+                T,
+                aws_smithy_runtime_api::client::result::SdkError<E, crate::error::HttpResponse>,
+            >,
+        >,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let mut attempt = 0;
+    loop {
+        pacer.acquire(stats.throttles_of(api)).await;
+        match send().await {
+            Ok(r) => return Ok(r),
+            Err(e) => back_off(api, crate::error::from_sdk(api, &e), &mut attempt).await?,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,9 +12,8 @@ use serde::Serialize;
 use stormwatch_model::{PhaseWindow, Span};
 
 use crate::aws::ApiStats;
-use crate::error::{Api, TelemetryError, from_sdk};
-use crate::metrics::throttles_of;
-use crate::pacing::{Pacer, back_off};
+use crate::error::{Api, TelemetryError};
+use crate::pacing::{Pacer, paced};
 use crate::segments::{ParseStats, parse_document};
 
 /// Most ids one `BatchGetTraces` call takes.
@@ -197,29 +196,14 @@ async fn batch(
     let mut requests = 0;
     // Bounded: a trace has at most a few thousand segments, pages hold many.
     for _ in 0..1000 {
-        let mut attempt = 0;
-        let resp = loop {
-            pacer
-                .acquire(throttles_of(stats, Api::BatchGetTraces))
-                .await;
-            match client
+        let resp = paced(Api::BatchGetTraces, pacer, stats, || {
+            client
                 .batch_get_traces()
                 .set_trace_ids(Some(ids.to_vec()))
                 .set_next_token(token.clone())
                 .send()
-                .await
-            {
-                Ok(r) => break r,
-                Err(e) => {
-                    back_off(
-                        Api::BatchGetTraces,
-                        from_sdk(Api::BatchGetTraces, &e),
-                        &mut attempt,
-                    )
-                    .await?;
-                }
-            }
-        };
+        })
+        .await?;
         requests += 1;
         for t in resp.traces() {
             let Some(id) = t.id() else { continue };
@@ -284,31 +268,16 @@ pub async fn other_trace_ids<S: std::hash::BuildHasher>(
     for chunk in summary_chunks(windows, SUMMARY_CHUNK) {
         let mut token: Option<String> = None;
         for _ in 0..10_000 {
-            let mut attempt = 0;
-            let resp = loop {
-                pacer
-                    .acquire(throttles_of(stats, Api::GetTraceSummaries))
-                    .await;
-                match client
+            let resp = paced(Api::GetTraceSummaries, pacer, stats, || {
+                client
                     .get_trace_summaries()
                     .start_time(to_smithy(chunk.start))
                     .end_time(to_smithy(chunk.end))
                     .set_filter_expression(opts.filter.clone())
                     .set_next_token(token.clone())
                     .send()
-                    .await
-                {
-                    Ok(r) => break r,
-                    Err(e) => {
-                        back_off(
-                            Api::GetTraceSummaries,
-                            from_sdk(Api::GetTraceSummaries, &e),
-                            &mut attempt,
-                        )
-                        .await?;
-                    }
-                }
-            };
+            })
+            .await?;
             report.summary_requests += 1;
             for s in resp.trace_summaries() {
                 if let Some(id) = s.id()

@@ -334,6 +334,49 @@ async fn logs_give_cold_starts_when_xray_is_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_throttled_at_one_call_per_second_deliver_every_report_line() {
+    // Every Logs call (StartQuery, GetQueryResults, FilterLogEvents) goes through the same
+    // paced call as metrics and X-Ray: throttling that outlives the SDK's retries backs off
+    // and tries again instead of failing the collection.
+    let sb = sandbox("\n[telemetry]\napi_rate_limit = 1.0\n").await;
+    let start = recent_start();
+    for n in 0..30i64 {
+        let at = start + chrono::Duration::milliseconds(n * 2000);
+        let init = if n % 5 == 0 {
+            "\tInit Duration: 80.00 ms"
+        } else {
+            ""
+        };
+        log(
+            &sb,
+            at,
+            format!(
+                "REPORT RequestId: r{n}\tDuration: 9.00 ms\tBilled Duration: 9 ms\tMemory Size: 128 MB\tMax Memory Used: 50 MB{init}\t"
+            ),
+        );
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(tmp.path(), start, Duration::from_secs(90), &[]);
+    let mut opts = options(&sb);
+    opts.metrics = false;
+    opts.xray = false;
+    // Ask far faster than the limit, with the SDK's retries nearly gone.
+    opts.logs_tps = 50.0;
+    opts.aws.max_attempts = 1;
+    let prepared = prepare(CollectTarget::from_run(dir.root()).unwrap(), &opts).unwrap();
+    let summary = collect(prepared, &opts).await.unwrap();
+    let g = &summary.logs.as_ref().unwrap().groups[0];
+    assert_eq!(g.reports, 30, "{g:?}");
+    assert_eq!(g.cold_starts, 6);
+    assert!(
+        summary.throttles > 0,
+        "the sandbox throttled: {:?}",
+        summary.api
+    );
+    sb.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_at_two_calls_per_second_loses_nothing() {
     let sb = sandbox("\n[telemetry]\napi_rate_limit = 2.0\n").await;
     let start = recent_start();
