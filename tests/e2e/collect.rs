@@ -347,17 +347,8 @@ fn access_denied_names_the_iam_action_and_exits_3() {
         );
 }
 
-#[test]
-fn collects_traces_and_logs_from_the_sandbox() {
-    let tmp = tempfile::tempdir().unwrap();
-    let s = start();
-    let epoch = s.timestamp();
-    let trace = format!("1-{epoch:08x}-{:024x}", 7);
-    let dir = write_run(
-        &tmp.path().join("run"),
-        Some(resources()),
-        &[(trace.clone(), s)],
-    );
+/// An in-process sandbox with function `f` behind a REST API, and the runtime it runs on.
+fn start_sandbox() -> (tokio::runtime::Runtime, stormwatch_sandbox::Sandbox) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -377,6 +368,21 @@ fn collects_traces_and_logs_from_the_sandbox() {
             },
         ))
         .unwrap();
+    (runtime, sandbox)
+}
+
+#[test]
+fn collects_traces_and_logs_from_the_sandbox() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = start();
+    let epoch = s.timestamp();
+    let trace = format!("1-{epoch:08x}-{:024x}", 7);
+    let dir = write_run(
+        &tmp.path().join("run"),
+        Some(resources()),
+        &[(trace.clone(), s)],
+    );
+    let (runtime, sandbox) = start_sandbox();
     let t0 = s.timestamp_millis() as f64 / 1000.0 + 0.01;
     sandbox
         .segments()
@@ -576,25 +582,7 @@ fn a_collect_killed_at_any_instant_leaves_the_previous_telemetry_intact() {
         .map(|i| (format!("1-{:08x}-{i:024x}", s.timestamp()), s))
         .collect();
     let dir = write_run(&tmp.path().join("run"), Some(resources()), &traces);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let config = stormwatch_sandbox::Config::parse(
-        Path::new("t.toml"),
-        "[api]\nkind = \"rest\"\n\n[functions.f]\n\n[[routes]]\nroute = \"GET /prod/items/{id}\"\nfunction = \"f\"\n",
-    )
-    .unwrap();
-    let sandbox = runtime
-        .block_on(stormwatch_sandbox::Sandbox::start(
-            config,
-            stormwatch_sandbox::Options {
-                seed: 1,
-                listen: "127.0.0.1:0".parse().unwrap(),
-                ground_truth: None,
-            },
-        ))
-        .unwrap();
+    let (runtime, sandbox) = start_sandbox();
     let t0 = s.timestamp_millis() as f64 / 1000.0 + 0.01;
     for (trace, _) in &traces {
         sandbox
@@ -606,6 +594,7 @@ fn a_collect_killed_at_any_instant_leaves_the_previous_telemetry_intact() {
             .unwrap();
     }
     // A complete collection first: the telemetry a killed one must not damage.
+    let began = std::time::Instant::now();
     let status = stormwatch_process(&sandbox.api_url, tmp.path())
         .arg("collect")
         .arg(dir.root())
@@ -615,13 +604,11 @@ fn a_collect_killed_at_any_instant_leaves_the_previous_telemetry_intact() {
         .status()
         .unwrap();
     assert!(status.success());
-    let mut rng_state = 0x2545_f491_u64;
-    for _ in 0..6 {
-        // A pseudo-random instant in the first 400 ms (a collection here takes about that).
-        rng_state ^= rng_state << 13;
-        rng_state ^= rng_state >> 7;
-        rng_state ^= rng_state << 17;
-        let after = Duration::from_millis(rng_state % 400);
+    let took = began.elapsed();
+    let mut killed_mid_collection = 0;
+    for k in 0..8u32 {
+        // Instants spread over the time a whole collection took (process start included).
+        let after = took * k / 8;
         let mut child = stormwatch_process(&sandbox.api_url, tmp.path())
             .arg("collect")
             .arg(dir.root())
@@ -631,6 +618,9 @@ fn a_collect_killed_at_any_instant_leaves_the_previous_telemetry_intact() {
             .spawn()
             .unwrap();
         std::thread::sleep(after);
+        if child.try_wait().unwrap().is_none() {
+            killed_mid_collection += 1;
+        }
         let _ = child.kill(); // SIGKILL; the collect may already have finished
         child.wait().unwrap();
         // Whatever the instant: every file under its final name is whole.
@@ -645,6 +635,14 @@ fn a_collect_killed_at_any_instant_leaves_the_previous_telemetry_intact() {
         serde_json::from_str::<serde_json::Value>(&summary)
             .unwrap_or_else(|e| panic!("collect.json after a kill at {after:?}: {e}"));
     }
+    eprintln!(
+        "{killed_mid_collection} of 8 kills landed mid-collection (a whole one took {took:?})"
+    );
+    // The test means something only if kills landed while collecting.
+    assert!(
+        killed_mid_collection >= 2,
+        "only {killed_mid_collection} of 8 kills mid-collection"
+    );
     // And the run still analyzes.
     Command::cargo_bin("stormwatch")
         .unwrap()

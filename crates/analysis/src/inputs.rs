@@ -121,9 +121,10 @@ fn request_schema() -> Schema {
         .collect()
 }
 
-/// The request columns the analysis reads (of [`REQUEST_COLUMNS`]); the others (sequence,
-/// flow, virtual user, bytes, sampled) are left on disk, which keeps a 10-million-request run
-/// within its memory budget.
+/// The request columns the analysis keeps (of [`REQUEST_COLUMNS`]); the others (flow,
+/// virtual user, bytes, sampled) are left on disk, which keeps a 10-million-request run
+/// within its memory budget. `sequence` is read one segment at a time to find duplicated
+/// records, then dropped.
 pub const ANALYZED_COLUMNS: [&str; 7] = [
     "endpoint",
     "phase",
@@ -400,15 +401,9 @@ fn keep_good_rows(
     first_line: usize,
     skipped: &mut Vec<String>,
 ) -> PolarsResult<DataFrame> {
+    // Every analyzed column but `error` (empty for a success) must have a value.
     let mut complete = df.column("sequence")?.is_not_null();
-    for c in [
-        "endpoint",
-        "phase",
-        "intended_ns",
-        "sent_ns",
-        "end_ns",
-        "status",
-    ] {
+    for c in ANALYZED_COLUMNS.iter().filter(|c| **c != "error") {
         complete = &complete & &df.column(c)?.is_not_null();
     }
     let sequence = df.column("sequence")?.u64()?.clone();

@@ -171,7 +171,6 @@ fn resource_of(p: &MetricPoint) -> Option<(ResourceKind, String)> {
             }
             Some((ResourceKind::Stream, dim("StreamName")?))
         }
-        "AWS/SQS" => Some((ResourceKind::Queue, dim("QueueName")?)),
         _ => None,
     }
 }

@@ -53,8 +53,6 @@ pub struct TraceBreakdown {
     /// The function that served the request (the function segment's name, or the Lambda
     /// service segment's when the function never ran).
     pub function_name: Option<String>,
-    /// The function ran into its own timeout.
-    pub timed_out: bool,
 }
 
 /// Groups spans by trace.
@@ -80,7 +78,6 @@ pub fn breakdowns(spans: &[Span]) -> HashMap<&str, TraceBreakdown> {
             SpanKind::LambdaFunction => {
                 b.function = Some(d);
                 b.cold |= s.cold;
-                b.timed_out |= s.timed_out;
                 if !s.name.is_empty() {
                     b.function_name = Some(s.name.clone());
                 }

@@ -184,7 +184,7 @@ pub struct LatencySummary {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ServerStats {
     /// One entry per resource that has datapoints, functions first, then the API, tables,
-    /// streams and queues, each kind by name.
+    /// then streams, each kind by name.
     pub resources: Vec<ResourceStats>,
 }
 
@@ -227,20 +227,17 @@ pub enum ResourceKind {
     Table,
     /// A Kinesis data stream (`AWS/Kinesis`, `StreamName`).
     Stream,
-    /// An SQS queue (`AWS/SQS`, `QueueName`).
-    Queue,
 }
 
 impl ResourceKind {
     /// How a person names the kind next to the resource: `Lambda`, `API Gateway`,
-    /// `DynamoDB table`, `Kinesis stream`, `SQS queue`.
+    /// `DynamoDB table`, `Kinesis stream`.
     pub fn label(self) -> &'static str {
         match self {
             Self::Function => "Lambda",
             Self::Api => "API Gateway",
             Self::Table => "DynamoDB table",
             Self::Stream => "Kinesis stream",
-            Self::Queue => "SQS queue",
         }
     }
 }
@@ -253,7 +250,7 @@ impl ResourceKind {
 pub struct ResourceStats {
     /// The kind of resource.
     pub kind: ResourceKind,
-    /// Its name (function, `api/stage` or API id, table, stream, queue).
+    /// Its name (function, `api/stage` or API id, table, stream).
     pub name: String,
     /// Requests the resource served: Lambda `Invocations`, API Gateway `Count`, Kinesis
     /// `IncomingRecords`.

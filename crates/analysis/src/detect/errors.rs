@@ -49,14 +49,13 @@ fn finding(
         client
     };
     let downstream = super::throttled_downstream(phase);
-    let mut evidence = vec![Evidence {
-        label: format!("`{}` Errors (timeouts excluded)", f.name),
-        value: errors.to_string(),
-        source: Some(format!(
-            "AWS/Lambda Errors{{FunctionName={}}} (Sum)",
-            f.name
-        )),
-    }];
+    let mut evidence = vec![super::lambda_evidence(
+        &f.name,
+        "Errors",
+        "Sum",
+        "Errors (timeouts excluded)",
+        errors.to_string(),
+    )];
     evidence.push(ctx.client_status_evidence(phase, status, &f.name, (client, per_function)));
     if let Some(api) = phase
         .server

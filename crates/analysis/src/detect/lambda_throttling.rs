@@ -6,7 +6,7 @@
 use stormwatch_model::analysis::{PhaseStats, ResourceKind, ResourceStats};
 use stormwatch_model::{ApiKind, Evidence, Finding, FindingKind, Millis, Severity};
 
-use super::{Context, plural, severity, status_count};
+use super::{Context, lambda_evidence, plural, severity, status_count};
 use crate::server::throttle_status;
 
 pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
@@ -57,23 +57,21 @@ fn finding(
     let ceiling = f.peak_concurrency;
     let ceiling_text =
         ceiling.map_or_else(String::new, |c| format!(" at a peak concurrency of {c}"));
-    let mut evidence = vec![Evidence {
-        label: format!("`{}` Throttles", f.name),
-        value: throttles.to_string(),
-        source: Some(format!(
-            "AWS/Lambda Throttles{{FunctionName={}}} (Sum)",
-            f.name
-        )),
-    }];
+    let mut evidence = vec![lambda_evidence(
+        &f.name,
+        "Throttles",
+        "Sum",
+        "Throttles",
+        throttles.to_string(),
+    )];
     if let Some(c) = ceiling {
-        evidence.push(Evidence {
-            label: format!("`{}` peak ConcurrentExecutions", f.name),
-            value: c.to_string(),
-            source: Some(format!(
-                "AWS/Lambda ConcurrentExecutions{{FunctionName={}}} (Maximum)",
-                f.name
-            )),
-        });
+        evidence.push(lambda_evidence(
+            &f.name,
+            "ConcurrentExecutions",
+            "Maximum",
+            "peak ConcurrentExecutions",
+            c.to_string(),
+        ));
     }
     evidence.push(ctx.client_status_evidence(phase, status, &f.name, (client, per_function)));
     if client_known && client != throttles {

@@ -152,6 +152,24 @@ pub fn share(part: u64, whole: u64) -> f64 {
     }
 }
 
+/// Evidence read from one function's `AWS/Lambda` series, its source named the way the
+/// collector names series.
+pub fn lambda_evidence(
+    function: &str,
+    metric: &str,
+    stat: &str,
+    label: &str,
+    value: String,
+) -> Evidence {
+    Evidence {
+        label: format!("`{function}` {label}"),
+        value,
+        source: Some(format!(
+            "AWS/Lambda {metric}{{FunctionName={function}}} ({stat})"
+        )),
+    }
+}
+
 /// The tables and streams that throttled calls in the phase.
 pub fn throttled_downstream(phase: &PhaseStats) -> Vec<&ResourceStats> {
     phase

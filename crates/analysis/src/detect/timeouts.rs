@@ -98,14 +98,13 @@ fn function_timeout(
         }),
     }];
     if let Some(m) = t.limit {
-        evidence.push(Evidence {
-            label: format!("`{}` Duration Maximum", f.name),
-            value: m.to_string(),
-            source: Some(format!(
-                "AWS/Lambda Duration{{FunctionName={}}} (Maximum)",
-                f.name
-            )),
-        });
+        evidence.push(super::lambda_evidence(
+            &f.name,
+            "Duration",
+            "Maximum",
+            "Duration Maximum",
+            m.to_string(),
+        ));
     }
     evidence.push(Evidence {
         label: format!("client {status} responses"),
