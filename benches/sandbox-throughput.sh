@@ -8,7 +8,8 @@ SECS=${1:-20}
 CONNS=${2:-64}
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
-command -v wrk >/dev/null || { sudo apt-get update && sudo apt-get install -y wrk; }
+SUDO=(); [ "$(id -u)" -ne 0 ] && SUDO=(sudo)
+command -v wrk >/dev/null || { "${SUDO[@]}" apt-get update && "${SUDO[@]}" apt-get install -y wrk; }
 cargo build --release --quiet --bin stormwatch
 BIN="$CARGO_TARGET_DIR/release/stormwatch"
 TMP=$(mktemp -d)
