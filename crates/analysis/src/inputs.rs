@@ -13,7 +13,8 @@ use stormwatch_model::request::REQUEST_COLUMNS;
 use stormwatch_model::{HistogramFile, RequestLog, RunDir, RunManifest, Span};
 
 use crate::AnalysisError;
-use crate::server::{ClientEvents, ServerSeries};
+use crate::client_events::ClientEvents;
+use crate::server::ServerSeries;
 use stormwatch_model::parquet;
 
 /// Everything the analyzer reads from a run directory.

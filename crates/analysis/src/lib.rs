@@ -6,6 +6,7 @@
 //! writes `analysis.json`).
 
 mod assemble;
+mod client_events;
 mod cold_starts;
 mod detect;
 pub mod error;

@@ -9,7 +9,7 @@ use stormwatch_model::analysis::{PhaseStats, ResourceKind, ResourceStats};
 use stormwatch_model::{Evidence, Finding, FindingKind, Millis};
 
 use super::{Context, plural, severity};
-use crate::server::function_error_status;
+use crate::client_events::function_error_status;
 use crate::traces::TracedRequest;
 
 pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {

@@ -6,7 +6,7 @@ use stormwatch_model::analysis::{PhaseStats, ResourceKind, ResourceStats};
 use stormwatch_model::{ApiKind, Evidence, Finding, FindingKind, Severity};
 
 use super::{Context, plural, severity, status_count};
-use crate::server::function_error_status;
+use crate::client_events::function_error_status;
 
 pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
     let status = function_error_status(ctx.api_kind).to_string();

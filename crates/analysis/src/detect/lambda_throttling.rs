@@ -7,7 +7,7 @@ use stormwatch_model::analysis::{PhaseStats, ResourceKind, ResourceStats};
 use stormwatch_model::{ApiKind, Evidence, Finding, FindingKind, Millis, Severity};
 
 use super::{Context, lambda_evidence, plural, severity, status_count};
-use crate::server::throttle_status;
+use crate::client_events::throttle_status;
 
 pub fn detect(ctx: &Context<'_>) -> Vec<(Finding, f64)> {
     let status = throttle_status(ctx.api_kind).to_string();

@@ -10,7 +10,7 @@ use stormwatch_model::analysis::{PhaseStats, ResourceKind, ResourceStats};
 use stormwatch_model::{ApiKind, Evidence, Finding, FindingKind, Millis, Severity};
 
 use super::{Context, plural, severity, status_count};
-use crate::server::function_error_status;
+use crate::client_events::function_error_status;
 
 /// A function's timeouts in a phase and how they were recognised.
 pub struct FunctionTimeouts {
