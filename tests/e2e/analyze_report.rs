@@ -8,7 +8,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use stormwatch_model::{AnalysisReport, RequestLog, RunDir};
 
-use crate::run::{TWO_PHASES, scenario, server};
+use crate::util::{TWO_PHASES, scenario, server};
 
 fn stormwatch() -> Command {
     Command::cargo_bin("stormwatch").unwrap()

@@ -8,7 +8,7 @@ use std::process::Command as StdCommand;
 
 use assert_cmd::Command;
 
-use crate::run::server;
+use crate::util::server;
 
 const IMG: &str = "<img src=x onerror=alert(1)>";
 const SCRIPT: &str = "</script><script>alert(1)</script>";

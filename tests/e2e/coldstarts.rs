@@ -4,28 +4,15 @@
 //! override and its counts are checked against the sandbox's ground truth. Bad times and a
 //! reversed range exit 2 naming the flag. Nothing leaves 127.0.0.1.
 
-use std::io::{Read, Write};
 use std::thread;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use predicates::prelude::*;
 
-use crate::collect::stormwatch;
-use crate::diagnose::start_sandbox;
-
-fn http_get(addr: &str, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
+use crate::util::http_get;
+use crate::util::start_sandbox;
+use crate::util::stormwatch;
 
 /// Whole seconds, so the range is exact whichever way the tool rounds.
 fn second(t: DateTime<Utc>, offset: i64) -> String {

@@ -10,6 +10,9 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::util::{
+    Running, access_denied_server, start_sandbox_with, stormwatch, stormwatch_process,
+};
 use assert_cmd::Command;
 use chrono::{DateTime, Utc};
 use predicates::prelude::*;
@@ -18,27 +21,6 @@ use stormwatch_model::{
     PhaseWindow, RequestLogWriter, RequestRecord, RunDir, RunManifest, RunStatus, ScenarioCopy,
     UnixNanos,
 };
-
-/// `stormwatch` with an AWS environment that can only reach `endpoint`.
-pub(crate) fn stormwatch(endpoint: &str, home: &Path) -> Command {
-    Command::from_std(stormwatch_process(endpoint, home))
-}
-
-/// The same as a plain process, for tests that spawn and kill it.
-fn stormwatch_process(endpoint: &str, home: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("stormwatch"));
-    c.env_clear()
-        .env("HOME", home)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", home.join("no-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_MAX_ATTEMPTS", "2");
-    c
-}
 
 fn start() -> DateTime<Utc> {
     let now = Utc::now().timestamp();
@@ -281,48 +263,6 @@ fn range_form_needs_its_flags() {
         ));
 }
 
-/// Answers every request the way X-Ray refuses an unauthorized caller.
-pub(crate) fn access_denied_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(50) {
-            let Ok(mut s) = stream else { continue };
-            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-            let mut buf = vec![0u8; 65536];
-            let mut got = Vec::new();
-            // Read the head and the body (Content-Length), then answer.
-            while let Ok(n) = s.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&got).to_string();
-                if let Some(head_end) = text.find("\r\n\r\n") {
-                    let len = text[..head_end]
-                        .lines()
-                        .find_map(|l| {
-                            let (k, v) = l.split_once(':')?;
-                            k.eq_ignore_ascii_case("content-length")
-                                .then(|| v.trim().parse::<usize>().ok())?
-                        })
-                        .unwrap_or(0);
-                    if got.len() >= head_end + 4 + len {
-                        break;
-                    }
-                }
-            }
-            let body = r#"{"Message":"User: arn:aws:iam::123456789012:user/ci is not authorized to perform: xray:BatchGetTraces"}"#;
-            let _ = write!(
-                s,
-                "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nx-amzn-ErrorType: AccessDeniedException\r\nx-amzn-RequestId: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    format!("http://{addr}")
-}
-
 #[test]
 fn access_denied_names_the_iam_action_and_exits_3() {
     let tmp = tempfile::tempdir().unwrap();
@@ -348,27 +288,12 @@ fn access_denied_names_the_iam_action_and_exits_3() {
 }
 
 /// An in-process sandbox with function `f` behind a REST API, and the runtime it runs on.
-fn start_sandbox() -> (tokio::runtime::Runtime, stormwatch_sandbox::Sandbox) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let config = stormwatch_sandbox::Config::parse(
-        Path::new("t.toml"),
+fn start_sandbox() -> Running {
+    start_sandbox_with(
         "[api]\nkind = \"rest\"\n\n[functions.f]\n\n[[routes]]\nroute = \"GET /prod/items/{id}\"\nfunction = \"f\"\n",
+        1,
+        None,
     )
-    .unwrap();
-    let sandbox = runtime
-        .block_on(stormwatch_sandbox::Sandbox::start(
-            config,
-            stormwatch_sandbox::Options {
-                seed: 1,
-                listen: "127.0.0.1:0".parse().unwrap(),
-                ground_truth: None,
-            },
-        ))
-        .unwrap();
-    (runtime, sandbox)
 }
 
 #[test]
@@ -382,7 +307,7 @@ fn collects_traces_and_logs_from_the_sandbox() {
         Some(resources()),
         &[(trace.clone(), s)],
     );
-    let (runtime, sandbox) = start_sandbox();
+    let Running { runtime, sandbox } = start_sandbox();
     let t0 = s.timestamp_millis() as f64 / 1000.0 + 0.01;
     sandbox
         .segments()
@@ -434,7 +359,7 @@ fn collects_traces_and_logs_from_the_sandbox() {
 #[test]
 fn an_unknown_function_names_its_log_group_and_exits_3() {
     let tmp = tempfile::tempdir().unwrap();
-    let s = crate::diagnose::start_sandbox(&tmp.path().join("truth.jsonl"));
+    let s = crate::util::start_sandbox(&tmp.path().join("truth.jsonl"));
     let from = start();
     let to = from + chrono::Duration::seconds(120);
     let out = stormwatch(&s.sandbox.api_url, tmp.path())
@@ -582,7 +507,7 @@ fn a_collect_killed_at_any_instant_leaves_the_previous_telemetry_intact() {
         .map(|i| (format!("1-{:08x}-{i:024x}", s.timestamp()), s))
         .collect();
     let dir = write_run(&tmp.path().join("run"), Some(resources()), &traces);
-    let (runtime, sandbox) = start_sandbox();
+    let Running { runtime, sandbox } = start_sandbox();
     let t0 = s.timestamp_millis() as f64 / 1000.0 + 0.01;
     for (trace, _) in &traces {
         sandbox

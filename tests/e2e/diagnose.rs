@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use stormwatch_model::{AnalysisReport, RunDir};
 
-use crate::collect::{access_denied_server, stormwatch};
-
-const SANDBOX: &str = include_str!("../../examples/sandbox/fast-test.toml");
+use crate::util::{access_denied_server, start_sandbox, stormwatch};
 
 /// warm (environments start), idle past the 2 s idle timeout (they are reaped), burst
 /// (they cold-start again).
@@ -30,32 +28,6 @@ fn scenario(dir: &Path, thresholds: &str) -> PathBuf {
     );
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// An in-process sandbox (examples/sandbox/fast-test.toml, seed 3) and its runtime.
-pub(crate) struct Running {
-    pub(crate) runtime: tokio::runtime::Runtime,
-    pub(crate) sandbox: stormwatch_sandbox::Sandbox,
-}
-
-/// Starts the fast-test sandbox, writing its ground truth to `truth`.
-pub(crate) fn start_sandbox(truth: &Path) -> Running {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let config = stormwatch_sandbox::Config::parse(Path::new("fast-test.toml"), SANDBOX).unwrap();
-    let sandbox = runtime
-        .block_on(stormwatch_sandbox::Sandbox::start(
-            config,
-            stormwatch_sandbox::Options {
-                seed: 3,
-                listen: "127.0.0.1:0".parse().unwrap(),
-                ground_truth: Some(truth.to_path_buf()),
-            },
-        ))
-        .unwrap();
-    Running { runtime, sandbox }
 }
 
 fn html_and_run(stdout: &[u8]) -> (PathBuf, RunDir) {

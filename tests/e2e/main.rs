@@ -12,3 +12,4 @@ mod examples;
 mod run;
 mod runs_list;
 mod sandbox;
+mod util;

@@ -2,77 +2,14 @@
 //! a failing threshold, and a run killed with SIGKILL that stays readable.
 //! Load only goes to a small server this test starts on 127.0.0.1.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::util::{TWO_PHASES, scenario, server};
 use assert_cmd::Command;
 use predicates::prelude::*;
 use stormwatch_model::{RequestLog, RunDir, RunStatus};
-
-/// A keep-alive HTTP/1.1 server answering `200 ok` to everything; counts requests.
-pub(crate) fn server() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let c = c.clone();
-            std::thread::spawn(move || {
-                let mut w = stream.try_clone().unwrap();
-                let mut r = BufReader::new(stream);
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut len = 0usize;
-                    loop {
-                        let mut h = String::new();
-                        if r.read_line(&mut h).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if h.trim().is_empty() {
-                            break;
-                        }
-                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap_or(0);
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    if std::io::Read::read_exact(&mut r, &mut body).is_err() {
-                        return;
-                    }
-                    c.fetch_add(1, Ordering::SeqCst);
-                    if w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (url, count)
-}
-
-pub(crate) fn scenario(dir: &Path, phases: &str, extra: &str) -> PathBuf {
-    let path = dir.join("shop.toml");
-    let text = format!(
-        "[target]\nurl = \"http://127.0.0.1:9\"\n\n[[flows]]\nname = \"browse\"\n\
-         [[flows.steps]]\npath = \"/products/${{random_int(1,9)}}\"\n\n{phases}\n{extra}"
-    );
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-pub(crate) const TWO_PHASES: &str = "[[phases]]\nname = \"warm\"\nmodel = \"open\"\nrate = 20\nduration = \"1s\"\n\
-                          [[phases]]\nname = \"pause\"\nmodel = \"idle\"\nduration = \"500ms\"\n";
 
 #[test]
 fn dry_run_prints_the_plan_and_sends_nothing() {

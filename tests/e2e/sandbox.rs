@@ -2,10 +2,11 @@
 //! field, and SIGTERM flushing the ground truth. Requests only go to the sandbox this test
 //! starts on 127.0.0.1.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::util::http_get;
 use assert_cmd::Command;
 use predicates::prelude::*;
 
@@ -31,19 +32,6 @@ fn bad_config_exits_2_naming_file_line_and_field() {
         .stderr(predicate::str::contains(
             "bad.toml:21: field `routes[0].function`",
         ));
-}
-
-fn http_get(addr: &str, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 #[test]
