@@ -12,6 +12,7 @@ use stormwatch_model::analysis::{
     ColdStartEstimate, ColdStartSummary, FunctionColdStarts, LatencySummary, MinuteColdStarts,
     PhaseColdStarts, PhaseStats, ResourceKind,
 };
+use stormwatch_model::percentile::percentile_of_sorted;
 use stormwatch_model::{Millis, Span, SpanKind, UnixNanos};
 
 use crate::server::ServerSeries;
@@ -19,13 +20,9 @@ use crate::traces::{self, TracedRequest};
 
 const NANOS_PER_MINUTE: i64 = 60_000_000_000;
 
-/// Nearest-rank percentile of sorted values.
+/// Nearest-rank percentile (`q` in 0..=1) of sorted values; 0 when there are none.
 fn pct(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
+    percentile_of_sorted(sorted, q * 100.0).unwrap_or(0.0)
 }
 
 fn latency_summary(mut v: Vec<f64>) -> LatencySummary {

@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod metric;
 #[cfg(feature = "parquet")]
 pub mod parquet;
+pub mod percentile;
 pub mod request;
 pub mod run_dir;
 pub mod schema;
