@@ -3,12 +3,12 @@
 //! Reads only manifests. A corrupt or unreadable manifest is reported with its path on
 //! stderr and skipped; it does not stop the listing.
 
-use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
 use chrono::SecondsFormat;
+use stormwatch_model::text_table::{Align, TextTable};
 use stormwatch_model::{RunDir, RunManifest};
 
 use crate::args::RunsListArgs;
@@ -116,29 +116,12 @@ fn write_table(out: &mut impl Write, runs: &[RunManifest]) -> std::io::Result<()
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+    let mut table = TextTable::new(&header.map(|h| (h, Align::Left)));
+    for row in rows {
+        table.row(row);
     }
-    let line = |cells: &[&str]| {
-        let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
-            } else {
-                let _ = write!(s, "{cell:<w$}  ");
-            }
-        }
-        s
-    };
-    writeln!(out, "{}", line(&header))?;
-    for row in &rows {
-        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
-        writeln!(out, "{}", line(&cells))?;
-    }
-    if rows.is_empty() {
+    write!(out, "{}", table.render())?;
+    if runs.is_empty() {
         writeln!(out, "(no runs)")?;
     }
     Ok(())

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use stormwatch_model::analysis::ThresholdResult;
+use stormwatch_model::text_table::{Align, TextTable};
 use stormwatch_model::threshold::{Observation, Scope, judge};
 use stormwatch_model::{PhaseModel, RunManifest, ThresholdMetric, ThresholdSpec};
 
@@ -23,11 +24,13 @@ pub fn dry_run_text(plan: &Plan) -> String {
             .sum::<f64>()
             / f64::from(total.max(1))
     };
-    let _ = writeln!(
-        out,
-        "{:<16} {:<8} {:>9} {:>26} {:>18}",
-        "phase", "model", "duration", "load", "expected requests"
-    );
+    let mut table = TextTable::new(&[
+        ("phase", Align::Left),
+        ("model", Align::Left),
+        ("duration", Align::Right),
+        ("load", Align::Right),
+        ("expected requests", Align::Right),
+    ]);
     let mut total = 0.0;
     let mut peak: f64 = 0.0;
     for p in &plan.phases {
@@ -68,13 +71,15 @@ pub fn dry_run_text(plan: &Plan) -> String {
             PhaseModel::Closed { .. } => "closed",
             PhaseModel::Idle => "idle",
         };
-        let _ = writeln!(
-            out,
-            "{:<16} {kind:<8} {:>8.1}s {load:>26} {expected:>18}",
-            p.name,
-            p.duration.as_secs_f64()
-        );
+        table.row([
+            p.name.clone(),
+            kind.to_string(),
+            format!("{:.1}s", p.duration.as_secs_f64()),
+            load,
+            expected,
+        ]);
     }
+    out.push_str(&table.render());
     let _ = writeln!(
         out,
         "total: {:.1}s, ~{total:.0} requests in open phases, peak {peak}/s flow starts, trace sampling {}",
@@ -88,27 +93,29 @@ fn ms(v: u64) -> f64 {
     v as f64 / 1e3
 }
 
+/// Microseconds as milliseconds with one decimal.
+fn ms1(v: u64) -> String {
+    format!("{:.1}", ms(v))
+}
+
 /// The end-of-run table: one row per phase × endpoint (corrected latency).
 pub fn summary_table(manifest: &RunManifest, stats: &Stats, lateness: &[Lateness]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<12} {:<32} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>6} {:>5} {:>5} {:>6} {:>7}",
-        "phase",
-        "endpoint",
-        "count",
-        "rate/s",
-        "p50 ms",
-        "p95 ms",
-        "p99 ms",
-        "p99.9",
-        "max ms",
-        "2xx",
-        "4xx",
-        "5xx",
-        "xport",
-        "dropped"
-    );
+    let mut table = TextTable::new(&[
+        ("phase", Align::Left),
+        ("endpoint", Align::Left),
+        ("count", Align::Right),
+        ("rate/s", Align::Right),
+        ("p50 ms", Align::Right),
+        ("p95 ms", Align::Right),
+        ("p99 ms", Align::Right),
+        ("p99.9", Align::Right),
+        ("max ms", Align::Right),
+        ("2xx", Align::Right),
+        ("4xx", Align::Right),
+        ("5xx", Align::Right),
+        ("xport", Align::Right),
+        ("dropped", Align::Right),
+    ]);
     for p in &manifest.phases {
         let secs = p.actual.map_or(0.0, |w| w.duration().as_secs_f64());
         for ((phase, endpoint), s) in
@@ -116,37 +123,34 @@ pub fn summary_table(manifest: &RunManifest, stats: &Stats, lateness: &[Lateness
         {
             debug_assert_eq!(*phase, p.index);
             let h = &s.corrected;
-            let _ = writeln!(
-                out,
-                "{:<12} {:<32} {:>7} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>6} {:>5} {:>5} {:>6} {:>7}",
-                p.name,
-                endpoint,
-                s.count,
-                s.count as f64 / secs.max(1e-9),
-                ms(h.value_at_quantile(0.5)),
-                ms(h.value_at_quantile(0.95)),
-                ms(h.value_at_quantile(0.99)),
-                ms(h.value_at_quantile(0.999)),
-                ms(h.max()),
-                s.classes[2],
-                s.classes[4],
-                s.classes[5],
-                s.classes[0],
-                p.dropped
-            );
+            table.row([
+                p.name.clone(),
+                endpoint.clone(),
+                s.count.to_string(),
+                format!("{:.1}", s.count as f64 / secs.max(1e-9)),
+                ms1(h.value_at_quantile(0.5)),
+                ms1(h.value_at_quantile(0.95)),
+                ms1(h.value_at_quantile(0.99)),
+                ms1(h.value_at_quantile(0.999)),
+                ms1(h.max()),
+                s.classes[2].to_string(),
+                s.classes[4].to_string(),
+                s.classes[5].to_string(),
+                s.classes[0].to_string(),
+                p.dropped.to_string(),
+            ]);
         }
         if let Some(l) = lateness.get(p.index as usize).filter(|l| l.dispatched > 0) {
-            let _ = writeln!(
-                out,
-                "{:<12} scheduling lateness: mean {:.3} ms, max {:.3} ms over {} starts",
+            table.note(format!(
+                "{} scheduling lateness: mean {:.3} ms, max {:.3} ms over {} starts",
                 p.name,
                 l.mean.as_secs_f64() * 1e3,
                 l.max.as_secs_f64() * 1e3,
                 l.dispatched
-            );
+            ));
         }
     }
-    out
+    table.render()
 }
 
 /// Judges the client-side thresholds by the rule `analyze` uses

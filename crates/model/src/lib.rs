@@ -4,6 +4,10 @@
 //! `analysis` and `report` read it. This crate is the only place that knows what each file
 //! holds and how it is laid out on disk, so every stage agrees on it. It does no I/O beyond
 //! reading and writing those files.
+//!
+//! It also holds the few rules every stage must apply the same way: the threshold judge
+//! ([`threshold::judge`]), the nearest-rank percentile ([`percentile`]) and the terminal
+//! table the commands print ([`text_table`]).
 
 pub mod analysis;
 pub mod error;
@@ -20,6 +24,7 @@ pub mod request;
 pub mod run_dir;
 pub mod schema;
 pub mod span;
+pub mod text_table;
 pub mod threshold;
 pub mod time;
 
