@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+use stormwatch_model::parse::line_of;
 use stormwatch_model::{AwsResources, PhaseModel, ThresholdSpec};
 
 use crate::duration::parse_duration;
@@ -401,14 +402,6 @@ fn read_feeder(path: &Path) -> Result<(Vec<String>, Vec<Vec<String>>), String> {
         return Err(format!("{}: no data rows", path.display()));
     }
     Ok((cols, rows))
-}
-
-/// 1-based line of byte `offset` in `text`.
-pub fn line_of(text: &str, offset: usize) -> usize {
-    // Pieces between newlines before `offset` = the line number.
-    text.as_bytes()[..offset.min(text.len())]
-        .split(|b| *b == b'\n')
-        .count()
 }
 
 fn hex(bytes: &[u8]) -> String {

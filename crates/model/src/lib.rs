@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod metric;
 #[cfg(feature = "parquet")]
 pub mod parquet;
+pub mod parse;
 pub mod percentile;
 pub mod request;
 pub mod run_dir;

@@ -12,6 +12,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use stormwatch_model::parse::line_of;
 use stormwatch_model::{ApiKind, AwsResources};
 use toml::Spanned;
 
@@ -297,11 +298,6 @@ pub fn load_dir(dir: &Path) -> Result<Vec<QueryFile>, TelemetryError> {
             QueryFile::parse(&p.display().to_string(), &text)
         })
         .collect()
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset.min(text.len()))
-        .map_or(1, |s| s.bytes().filter(|&b| b == b'\n').count() + 1)
 }
 
 /// Whether CloudWatch accepts `s` as a statistic (the standard ones and the extended
