@@ -6,7 +6,7 @@ use std::time::Duration;
 /// are typos, and the run's per-second timeline is sized by them.
 pub const MAX: Duration = Duration::from_secs(31 * 86_400);
 
-/// Parses a duration such as `250ms`, `3s`, `1.5s`, `2m` of at most [`MAX`]; the unit is
+/// Parses a duration such as `250ms`, `3s`, `1.5s`, `2m` of at most 31 days; the unit is
 /// required.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     stormwatch_model::parse::parse_duration(text, MAX)
