@@ -16,20 +16,21 @@ mod error;
 mod jobs;
 mod lambda_logs;
 mod logs;
+mod metric_store;
 mod platform;
 mod segments;
 mod server;
 mod stream;
 mod table;
-mod telemetry;
 mod trace;
+mod truth;
 mod xray_docs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use app::{App, Reply, ThrottledBy, Truth};
+pub use app::{App, Reply};
 pub use config::DEFAULT_API_RATE_LIMIT;
 pub use config::{
     ApiConfig, ApiKind, Config, FunctionConfig, InitSubsegment, LogFormat, RouteConfig,
@@ -39,12 +40,13 @@ pub use config_services::{AuthConfig, QueueConfig, RouteAction, StreamConfig};
 pub use dist::Dist;
 pub use error::SandboxError;
 pub use logs::{LogEvent, LogStore};
-pub use segments::{Rejected, SegmentStore, StoredSegment};
-pub use telemetry::{
+pub use metric_store::{
     Aggregate, Datapoint, Grid, MetricStore, QueryOutcome, Sample, SeriesInfo, SeriesKey,
     Statistic, Unit, key,
 };
+pub use segments::{Rejected, SegmentStore, StoredSegment};
 use tokio::sync::watch;
+pub use truth::{ThrottledBy, Truth};
 
 /// How to run a sandbox.
 #[derive(Clone, Debug)]

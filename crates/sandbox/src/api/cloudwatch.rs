@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use super::cbor::{self, Value};
 use super::xray::RateLimiter;
 use super::{ApiRequest, Route};
-use crate::telemetry::MetricStore;
+use crate::metric_store::MetricStore;
 
 /// Path prefix of RPC v2 CBOR calls.
 const CBOR_PREFIX: &str = "/service/GraniteServiceVersion20100801/operation/";

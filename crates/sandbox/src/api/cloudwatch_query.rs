@@ -20,7 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::cbor::Value;
 use super::cloudwatch::{CwError, Fields, fingerprint};
 use super::cloudwatch_math::{self as math, Expr, Series, Val};
-use crate::telemetry::{Grid, MetricStore, SeriesKey, Statistic, Unit};
+use crate::metric_store::{Grid, MetricStore, SeriesKey, Statistic, Unit};
 
 /// Queries per call.
 const MAX_QUERIES: usize = 500;
@@ -563,7 +563,7 @@ fn page(
 #[allow(clippy::float_cmp, reason = "values computed from exact inputs")]
 mod tests {
     use super::*;
-    use crate::telemetry::{Sample, key};
+    use crate::metric_store::{Sample, key};
     use std::time::Duration;
 
     const T0: u64 = 1_800_000_000; // a whole minute

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::cbor::Value;
 use super::cloudwatch::{CwError, Fields, fingerprint};
-use crate::telemetry::{MetricStore, Sample, SeriesKey, Unit};
+use crate::metric_store::{MetricStore, Sample, SeriesKey, Unit};
 
 /// Datums per PutMetricData call.
 const MAX_DATUMS: usize = 1000;
@@ -369,7 +369,7 @@ pub fn list_metrics(store: &MetricStore, input: &Value, now: SystemTime) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::key;
+    use crate::metric_store::key;
 
     fn json(j: &serde_json::Value) -> Value {
         super::super::cbor::from_json(j)
