@@ -19,7 +19,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use request::Incoming;
 
 use crate::auth::Authorizer;
-use crate::config::{ApiKind, Config};
+use crate::config::Config;
+use crate::config_raw::ApiKind;
 use crate::data_dir::DataDir;
 use crate::error::SandboxError;
 use crate::jobs::Jobs;

@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::config::{FunctionConfig, LogFormat};
+use crate::config::FunctionConfig;
+use crate::config_raw::LogFormat;
 use crate::data_dir::DataDir;
 use crate::logs::{LogEvent, LogStore};
 
@@ -240,7 +241,7 @@ mod tests {
             provisioned_concurrency: 0,
             idle_timeout: Duration::from_secs(60),
             log_format: format,
-            tracing: crate::config::TracingMode::Active,
+            tracing: crate::config_raw::TracingMode::Active,
         }
     }
 

@@ -9,6 +9,9 @@ mod app;
 mod auth;
 mod config;
 mod config_check;
+mod config_ctx;
+mod config_limits;
+mod config_raw;
 mod config_services;
 mod data_dir;
 mod dist;
@@ -31,11 +34,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use app::{App, Reply};
-pub use config::DEFAULT_API_RATE_LIMIT;
-pub use config::{
-    ApiConfig, ApiKind, Config, FunctionConfig, InitSubsegment, LogFormat, RouteConfig,
-    TracingConfig, TracingMode,
-};
+pub use config::{ApiConfig, Config, FunctionConfig, RouteConfig, TracingConfig};
+pub use config_limits::DEFAULT_API_RATE_LIMIT;
+pub use config_raw::{ApiKind, InitSubsegment, LogFormat, TracingMode};
 pub use config_services::{AuthConfig, QueueConfig, RouteAction, StreamConfig};
 pub use dist::Dist;
 pub use error::SandboxError;
