@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use request::Incoming;
 
+use crate::api::Stores;
 use crate::auth::Authorizer;
 use crate::config::Config;
 use crate::config_raw::ApiKind;
@@ -138,6 +139,15 @@ impl App {
     /// The CloudWatch Logs events recorded so far.
     pub fn logs(&self) -> &LogStore {
         self.logs.store()
+    }
+
+    /// The stores the telemetry APIs answer from.
+    pub fn stores(&self) -> Stores<'_> {
+        Stores {
+            metrics: &self.metrics,
+            segments: &self.segments,
+            logs: self.logs.store(),
+        }
     }
 
     /// Flushes the ground-truth file and the data directory.

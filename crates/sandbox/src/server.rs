@@ -97,7 +97,7 @@ async fn respond_api(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok());
     to_http(apis.handle(
-        app,
+        &app.stores(),
         route,
         &ApiRequest {
             method: parts.method.as_str(),

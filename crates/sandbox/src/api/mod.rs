@@ -24,10 +24,23 @@ mod xray_summary;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::app::App;
+use crate::logs::LogStore;
+use crate::metric_store::MetricStore;
+use crate::segments::SegmentStore;
 
 /// The region the sandbox answers for (in ARNs).
 pub const REGION: &str = "us-east-1";
+
+/// The stores the APIs answer from and write to.
+#[derive(Clone, Copy)]
+pub struct Stores<'a> {
+    /// CloudWatch metrics.
+    pub metrics: &'a MetricStore,
+    /// X-Ray segment documents.
+    pub segments: &'a SegmentStore,
+    /// CloudWatch Logs events.
+    pub logs: &'a LogStore,
+}
 
 /// What the router needs of an HTTP request.
 pub struct ApiRequest<'a> {
@@ -102,15 +115,15 @@ impl TelemetryApis {
     }
 
     /// Answers a request [`TelemetryApis::route`] accepted.
-    pub fn handle(&self, app: &App, route: Route, req: &ApiRequest<'_>) -> ApiResponse {
+    pub fn handle(&self, stores: &Stores<'_>, route: Route, req: &ApiRequest<'_>) -> ApiResponse {
         let reply = match route {
             Route::CloudWatchCbor | Route::CloudWatchJson => {
-                Answer::CloudWatch(self.cloudwatch.handle(app.metrics(), route, req))
+                Answer::CloudWatch(self.cloudwatch.handle(stores.metrics, route, req))
             }
-            Route::Xray => Answer::Json(self.xray.handle(app.segments(), req.path, req.body)),
+            Route::Xray => Answer::Json(self.xray.handle(stores.segments, req.path, req.body)),
             Route::Logs => {
                 let op = req.target.and_then(logs::LogsApi::operation).unwrap_or("");
-                Answer::Json(self.logs.handle(app.logs(), op, req.body))
+                Answer::Json(self.logs.handle(stores.logs, op, req.body))
             }
         };
         self.finish(route, reply)
