@@ -18,7 +18,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use request::Incoming;
 
-use crate::api::Stores;
 use crate::auth::Authorizer;
 use crate::config::Config;
 use crate::config_raw::ApiKind;
@@ -26,15 +25,16 @@ use crate::data_dir::DataDir;
 use crate::error::SandboxError;
 use crate::jobs::Jobs;
 use crate::lambda_logs::LambdaLogs;
-use crate::logs::LogStore;
-use crate::metric_store::{MetricStore, Unit, key};
 use crate::platform::Platform;
-use crate::segments::SegmentStore;
 use crate::stream::Stream;
 use crate::table::Table;
 use crate::trace;
 use crate::truth::{Truth, TruthLog};
 use crate::xray_docs::{Sampler, StageSpan, TraceCtx, stage_segment};
+use stormwatch_aws_emulator::Stores;
+use stormwatch_aws_emulator::log_store::LogStore;
+use stormwatch_aws_emulator::metric_store::{MetricStore, Unit, key};
+use stormwatch_aws_emulator::segment_store::SegmentStore;
 
 /// What the server sends back.
 #[derive(Debug)]

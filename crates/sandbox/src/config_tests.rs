@@ -329,3 +329,49 @@ fn type_errors_name_the_field_and_quote_the_value_briefly() {
     let e = err("[api\nkind = 1");
     assert!(e.starts_with("c.toml:1: field `(syntax)`"), "{e}");
 }
+
+/// Mutations of the committed corpus (`tests/fuzz-corpus/sandbox-config`) parse or are
+/// refused, never panic; see `stormwatch_model::fuzz`.
+mod fuzz {
+    use std::path::Path;
+
+    use stormwatch_model::fuzz;
+
+    #[test]
+    fn the_config_parser_never_panics() {
+        let dictionary = [
+            "inf",
+            "nan",
+            "-1",
+            "1e308",
+            "18446744073709551616",
+            "\"../../x\"",
+            "[functions.\"a/b\"]\n",
+            "fixed 1e308ms",
+            "lognormal median=1ms p99=1e309ms",
+            "uniform 5ms..1ms",
+            "slowdown = inf",
+            "concurrency = 100000000",
+            "reserved_concurrency = 0",
+            "[[faults]]\n",
+            "[[routes]]\n",
+            "\"",
+            "[",
+            "]",
+            "=",
+            "\n",
+        ];
+        fuzz::run(
+            "sandbox-config",
+            &fuzz::corpus_dir(
+                &Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../tests/fuzz-corpus/sandbox-config"),
+            ),
+            &dictionary,
+            |input| {
+                let text = String::from_utf8_lossy(input);
+                let _ = crate::Config::parse(Path::new("fuzz.toml"), &text);
+            },
+        );
+    }
+}

@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::config::FunctionConfig;
 use crate::config_raw::LogFormat;
 use crate::data_dir::DataDir;
-use crate::logs::{LogEvent, LogStore};
+use stormwatch_aws_emulator::log_store::{LogEvent, LogStore};
 
 /// What one invocation reports.
 pub struct Report<'a> {

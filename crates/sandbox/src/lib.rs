@@ -4,7 +4,6 @@
 //!
 //! Use [`Sandbox::start`] inside a tokio runtime (tests), or [`run_until_signal`] from the CLI.
 
-pub mod api;
 mod app;
 mod auth;
 mod config;
@@ -18,10 +17,7 @@ mod dist;
 mod error;
 mod jobs;
 mod lambda_logs;
-mod logs;
-mod metric_store;
 mod platform;
-mod segments;
 mod server;
 mod stream;
 mod table;
@@ -40,12 +36,12 @@ pub use config_raw::{ApiKind, InitSubsegment, LogFormat, TracingMode};
 pub use config_services::{AuthConfig, QueueConfig, RouteAction, StreamConfig};
 pub use dist::Dist;
 pub use error::SandboxError;
-pub use logs::{LogEvent, LogStore};
-pub use metric_store::{
+use stormwatch_aws_emulator::api::TelemetryApis;
+pub use stormwatch_aws_emulator::metric_store::{
     Aggregate, Datapoint, Grid, MetricStore, QueryOutcome, Sample, SeriesInfo, SeriesKey,
     Statistic, Unit, key,
 };
-pub use segments::{Rejected, SegmentStore, StoredSegment};
+pub use stormwatch_aws_emulator::{LogEvent, LogStore, Rejected, SegmentStore, StoredSegment};
 use tokio::sync::watch;
 pub use truth::{ThrottledBy, Truth};
 
@@ -83,7 +79,7 @@ impl Sandbox {
         opts: Options,
         data_dir: Option<&std::path::Path>,
     ) -> Result<Self, SandboxError> {
-        let apis = Arc::new(api::TelemetryApis::new(config.api_rate_limit));
+        let apis = Arc::new(TelemetryApis::new(config.api_rate_limit));
         let app = Arc::new(App::new(config, opts.seed, opts.ground_truth, data_dir)?);
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await

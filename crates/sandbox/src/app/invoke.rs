@@ -9,9 +9,9 @@ use super::{App, ms};
 use crate::config::FunctionConfig;
 use crate::dist::{Dist, scale};
 use crate::lambda_logs::Report;
-use crate::metric_store::{Unit, key};
 use crate::platform::Lease;
 use crate::xray_docs::{DownstreamCall, InvocationSpan, TraceCtx, lambda_segments};
+use stormwatch_aws_emulator::metric_store::{Unit, key};
 
 impl App {
     /// Records the Lambda metrics of an accepted invoke.

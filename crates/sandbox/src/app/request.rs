@@ -11,10 +11,10 @@ use crate::auth::Verdict;
 use crate::config::RouteConfig;
 use crate::config_raw::{ApiKind, TracingMode};
 use crate::config_services::RouteAction;
-use crate::metric_store::{Unit, key};
 use crate::trace::TraceHeader;
 use crate::truth::{ThrottledBy, Truth};
 use crate::xray_docs::{TraceCtx, throttled_lambda_segment};
+use stormwatch_aws_emulator::metric_store::{Unit, key};
 
 impl App {
     #[allow(clippy::too_many_lines)]

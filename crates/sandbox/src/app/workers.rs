@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use super::App;
 use super::invoke::{Invocation, draw, request_id};
-use crate::metric_store::{Unit, key};
+use stormwatch_aws_emulator::metric_store::{Unit, key};
 
 impl App {
     /// Starts the job workers (each queue's concurrency) and the SQS gauge sampler; the

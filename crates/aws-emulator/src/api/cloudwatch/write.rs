@@ -6,8 +6,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::cbor::Value;
-use super::cloudwatch::{CwError, Fields, fingerprint};
+use super::{CwError, Fields, fingerprint};
+use crate::api::cbor::Value;
 use crate::metric_store::{MetricStore, Sample, SeriesKey, Unit};
 
 /// Datums per PutMetricData call.
@@ -372,7 +372,7 @@ mod tests {
     use crate::metric_store::key;
 
     fn json(j: &serde_json::Value) -> Value {
-        super::super::cbor::from_json(j)
+        crate::api::cbor::from_json(j)
     }
 
     #[test]

@@ -10,37 +10,13 @@
 
 pub mod cbor;
 pub mod cloudwatch;
-mod cloudwatch_math;
-mod cloudwatch_query;
-mod cloudwatch_write;
 pub mod logs;
-mod logs_eval;
-mod logs_fields;
-mod logs_pattern;
-mod logs_query;
+pub mod shared;
 pub mod xray;
-mod xray_filter;
-mod xray_summary;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::logs::LogStore;
-use crate::metric_store::MetricStore;
-use crate::segments::SegmentStore;
-
-/// The region the sandbox answers for (in ARNs).
-pub const REGION: &str = "us-east-1";
-
-/// The stores the APIs answer from and write to.
-#[derive(Clone, Copy)]
-pub struct Stores<'a> {
-    /// CloudWatch metrics.
-    pub metrics: &'a MetricStore,
-    /// X-Ray segment documents.
-    pub segments: &'a SegmentStore,
-    /// CloudWatch Logs events.
-    pub logs: &'a LogStore,
-}
+use crate::{REGION, Stores};
 
 /// What the router needs of an HTTP request.
 pub struct ApiRequest<'a> {
@@ -159,14 +135,14 @@ impl TelemetryApis {
                 ))
             }
             Route::Xray if too_large => {
-                Answer::Json(xray::JsonReply::error(413, TOO_LARGE, message))
+                Answer::Json(shared::JsonReply::error(413, TOO_LARGE, message))
             }
-            Route::Xray => Answer::Json(xray::JsonReply::error(
+            Route::Xray => Answer::Json(shared::JsonReply::error(
                 400,
                 "InvalidRequestException",
                 message,
             )),
-            Route::Logs if too_large => Answer::Json(xray::JsonReply {
+            Route::Logs if too_large => Answer::Json(shared::JsonReply {
                 status: 413,
                 ..logs::error(TOO_LARGE, message)
             }),
@@ -213,7 +189,7 @@ impl TelemetryApis {
 /// One API's reply, before it is put on the wire.
 enum Answer {
     CloudWatch(cloudwatch::CwReply),
-    Json(xray::JsonReply),
+    Json(shared::JsonReply),
 }
 
 #[cfg(test)]

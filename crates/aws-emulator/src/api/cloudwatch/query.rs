@@ -9,7 +9,7 @@
 //!   allows (1 s only within 3 h, then 60 s, 300 s after 15 days, 3600 s after 63 days).
 //! - `Stat`: Sum, Average, Minimum, Maximum, SampleCount, pNN / pNN.N / pNN.NN; `Unit` filters
 //!   by the series' unit; `Label`, `ReturnData`, `ScanBy`; metric math (see
-//!   [`super::cloudwatch_math`]) over other queries' ids.
+//!   [`super::math`]) over other queries' ids.
 //! - At most 500 queries (`ValidationError`); at most `MaxDatapoints` (default and ceiling
 //!   100,800) datapoints per call, the rest behind `NextToken` (a query cut by the page says
 //!   `PartialData`).
@@ -17,9 +17,9 @@
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::cbor::Value;
-use super::cloudwatch::{CwError, Fields, fingerprint};
-use super::cloudwatch_math::{self as math, Expr, Series, Val};
+use super::math::{self, Expr, Series, Val};
+use super::{CwError, Fields, fingerprint};
+use crate::api::cbor::Value;
 use crate::metric_store::{Grid, MetricStore, SeriesKey, Statistic, Unit};
 
 /// Queries per call.
@@ -589,7 +589,7 @@ mod tests {
         if let (Some(o), Some(e)) = (j.as_object_mut(), extra.as_object()) {
             o.extend(e.clone());
         }
-        super::super::cbor::from_json(&j)
+        crate::api::cbor::from_json(&j)
     }
 
     fn stat(id: &str, stat: &str, period: u64) -> serde_json::Value {

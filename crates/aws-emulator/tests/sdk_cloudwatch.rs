@@ -1,6 +1,6 @@
-//! Conformance of the sandbox's CloudWatch API with the real, unmodified aws-sdk-cloudwatch
+//! Conformance of the emulator's CloudWatch API with the real, unmodified aws-sdk-cloudwatch
 //! client (Smithy RPC v2 CBOR), configured through aws-config with an endpoint override to an
-//! in-process sandbox on 127.0.0.1, plus raw awsJson1_0 calls (what boto3 sends):
+//! in-process emulator on 127.0.0.1, plus raw awsJson1_0 calls (what boto3 sends):
 //! PutMetricData (Value, Values + Counts, StatisticValues, high resolution, gzip bodies),
 //! GetMetricData (statistics, exact percentiles, period alignment, EndTime exclusive, ScanBy,
 //! Label, ReturnData, Unit, metric math, MaxDatapoints and > 100,800-datapoint pagination),
@@ -9,134 +9,27 @@
 
 #![allow(clippy::format_push_string, reason = "raw HTTP requests built inline")]
 
-use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod util;
 
-use aws_config::BehaviorVersion;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
 use aws_config::retry::RetryConfig;
-use aws_sdk_cloudwatch::Client;
-use aws_sdk_cloudwatch::config::{Credentials, Region};
 use aws_sdk_cloudwatch::error::ProvideErrorMetadata;
-use aws_sdk_cloudwatch::operation::get_metric_data::{GetMetricDataError, GetMetricDataOutput};
+use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataError;
 use aws_sdk_cloudwatch::operation::put_metric_data::PutMetricDataError;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{
     Dimension, DimensionFilter, Metric, MetricDataQuery, MetricDatum, MetricStat, ScanBy,
     StandardUnit, StatisticSet, StatusCode,
 };
-use stormwatch_sandbox::{Config, Options, Sandbox, Unit, key};
+use stormwatch_aws_emulator::metric_store::{Sample, Unit, key};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const CONFIG: &str = "[api]\nkind = \"rest\"\n\n[functions.f]\n\n[[routes]]\nroute = \"GET /prod/items/{id}\"\nfunction = \"f\"\n";
-
-async fn sandbox(rate: u32) -> Sandbox {
-    let src = format!("{CONFIG}\n[telemetry]\napi_rate_limit = {rate}.0\n");
-    let config = Config::parse(Path::new("test.toml"), &src).expect("test config is valid");
-    Sandbox::start(
-        config,
-        Options {
-            seed: 7,
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ground_truth: None,
-        },
-    )
-    .await
-    .unwrap()
-}
-
-/// A CloudWatch client built the way the collector builds one: aws-config with an endpoint
-/// override, static credentials, a region and a plain-HTTP connector (no TLS on loopback).
-async fn client(url: &str, retry: RetryConfig) -> Client {
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "AKIDSANDBOX",
-            "secret",
-            None,
-            None,
-            "test",
-        ))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(retry)
-        .load()
-        .await;
-    Client::new(&conf)
-}
-
-/// The start of the minute `minutes_ago` minutes before now, in epoch seconds.
-fn minute_ago(minutes_ago: u64) -> i64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    (now - now % 60 - minutes_ago * 60) as i64
-}
-
-fn stat_query(
-    id: &str,
-    ns: &str,
-    name: &str,
-    dims: &[(&str, &str)],
-    stat: &str,
-    period: i32,
-) -> MetricDataQuery {
-    let mut metric = Metric::builder().namespace(ns).metric_name(name);
-    for (n, v) in dims {
-        metric = metric.dimensions(Dimension::builder().name(*n).value(*v).build());
-    }
-    MetricDataQuery::builder()
-        .id(id)
-        .metric_stat(
-            MetricStat::builder()
-                .metric(metric.build())
-                .period(period)
-                .stat(stat)
-                .build(),
-        )
-        .build()
-}
-
-fn expr_query(id: &str, expression: &str) -> MetricDataQuery {
-    MetricDataQuery::builder()
-        .id(id)
-        .expression(expression)
-        .build()
-}
-
-/// `(epoch seconds, value)` of one result, by id.
-fn series(out: &GetMetricDataOutput, id: &str) -> Vec<(i64, f64)> {
-    let r = out
-        .metric_data_results()
-        .iter()
-        .find(|r| r.id() == Some(id))
-        .unwrap_or_else(|| panic!("no result {id}"));
-    r.timestamps()
-        .iter()
-        .zip(r.values())
-        .map(|(t, v)| (t.secs(), *v))
-        .collect()
-}
-
-async fn get(
-    cw: &Client,
-    queries: Vec<MetricDataQuery>,
-    start: i64,
-    end: i64,
-) -> GetMetricDataOutput {
-    cw.get_metric_data()
-        .set_metric_data_queries(Some(queries))
-        .start_time(DateTime::from_secs(start))
-        .end_time(DateTime::from_secs(end))
-        .scan_by(ScanBy::TimestampAscending)
-        .send()
-        .await
-        .expect("GetMetricData succeeds")
-}
+use util::cloudwatch::{client, expr_query, get, minute_ago, series, stat_query};
+use util::emulator;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_metric_data_then_statistics_and_exact_percentiles() {
-    let sb = sandbox(1000).await;
+    let sb = emulator(1000.0).await;
     let cw = client(&sb.api_url, RetryConfig::disabled()).await;
     let t0 = minute_ago(10);
     let dim = Dimension::builder()
@@ -239,12 +132,12 @@ async fn put_metric_data_then_statistics_and_exact_percentiles() {
         .await
         .unwrap();
     assert_eq!(series(&out, "s"), [(t0 + 60, 16.0), (t0, 10_100.0)]);
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recorded_lambda_durations_resolution_unit_and_labels() {
-    let sb = sandbox(1000).await;
+    let sb = emulator(1000.0).await;
     let cw = client(&sb.api_url, RetryConfig::disabled()).await;
     let t0 = minute_ago(5);
     // What the platform records: 1..=1000 ms in one minute (standard resolution).
@@ -316,12 +209,12 @@ async fn recorded_lambda_durations_resolution_unit_and_labels() {
     assert_eq!(share.label(), Some("p99 share"));
     let expected = 100.0 * 990.0 / 500_500.0;
     assert!((share.values()[0] - expected).abs() < 1e-12);
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metric_math_over_query_ids() {
-    let sb = sandbox(1000).await;
+    let sb = emulator(1000.0).await;
     let cw = client(&sb.api_url, RetryConfig::disabled()).await;
     let t0 = minute_ago(20);
     let mut datums = Vec::new();
@@ -401,12 +294,12 @@ async fn metric_math_over_query_ids() {
         err.message().unwrap_or_default().contains("RATE"),
         "{err:?}"
     );
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_metric_data_pages_beyond_100800_datapoints() {
-    let sb = sandbox(1000).await;
+    let sb = emulator(1000.0).await;
     let cw = client(&sb.api_url, RetryConfig::disabled()).await;
     // 12 high-resolution series x 9,000 one-second datapoints = 108,000 (> 100,800), within
     // the last 3 hours so period 1 is available.
@@ -415,13 +308,8 @@ async fn get_metric_data_pages_beyond_100800_datapoints() {
         let k = key("Hi", "Rate", &[("Series", &format!("s{s:02}"))]);
         for i in 0..9_000u64 {
             let at = UNIX_EPOCH + Duration::from_secs(start as u64 + i);
-            sb.metrics().put(
-                k.clone(),
-                Unit::Count,
-                1,
-                at,
-                stormwatch_sandbox::Sample::Value(i as f64),
-            );
+            sb.metrics()
+                .put(k.clone(), Unit::Count, 1, at, Sample::Value(i as f64));
         }
     }
     let queries: Vec<_> = (0..12)
@@ -521,12 +409,12 @@ async fn get_metric_data_pages_beyond_100800_datapoints() {
         ),
         "{err:?}"
     );
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_metrics_filters_and_pages_and_gzip_puts() {
-    let sb = sandbox(1000).await;
+    let sb = emulator(1000.0).await;
     let cw = client(&sb.api_url, RetryConfig::disabled()).await;
     let t = DateTime::from_secs(minute_ago(1));
     // 600 metrics in two calls of 300 datums: bodies well above 10 kB, so the SDK gzips them.
@@ -604,12 +492,12 @@ async fn list_metrics_filters_and_pages_and_gzip_puts() {
         .unwrap();
     assert_eq!(by_name.metrics().len(), 500);
     assert!(by_name.next_token().is_some());
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_have_aws_codes_over_cbor() {
-    let sb = sandbox(1000).await;
+    let sb = emulator(1000.0).await;
     let cw = client(&sb.api_url, RetryConfig::disabled()).await;
     let t0 = minute_ago(3);
     let many: Vec<_> = (0..501)
@@ -692,16 +580,12 @@ async fn errors_have_aws_codes_over_cbor() {
         "{headers}"
     );
     assert!(String::from_utf8_lossy(&body).contains("SerializationException"));
-    // The imitated application still answers its own routes on the same port.
-    let (status, _, _) = raw_request(&sb.api_url, "GET", "/prod/items/1", None, "", b"").await;
-    assert_eq!(status, 200);
-    assert!(sb.urls_json().contains("\"cloudwatch\":"));
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_json_1_0_as_boto3_sends_it() {
-    let sb = sandbox(1000).await;
+    let sb = emulator(1000.0).await;
     let t0 = minute_ago(4);
     let target = |op: &str| format!("GraniteServiceVersion20100801.{op}");
     let put = serde_json::json!({"Namespace": "Py", "MetricData": [
@@ -768,12 +652,12 @@ async fn aws_json_1_0_as_boto3_sends_it() {
             .unwrap()
             .contains("MetricDataQueries")
     );
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_is_retried_by_the_sdk_and_surfaces_as_throttling() {
-    let sb = sandbox(2).await;
+    let sb = emulator(2.0).await;
     let once = client(&sb.api_url, RetryConfig::disabled()).await;
     // Two tokens, then Throttling (the bucket refills at 2 per second).
     let mut codes = Vec::new();
@@ -834,7 +718,7 @@ async fn throttling_is_retried_by_the_sdk_and_surfaces_as_throttling() {
         }
     }
     assert_eq!(last.as_deref(), Some("Throttling"));
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }
 
 async fn raw_post(
