@@ -1,13 +1,20 @@
-//! A small CBOR (RFC 8949) codec for the Smithy RPC v2 CBOR protocol, plus the conversion
-//! to and from JSON that lets the CloudWatch API serve awsJson1_0 with the same code.
+//! The CBOR (RFC 8949) data items of the Smithy RPC v2 CBOR protocol as a [`Value`] tree,
+//! read and written with minicbor (what the SDK's own aws-smithy-cbor uses), plus the
+//! conversion to and from JSON that lets the CloudWatch API serve awsJson1_0 with the same
+//! code.
 //!
 //! Decoding accepts what Smithy clients send: definite and indefinite-length maps, arrays
 //! and strings, integers, half/single/double floats, booleans, null, and tag 1 (epoch-seconds
-//! timestamps). It never panics on bad input: depth, declared lengths and trailing bytes are
-//! checked and reported as [`CborError`]. Encoding writes definite lengths, doubles always as
-//! float64 (the SDK rejects integers for double members) and timestamps as tag 1 + float64.
+//! timestamps). It never panics on bad input: nesting depth, declared lengths (checked
+//! against the bytes left before anything is allocated) and trailing bytes are checked and
+//! reported as [`CborError`]. Encoding writes definite lengths, doubles always as float64
+//! (the SDK rejects integers for double members) and timestamps as tag 1 + float64.
 
+use std::convert::Infallible;
 use std::fmt;
+
+use minicbor::data::{Int, MAX_INT, MIN_INT, Tag, Type};
+use minicbor::{Decoder, Encoder};
 
 /// A decoded CBOR data item (the subset Smithy uses). Maps keep text keys in wire order.
 #[derive(Clone, Debug, PartialEq)]
@@ -123,276 +130,190 @@ impl Value {
 
 /// Decodes exactly one data item; trailing bytes are an error.
 pub fn decode(bytes: &[u8]) -> Result<Value, CborError> {
-    let mut d = Decoder { bytes, pos: 0 };
-    let v = d.item(0)?;
-    if d.pos != bytes.len() {
-        return Err(d.err("trailing bytes after the data item"));
+    let mut d = Decoder::new(bytes);
+    let v = item(&mut d, 0)?;
+    if d.position() != bytes.len() {
+        return Err(error_at(&d, "trailing bytes after the data item"));
     }
     Ok(v)
 }
 
-struct Decoder<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-}
-
-/// What an initial byte announces.
-#[derive(Clone, Copy)]
-enum Head {
-    /// A definite argument (length, integer value, tag number or simple value).
-    Arg(u64),
-    /// Additional information 31.
-    Indefinite,
-    /// A float, already decoded.
-    Float(f64),
-}
-
-impl Decoder<'_> {
-    fn err(&self, reason: &'static str) -> CborError {
-        CborError {
-            offset: self.pos,
-            reason,
-        }
-    }
-
-    fn byte(&mut self) -> Result<u8, CborError> {
-        let b = *self
-            .bytes
-            .get(self.pos)
-            .ok_or_else(|| self.err("unexpected end of input"))?;
-        self.pos += 1;
-        Ok(b)
-    }
-
-    fn take(&mut self, n: usize) -> Result<&[u8], CborError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|e| *e <= self.bytes.len())
-            .ok_or_else(|| self.err("length runs past the end of input"))?;
-        let s = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(s)
-    }
-
-    fn uint(&mut self, n: usize) -> Result<u64, CborError> {
-        Ok(self
-            .take(n)?
-            .iter()
-            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
-    }
-
-    fn head(&mut self, major: u8, info: u8) -> Result<Head, CborError> {
-        match (major, info) {
-            (_, 0..=23) => Ok(Head::Arg(u64::from(info))),
-            (7, 25) => Ok(Head::Float(half_to_f64(self.uint(2)? as u16))),
-            (7, 26) => Ok(Head::Float(f64::from(f32::from_bits(self.uint(4)? as u32)))),
-            (7, 27) => Ok(Head::Float(f64::from_bits(self.uint(8)?))),
-            (_, 24) => self.uint(1).map(Head::Arg),
-            (_, 25) => self.uint(2).map(Head::Arg),
-            (_, 26) => self.uint(4).map(Head::Arg),
-            (_, 27) => self.uint(8).map(Head::Arg),
-            (2..=5 | 7, 31) => Ok(Head::Indefinite),
-            _ => Err(self.err("reserved additional information")),
-        }
-    }
-
-    /// A definite length that cannot exceed what is left (each element takes >= `min` bytes).
-    fn len(&self, n: u64, min: usize) -> Result<usize, CborError> {
-        usize::try_from(n)
-            .ok()
-            .filter(|n| n.saturating_mul(min) <= self.bytes.len() - self.pos)
-            .ok_or_else(|| self.err("declared length exceeds the input"))
-    }
-
-    fn peek_break(&mut self) -> Result<bool, CborError> {
-        match self.bytes.get(self.pos) {
-            Some(0xff) => {
-                self.pos += 1;
-                Ok(true)
-            }
-            Some(_) => Ok(false),
-            None => Err(self.err("unterminated indefinite-length item")),
-        }
-    }
-
-    fn string(&mut self, major: u8, head: Head) -> Result<Vec<u8>, CborError> {
-        match head {
-            Head::Arg(n) => {
-                let n = self.len(n, 1)?;
-                Ok(self.take(n)?.to_vec())
-            }
-            Head::Indefinite => {
-                let mut out = Vec::new();
-                while !self.peek_break()? {
-                    let b = self.byte()?;
-                    if b >> 5 != major || b & 0x1f == 31 {
-                        return Err(self.err("bad chunk in indefinite-length string"));
-                    }
-                    let h = self.head(major, b & 0x1f)?;
-                    out.extend(self.string(major, h)?);
-                }
-                Ok(out)
-            }
-            Head::Float(_) => Err(self.err("unexpected float")),
-        }
-    }
-
-    fn item(&mut self, depth: usize) -> Result<Value, CborError> {
-        if depth > MAX_DEPTH {
-            return Err(self.err("nesting too deep"));
-        }
-        let b = self.byte()?;
-        let (major, info) = (b >> 5, b & 0x1f);
-        let head = self.head(major, info)?;
-        match (major, head) {
-            (0, Head::Arg(n)) => Ok(Value::Int(i128::from(n))),
-            (1, Head::Arg(n)) => Ok(Value::Int(-1 - i128::from(n))),
-            (2, h) => Ok(Value::Bytes(self.string(2, h)?)),
-            (3, h) => {
-                let raw = self.string(3, h)?;
-                String::from_utf8(raw)
-                    .map(Value::Text)
-                    .map_err(|_| self.err("text string is not UTF-8"))
-            }
-            (4, Head::Arg(n)) => {
-                let n = self.len(n, 1)?;
-                let mut items = Vec::with_capacity(n);
-                for _ in 0..n {
-                    items.push(self.item(depth + 1)?);
-                }
-                Ok(Value::Array(items))
-            }
-            (4, Head::Indefinite) => {
-                let mut items = Vec::new();
-                while !self.peek_break()? {
-                    items.push(self.item(depth + 1)?);
-                }
-                Ok(Value::Array(items))
-            }
-            (5, Head::Arg(n)) => {
-                let n = self.len(n, 2)?;
-                let mut pairs = Vec::with_capacity(n);
-                for _ in 0..n {
-                    pairs.push(self.pair(depth)?);
-                }
-                Ok(Value::Map(pairs))
-            }
-            (5, Head::Indefinite) => {
-                let mut pairs = Vec::new();
-                while !self.peek_break()? {
-                    pairs.push(self.pair(depth)?);
-                }
-                Ok(Value::Map(pairs))
-            }
-            (6, Head::Arg(tag)) => {
-                let inner = self.item(depth + 1)?;
-                match (tag, inner) {
-                    (1, v @ (Value::Int(_) | Value::Float(_))) => {
-                        Ok(Value::Timestamp(v.as_f64().unwrap_or_default()))
-                    }
-                    (1, _) => Err(self.err("tag 1 must wrap a number")),
-                    // Other tags (bignums, decimals) are not used by CloudWatch: keep the
-                    // content, drop the tag.
-                    (_, v) => Ok(v),
-                }
-            }
-            (7, Head::Float(f)) => Ok(Value::Float(f)),
-            (7, Head::Arg(20)) => Ok(Value::Bool(false)),
-            (7, Head::Arg(21)) => Ok(Value::Bool(true)),
-            (7, Head::Arg(22 | 23)) => Ok(Value::Null),
-            (7, Head::Indefinite) => Err(self.err("unexpected break")),
-            _ => Err(self.err("unsupported data item")),
-        }
-    }
-
-    fn pair(&mut self, depth: usize) -> Result<(String, Value), CborError> {
-        let Value::Text(key) = self.item(depth + 1)? else {
-            return Err(self.err("map key is not a text string"));
-        };
-        Ok((key, self.item(depth + 1)?))
+fn error_at(d: &Decoder<'_>, reason: &'static str) -> CborError {
+    CborError {
+        offset: d.position(),
+        reason,
     }
 }
 
-/// IEEE 754 half precision to double.
-fn half_to_f64(h: u16) -> f64 {
-    let sign = if h & 0x8000 == 0 { 1.0 } else { -1.0 };
-    let exp = i32::from((h >> 10) & 0x1f);
-    let mant = f64::from(h & 0x3ff);
-    sign * match exp {
-        0 => mant * 2f64.powi(-24),
-        31 if mant == 0.0 => f64::INFINITY,
-        31 => f64::NAN,
-        e => (1.0 + mant / 1024.0) * 2f64.powi(e - 15),
+/// A minicbor error in this codec's terms.
+fn malformed(d: &Decoder<'_>, e: &minicbor::decode::Error) -> CborError {
+    CborError {
+        offset: e.position().unwrap_or_else(|| d.position()),
+        reason: if e.is_end_of_input() {
+            "unexpected end of input"
+        } else if e.is_type_mismatch() {
+            "unexpected data item"
+        } else {
+            "malformed data item"
+        },
+    }
+}
+
+/// A definite length that cannot exceed what is left (each element takes >= `min` bytes), so
+/// no declared length allocates more than the input could fill.
+fn len(d: &Decoder<'_>, n: u64, min: usize) -> Result<usize, CborError> {
+    let left = d.input().len() - d.position();
+    usize::try_from(n)
+        .ok()
+        .filter(|n| n.saturating_mul(min) <= left)
+        .ok_or_else(|| error_at(d, "declared length exceeds the input"))
+}
+
+/// Consumes the break ending an indefinite-length item, if it is next.
+fn at_break(d: &mut Decoder<'_>) -> Result<bool, CborError> {
+    match d.datatype() {
+        Ok(Type::Break) => {
+            d.skip().map_err(|e| malformed(d, &e))?;
+            Ok(true)
+        }
+        Ok(_) => Ok(false),
+        Err(_) => Err(error_at(d, "unterminated indefinite-length item")),
+    }
+}
+
+fn item(d: &mut Decoder<'_>, depth: usize) -> Result<Value, CborError> {
+    if depth > MAX_DEPTH {
+        return Err(error_at(d, "nesting too deep"));
+    }
+    let kind = d.datatype().map_err(|e| malformed(d, &e))?;
+    let v = match kind {
+        Type::U8
+        | Type::U16
+        | Type::U32
+        | Type::U64
+        | Type::I8
+        | Type::I16
+        | Type::I32
+        | Type::I64
+        | Type::Int => d.int().map(|i| Value::Int(i128::from(i))),
+        Type::F16 | Type::F32 => d.f32().map(|f| Value::Float(f64::from(f))),
+        Type::F64 => d.f64().map(Value::Float),
+        Type::Bool => d.bool().map(Value::Bool),
+        Type::Null => d.null().map(|()| Value::Null),
+        Type::Undefined => d.undefined().map(|()| Value::Null),
+        Type::Bytes | Type::BytesIndef => d
+            .bytes_iter()
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .map(|chunks| Value::Bytes(chunks.concat())),
+        Type::String | Type::StringIndef => d
+            .str_iter()
+            .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+            .map(|chunks| Value::Text(chunks.concat())),
+        Type::Array | Type::ArrayIndef => return array(d, depth),
+        Type::Map | Type::MapIndef => return map(d, depth),
+        Type::Tag => return tagged(d, depth),
+        Type::Break => return Err(error_at(d, "unexpected break")),
+        Type::Simple | Type::Unknown(_) => return Err(error_at(d, "unsupported data item")),
+    };
+    v.map_err(|e| malformed(d, &e))
+}
+
+fn array(d: &mut Decoder<'_>, depth: usize) -> Result<Value, CborError> {
+    let items = if let Some(n) = d.array().map_err(|e| malformed(d, &e))? {
+        let n = len(d, n, 1)?;
+        let mut items = Vec::with_capacity(n);
+        for _ in 0..n {
+            items.push(item(d, depth + 1)?);
+        }
+        items
+    } else {
+        let mut items = Vec::new();
+        while !at_break(d)? {
+            items.push(item(d, depth + 1)?);
+        }
+        items
+    };
+    Ok(Value::Array(items))
+}
+
+fn map(d: &mut Decoder<'_>, depth: usize) -> Result<Value, CborError> {
+    let pairs = if let Some(n) = d.map().map_err(|e| malformed(d, &e))? {
+        let n = len(d, n, 2)?;
+        let mut pairs = Vec::with_capacity(n);
+        for _ in 0..n {
+            pairs.push(pair(d, depth)?);
+        }
+        pairs
+    } else {
+        let mut pairs = Vec::new();
+        while !at_break(d)? {
+            pairs.push(pair(d, depth)?);
+        }
+        pairs
+    };
+    Ok(Value::Map(pairs))
+}
+
+fn pair(d: &mut Decoder<'_>, depth: usize) -> Result<(String, Value), CborError> {
+    let Value::Text(key) = item(d, depth + 1)? else {
+        return Err(error_at(d, "map key is not a text string"));
+    };
+    Ok((key, item(d, depth + 1)?))
+}
+
+fn tagged(d: &mut Decoder<'_>, depth: usize) -> Result<Value, CborError> {
+    let tag = d.tag().map_err(|e| malformed(d, &e))?;
+    match (tag.as_u64(), item(d, depth + 1)?) {
+        (1, v @ (Value::Int(_) | Value::Float(_))) => {
+            Ok(Value::Timestamp(v.as_f64().unwrap_or_default()))
+        }
+        (1, _) => Err(error_at(d, "tag 1 must wrap a number")),
+        // Other tags (bignums, decimals) are not used by CloudWatch: keep the content, drop
+        // the tag.
+        (_, v) => Ok(v),
     }
 }
 
 /// Encodes one data item.
 pub fn encode(v: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    encode_into(v, &mut out);
-    out
+    let mut e = Encoder::new(Vec::with_capacity(256));
+    // Writing into a Vec cannot fail.
+    let _ = encode_into(v, &mut e);
+    e.into_writer()
 }
 
-fn head(out: &mut Vec<u8>, major: u8, n: u64) {
-    let m = major << 5;
-    match n {
-        0..=23 => out.push(m | n as u8),
-        24..=0xff => out.extend([m | 0x18, n as u8]),
-        0x100..=0xffff => {
-            out.push(m | 0x19);
-            out.extend((n as u16).to_be_bytes());
-        }
-        0x1_0000..=0xffff_ffff => {
-            out.push(m | 0x1a);
-            out.extend((n as u32).to_be_bytes());
-        }
-        _ => {
-            out.push(m | 0x1b);
-            out.extend(n.to_be_bytes());
-        }
-    }
-}
-
-fn encode_into(v: &Value, out: &mut Vec<u8>) {
+fn encode_into(
+    v: &Value,
+    e: &mut Encoder<Vec<u8>>,
+) -> Result<(), minicbor::encode::Error<Infallible>> {
     match v {
-        Value::Null => out.push(0xf6),
-        Value::Bool(false) => out.push(0xf4),
-        Value::Bool(true) => out.push(0xf5),
-        Value::Int(i) if *i >= 0 => head(out, 0, u64::try_from(*i).unwrap_or(u64::MAX)),
-        Value::Int(i) => head(out, 1, u64::try_from(-1 - *i).unwrap_or(u64::MAX)),
-        Value::Float(f) => {
-            out.push(0xfb);
-            out.extend(f.to_bits().to_be_bytes());
+        Value::Null => e.null()?,
+        Value::Bool(b) => e.bool(*b)?,
+        // Beyond CBOR's integer range: the nearest end of it.
+        Value::Int(i) => {
+            e.int(Int::try_from(*i).unwrap_or(if *i < 0 { MIN_INT } else { MAX_INT }))?
         }
-        Value::Timestamp(secs) => {
-            out.push(0xc1);
-            out.push(0xfb);
-            out.extend(secs.to_bits().to_be_bytes());
-        }
-        Value::Text(s) => {
-            head(out, 3, s.len() as u64);
-            out.extend(s.as_bytes());
-        }
-        Value::Bytes(b) => {
-            head(out, 2, b.len() as u64);
-            out.extend(b);
-        }
+        Value::Float(f) => e.f64(*f)?,
+        Value::Timestamp(secs) => e.tag(Tag::new(1))?.f64(*secs)?,
+        Value::Text(s) => e.str(s)?,
+        Value::Bytes(b) => e.bytes(b)?,
         Value::Array(items) => {
-            head(out, 4, items.len() as u64);
+            e.array(items.len() as u64)?;
             for i in items {
-                encode_into(i, out);
+                encode_into(i, e)?;
             }
+            e
         }
         Value::Map(pairs) => {
-            head(out, 5, pairs.len() as u64);
+            e.map(pairs.len() as u64)?;
             for (k, v) in pairs {
-                head(out, 3, k.len() as u64);
-                out.extend(k.as_bytes());
-                encode_into(v, out);
+                e.str(k)?;
+                encode_into(v, e)?;
             }
+            e
         }
-    }
+    };
+    Ok(())
 }
 
 /// A JSON document as a [`Value`] (awsJson1_0 requests: timestamps arrive as numbers, which
@@ -510,6 +431,52 @@ mod tests {
         }
         let deep = vec![0x81u8; 10_000];
         assert_eq!(decode(&deep).unwrap_err().reason, "nesting too deep");
+    }
+
+    #[test]
+    fn hostile_input_is_refused_without_panic_or_huge_allocation() {
+        // Nesting 10,000 deep: definite and indefinite arrays, maps, tags.
+        for unit in [
+            &[0x81u8][..],
+            &[0x9f],
+            &[0xbf, 0x61, b'k'],
+            &[0xa1, 0x61, b'k'],
+            &[0xc6],
+        ] {
+            let deep = unit.repeat(10_000);
+            assert_eq!(
+                decode(&deep).unwrap_err().reason,
+                "nesting too deep",
+                "{unit:02x?}"
+            );
+        }
+        // Declared lengths of 2^64 - 1: containers are refused before anything is allocated,
+        // strings before anything is copied.
+        for major in [0x9b, 0xbb, 0x5b, 0x7b] {
+            let mut bytes = vec![major];
+            bytes.extend([0xff; 8]);
+            bytes.extend([0x00; 16]);
+            let e = decode(&bytes).unwrap_err();
+            if major == 0x9b || major == 0xbb {
+                assert_eq!(e.reason, "declared length exceeds the input");
+            }
+        }
+        // A million-element array declared in 9 bytes with 1 element present.
+        let mut bytes = vec![0x9a, 0x00, 0x0f, 0x42, 0x40, 0x01];
+        assert!(decode(&bytes).is_err());
+        // Truncation: no proper prefix of a body is a body.
+        bytes = encode(&Value::Map(vec![
+            (
+                "a".into(),
+                Value::Array(vec![Value::Int(1 << 40), Value::Float(0.5)]),
+            ),
+            ("t".into(), Value::Timestamp(1.5)),
+            ("s".into(), Value::Text("héllo".into())),
+        ]));
+        for n in 0..bytes.len() {
+            assert!(decode(&bytes[..n]).is_err(), "prefix of {n} bytes");
+        }
+        assert!(decode(&bytes).is_ok());
     }
 
     #[test]
