@@ -1,10 +1,11 @@
-//! The AWS telemetry APIs the sandbox serves on its one port, routed as AWS tells them apart:
+//! The AWS telemetry APIs, transport-free, routed as AWS tells them apart:
 //! CloudWatch over Smithy RPC v2 CBOR by path (`POST /service/GraniteServiceVersion20100801/
 //! operation/<Op>`) and over awsJson1_0 by `X-Amz-Target: GraniteServiceVersion20100801.<Op>`;
 //! X-Ray (restJson1) by method and path (`POST /TraceSegments`, `/Traces`,
 //! `/TraceSummaries`), CloudWatch Logs (awsJson1_1) by `X-Amz-Target: Logs_20140328.<Op>`.
-//! None of these paths can be an application route (those start with a stage, `/prod/...`).
-//! Anything else falls through to the imitated application. Each API keeps its own rate
+//! None of these paths can be an application route (those start with a stage, `/prod/...`):
+//! the sandbox serves the APIs on its application's port and hands anything else to the
+//! imitated application. Each API keeps its own rate
 //! limit (`[telemetry] api_rate_limit`) and answers from the stores the platform records
 //! into; nothing is synthesised at query time.
 
