@@ -2,6 +2,10 @@
 //! Gateway fails (cold starts, concurrency caps, stage throttling, timeouts), recording the
 //! telemetry AWS would record and a ground truth of what really happened to each request.
 //!
+//! The AWS telemetry APIs (CloudWatch, CloudWatch Logs, X-Ray) and their stores come from
+//! `stormwatch-aws-emulator`; the sandbox records into those stores and serves the APIs on
+//! its application's port.
+//!
 //! Use [`Sandbox::start`] inside a tokio runtime (tests), or [`run_until_signal`] from the CLI.
 
 mod app;

@@ -461,7 +461,7 @@ mod tests {
                 assert_eq!(e.reason, "declared length exceeds the input");
             }
         }
-        // A million-element array declared in 9 bytes with 1 element present.
+        // A million-element array declared in a 5-byte head, one element present.
         let mut bytes = vec![0x9a, 0x00, 0x0f, 0x42, 0x40, 0x01];
         assert!(decode(&bytes).is_err());
         // Truncation: no proper prefix of a body is a body.
