@@ -6,29 +6,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config::{Ctx, FunctionConfig, MAX_CALLS, MAX_RETRIES};
 use crate::config_check::{NameKind, brief, key_path};
+use crate::config_ctx::Ctx;
+use crate::config_limits::{MAX_CALLS, MAX_RETRIES};
+use crate::config_raw::{RawAuth, RawQueue, RawStream};
 use crate::dist::Dist;
 use crate::error::SandboxError;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawQueue {
-    worker: Spanned<String>,
-    handler: Option<Spanned<String>>,
-    concurrency: Option<Spanned<u32>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawStream {
-    shards: Option<Spanned<u32>>,
-    max_retries: Option<Spanned<u32>>,
-    base_backoff: Option<Spanned<String>>,
-}
 
 /// Most jobs a queue processes at once: the SQS event source mapping's maximum concurrency
 /// is 2-1000 (each is a worker task here).
@@ -38,12 +23,6 @@ const MAX_SHARDS: u32 = 10_000;
 /// Largest record: what a shard accepts per second (1 MiB); a larger one could never be
 /// written.
 const MAX_RECORD_BYTES: usize = 1024 * 1024;
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawAuth {
-    token_ttl: Option<Spanned<String>>,
-}
 
 /// An SQS-like queue drained by a worker function (an SQS event source mapping).
 #[derive(Clone, Debug)]
@@ -118,14 +97,14 @@ pub(crate) struct RouteServices {
 pub(crate) fn check_queues(
     cx: &Ctx<'_>,
     raw: BTreeMap<String, RawQueue>,
-    functions: &BTreeMap<String, FunctionConfig>,
+    is_function: impl Fn(&str) -> bool,
 ) -> Result<BTreeMap<String, QueueConfig>, SandboxError> {
     let mut out = BTreeMap::new();
     for (name, q) in raw {
         cx.name(NameKind::Queue, "queues", &name)?;
         let table = key_path("queues", &name);
         let field = |k: &str| key_path(&table, k);
-        if !functions.contains_key(q.worker.get_ref()) {
+        if !is_function(q.worker.get_ref()) {
             return Err(cx.err(
                 q.worker.span(),
                 &field("worker"),

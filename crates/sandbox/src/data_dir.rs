@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::error::SandboxError;
-use crate::logs::LogEvent;
+use stormwatch_aws_emulator::log_store::LogEvent;
 
 struct Sink {
     path: PathBuf,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::config::{MAX_DURATION, parse_duration};
+use crate::config_limits::{MAX_DURATION, parse_duration};
 
 /// z-score of the 99th percentile of a standard normal.
 const Z99: f64 = 2.326_347_874;

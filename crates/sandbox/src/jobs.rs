@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime};
 use tokio::sync::Notify;
 
 use crate::config_services::QueueConfig;
-use crate::telemetry::{MetricStore, Unit, key};
+use stormwatch_aws_emulator::metric_store::{MetricStore, Unit, key};
 
 /// Finished jobs remembered per queue for status queries.
 pub const KEEP_FINISHED: usize = 100_000;

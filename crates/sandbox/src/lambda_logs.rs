@@ -13,9 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::config::{FunctionConfig, LogFormat};
+use crate::config::FunctionConfig;
+use crate::config_raw::LogFormat;
 use crate::data_dir::DataDir;
-use crate::logs::{LogEvent, LogStore};
+use stormwatch_aws_emulator::log_store::{LogEvent, LogStore};
 
 /// What one invocation reports.
 pub struct Report<'a> {
@@ -240,7 +241,7 @@ mod tests {
             provisioned_concurrency: 0,
             idle_timeout: Duration::from_secs(60),
             log_format: format,
-            tracing: crate::config::TracingMode::Active,
+            tracing: crate::config_raw::TracingMode::Active,
         }
     }
 

@@ -2,49 +2,52 @@
 //! Gateway fails (cold starts, concurrency caps, stage throttling, timeouts), recording the
 //! telemetry AWS would record and a ground truth of what really happened to each request.
 //!
+//! The AWS telemetry APIs (CloudWatch, CloudWatch Logs, X-Ray) and their stores come from
+//! `stormwatch-aws-emulator`; the sandbox records into those stores and serves the APIs on
+//! its application's port.
+//!
 //! Use [`Sandbox::start`] inside a tokio runtime (tests), or [`run_until_signal`] from the CLI.
 
-pub mod api;
 mod app;
 mod auth;
 mod config;
 mod config_check;
+mod config_ctx;
+mod config_limits;
+mod config_raw;
 mod config_services;
 mod data_dir;
 mod dist;
 mod error;
 mod jobs;
 mod lambda_logs;
-mod logs;
 mod platform;
-mod segments;
 mod server;
 mod stream;
 mod table;
-mod telemetry;
 mod trace;
+mod truth;
 mod xray_docs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use app::{App, Reply, ThrottledBy, Truth};
-pub use config::DEFAULT_API_RATE_LIMIT;
-pub use config::{
-    ApiConfig, ApiKind, Config, FunctionConfig, InitSubsegment, LogFormat, RouteConfig,
-    TracingConfig, TracingMode,
-};
+pub use app::{App, Reply};
+pub use config::{ApiConfig, Config, FunctionConfig, RouteConfig, TracingConfig};
+pub use config_limits::DEFAULT_API_RATE_LIMIT;
+pub use config_raw::{ApiKind, InitSubsegment, LogFormat, TracingMode};
 pub use config_services::{AuthConfig, QueueConfig, RouteAction, StreamConfig};
 pub use dist::Dist;
 pub use error::SandboxError;
-pub use logs::{LogEvent, LogStore};
-pub use segments::{Rejected, SegmentStore, StoredSegment};
-pub use telemetry::{
+use stormwatch_aws_emulator::api::TelemetryApis;
+pub use stormwatch_aws_emulator::metric_store::{
     Aggregate, Datapoint, Grid, MetricStore, QueryOutcome, Sample, SeriesInfo, SeriesKey,
     Statistic, Unit, key,
 };
+pub use stormwatch_aws_emulator::{LogEvent, LogStore, Rejected, SegmentStore, StoredSegment};
 use tokio::sync::watch;
+pub use truth::{ThrottledBy, Truth};
 
 /// How to run a sandbox.
 #[derive(Clone, Debug)]
@@ -80,7 +83,7 @@ impl Sandbox {
         opts: Options,
         data_dir: Option<&std::path::Path>,
     ) -> Result<Self, SandboxError> {
-        let apis = Arc::new(api::TelemetryApis::new(config.api_rate_limit));
+        let apis = Arc::new(TelemetryApis::new(config.api_rate_limit));
         let app = Arc::new(App::new(config, opts.seed, opts.ground_truth, data_dir)?);
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await

@@ -201,8 +201,8 @@ mod tests {
             reserved_concurrency: reserved,
             provisioned_concurrency: pc,
             idle_timeout: idle,
-            log_format: crate::config::LogFormat::Text,
-            tracing: crate::config::TracingMode::Active,
+            log_format: crate::config_raw::LogFormat::Text,
+            tracing: crate::config_raw::TracingMode::Active,
         }
     }
 

@@ -1,12 +1,12 @@
 //! The HTTP front: hyper 1 (HTTP/1.1, keep-alive) on a tokio listener, one task per
-//! connection. AWS telemetry API calls (see [`crate::api`]) go to [`TelemetryApis`];
+//! connection. AWS telemetry API calls (see [`stormwatch_aws_emulator::api`]) go to [`TelemetryApis`];
 //! every other request is handed to [`App::handle`]. Stops accepting on shutdown.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -15,11 +15,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::{ApiRequest, ApiResponse, Route, TelemetryApis};
-use crate::app::App;
+use stormwatch_aws_emulator::api::TelemetryApis;
+use stormwatch_aws_emulator::http;
 
-/// Largest API request body read (X-Ray takes up to 64 kB per document, batched).
-const MAX_API_BODY: usize = 16 * 1024 * 1024;
+use crate::app::App;
 
 /// Accepts connections until `stop` flips to true.
 pub async fn serve(
@@ -49,7 +48,7 @@ pub async fn serve(
                     let route =
                         TelemetryApis::route(req.method().as_str(), req.uri().path(), target);
                     let resp = match route {
-                        Some(route) => respond_api(&app, &apis, route, req).await,
+                        Some(route) => http::respond(&apis, &app.stores(), route, req).await,
                         None => respond(&app, &req).await,
                     };
                     Ok::<_, Infallible>(resp)
@@ -62,68 +61,6 @@ pub async fn serve(
                 .await;
         });
     }
-}
-
-async fn respond_api(
-    app: &App,
-    apis: &TelemetryApis,
-    route: Route,
-    req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
-    // A declared length over the limit is refused before anything is read.
-    let declared = req
-        .headers()
-        .get(hyper::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_API_BODY as u64) {
-        return to_http(apis.refuse_body(route, true));
-    }
-    let (parts, body) = req.into_parts();
-    let body = match http_body_util::Limited::new(body, MAX_API_BODY)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            let too_large = e
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            return to_http(apis.refuse_body(route, too_large));
-        }
-    };
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok());
-    to_http(apis.handle(
-        app,
-        route,
-        &ApiRequest {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            target,
-            body: &body,
-        },
-    ))
-}
-
-/// An API answer as an HTTP response.
-fn to_http(api: ApiResponse) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(api.body)));
-    *resp.status_mut() =
-        hyper::StatusCode::from_u16(api.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    let h = resp.headers_mut();
-    h.insert(
-        hyper::header::CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(api.content_type),
-    );
-    for (name, value) in api.headers {
-        if let Ok(v) = hyper::header::HeaderValue::from_str(&value) {
-            h.insert(name, v);
-        }
-    }
-    resp
 }
 
 async fn respond(app: &Arc<App>, req: &Request<Incoming>) -> Response<Full<Bytes>> {

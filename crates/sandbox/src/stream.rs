@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime};
 use crate::config_services::StreamConfig;
 use crate::dist::scale;
 use crate::table::CallOutcome;
-use crate::telemetry::{MetricStore, Unit, key};
+use stormwatch_aws_emulator::metric_store::{MetricStore, Unit, key};
 
 /// Records per second one shard accepts.
 const SHARD_RECORDS: f64 = 1000.0;

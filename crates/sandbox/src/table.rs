@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::TableConfig;
 use crate::dist::scale;
-use crate::telemetry::{MetricStore, Unit, key};
+use stormwatch_aws_emulator::metric_store::{MetricStore, Unit, key};
 
 const READ_COST: f64 = 0.5;
 const WRITE_COST: f64 = 1.0;

@@ -12,8 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::api::REGION;
-use crate::config::{ApiConfig, InitSubsegment};
+use crate::config::ApiConfig;
+use crate::config_raw::InitSubsegment;
+use stormwatch_aws_emulator::REGION;
 
 /// Account id in ARNs, as the telemetry APIs use.
 const ACCOUNT: &str = "123456789012";

@@ -2,28 +2,15 @@
 //! of the request: CloudWatch RPC v2 CBOR, CloudWatch awsJson1_0, X-Ray restJson1 and
 //! CloudWatch Logs awsJson1_1, each with its content type and error header.
 
-use std::path::Path;
+mod util;
+
 use std::time::Duration;
 
-use stormwatch_sandbox::api::cbor;
-use stormwatch_sandbox::{Config, Options, Sandbox};
+use stormwatch_aws_emulator::api::cbor;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use util::{DEFAULT_RATE, emulator};
 
-const CONFIG: &str = "[api]\nkind = \"rest\"\n[functions.f]\n[[routes]]\nroute = \"GET /prod/x\"\nfunction = \"f\"\n";
 const LIMIT: usize = 16 * 1024 * 1024;
-
-async fn sandbox() -> Sandbox {
-    Sandbox::start(
-        Config::parse(Path::new("test.toml"), CONFIG).unwrap(),
-        Options {
-            seed: 0,
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ground_truth: None,
-        },
-    )
-    .await
-    .unwrap()
-}
 
 struct Answer {
     status: u16,
@@ -124,19 +111,19 @@ fn check(a: &Answer, content_type: &str, error_header: &str, error: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_length_over_16_mib_is_refused_in_the_request_protocol() {
-    let sb = sandbox().await;
+    let sb = emulator(DEFAULT_RATE).await;
     for (path, headers, content_type, error_header, error) in PROTOCOLS {
         let head = format!("{headers}Content-Length: {}\r\n", LIMIT + 1);
         // Nothing of the body is sent: the declared length alone is refused.
         let a = post(&sb.api_url, path, &head, Vec::new()).await;
         check(&a, content_type, error_header, error);
     }
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chunked_body_over_16_mib_is_refused_in_the_request_protocol() {
-    let sb = sandbox().await;
+    let sb = emulator(DEFAULT_RATE).await;
     for (path, headers, content_type, error_header, error) in PROTOCOLS {
         let head = format!("{headers}Transfer-Encoding: chunked\r\n");
         // One chunk one byte over the limit, then the end.
@@ -147,5 +134,5 @@ async fn a_chunked_body_over_16_mib_is_refused_in_the_request_protocol() {
         let a = post(&sb.api_url, path, &head, body).await;
         check(&a, content_type, error_header, error);
     }
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }

@@ -6,9 +6,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::cbor::Value;
-use super::cloudwatch::{CwError, Fields, fingerprint};
-use crate::telemetry::{MetricStore, Sample, SeriesKey, Unit};
+use super::{CwError, Fields, fingerprint};
+use crate::api::cbor::Value;
+use crate::metric_store::{MetricStore, Sample, SeriesKey, Unit};
 
 /// Datums per PutMetricData call.
 const MAX_DATUMS: usize = 1000;
@@ -369,10 +369,10 @@ pub fn list_metrics(store: &MetricStore, input: &Value, now: SystemTime) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::key;
+    use crate::metric_store::key;
 
     fn json(j: &serde_json::Value) -> Value {
-        super::super::cbor::from_json(j)
+        crate::api::cbor::from_json(j)
     }
 
     #[test]

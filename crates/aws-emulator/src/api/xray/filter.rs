@@ -5,7 +5,7 @@
 //! unsupported token, which the API turns into `InvalidRequestException` — never a silent
 //! "match everything".
 
-use super::xray_summary::{Annotation, Summary};
+use super::summary::{Annotation, Summary};
 
 /// A parsed filter expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -432,7 +432,7 @@ fn compare(have: &Annotation, want: &Annotation) -> Option<std::cmp::Ordering> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::xray_summary::{HttpInfo, ServiceRef};
+    use crate::api::xray::summary::{HttpInfo, ServiceRef};
 
     fn summary() -> Summary {
         Summary {

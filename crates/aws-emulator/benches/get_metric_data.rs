@@ -1,4 +1,4 @@
-//! The sandbox's CloudWatch store and GetMetricData under a large query, through the real
+//! The emulator's CloudWatch store and GetMetricData under a large query, through the real
 //! aws-sdk-cloudwatch client over HTTP on 127.0.0.1:
 //! - memory: growth of the process's resident set per stored one-second datapoint, for 50
 //!   series × 10,800 datapoints (3 hours at 1 s);
@@ -6,17 +6,17 @@
 //!   returns at most 100,800 datapoints, so the whole range takes 6 pages), best and median
 //!   of 5 rounds, per call and for all pages.
 //!
-//! Target (issue): a call answers in < 200 ms. Run: `cargo bench -p stormwatch-sandbox
-//! --bench get_metric_data`.
+//! Target (issue): a call answers in < 200 ms. Run: `cargo bench -p
+//! stormwatch-aws-emulator --bench get_metric_data`.
 
-use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::BehaviorVersion;
 use aws_sdk_cloudwatch::config::{Credentials, Region};
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
-use stormwatch_sandbox::{Config, Options, Sample, Sandbox, Unit, key};
+use stormwatch_aws_emulator::http::Emulator;
+use stormwatch_aws_emulator::metric_store::{Sample, Unit, key};
 
 /// Resident set size of this process (Linux `/proc/self/status`), bytes.
 fn rss() -> i64 {
@@ -32,7 +32,6 @@ fn rss() -> i64 {
 
 const SERIES: usize = 50;
 const POINTS: u64 = 10_800;
-const CONFIG: &str = "[api]\nkind = \"rest\"\n\n[functions.f]\n\n[[routes]]\nroute = \"GET /prod/items/{id}\"\nfunction = \"f\"\n";
 
 fn query(s: usize) -> MetricDataQuery {
     MetricDataQuery::builder()
@@ -68,17 +67,14 @@ fn main() {
 }
 
 async fn bench() {
-    let config = Config::parse(Path::new("bench.toml"), CONFIG).expect("config");
-    let sb = Sandbox::start(
-        config,
-        Options {
-            seed: 1,
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            ground_truth: None,
-        },
+    // The sandbox's default API rate limit and metric resolution.
+    let sb = Emulator::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        50.0,
+        Duration::from_secs(60),
     )
     .await
-    .expect("sandbox");
+    .expect("emulator");
     // Three hours starting a minute less than three hours ago: young enough for Period 1
     // (CloudWatch keeps 1-second data for 3 hours).
     let now = SystemTime::now()
@@ -170,5 +166,5 @@ async fn bench() {
         ms(all_pages[2])
     );
     assert_eq!(returned as u64, datapoints, "every datapoint comes back");
-    sb.stop().await.expect("stop");
+    sb.stop().await;
 }

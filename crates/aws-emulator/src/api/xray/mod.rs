@@ -6,8 +6,13 @@
 
 use serde_json::{Value, json};
 
-use super::xray_filter::{self, Filter};
-use super::xray_summary::{self, Summary};
+pub(crate) mod filter;
+mod summary;
+
+use filter::Filter;
+use summary::Summary;
+
+use super::shared::{JsonReply, RateLimiter};
 use crate::SegmentStore;
 
 /// Segments per BatchGetTraces page; a larger answer continues with `NextToken`.
@@ -17,80 +22,9 @@ pub const SUMMARIES_PER_PAGE: usize = 100;
 /// X-Ray rejects segment documents larger than 64 kB.
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024;
 
-/// A token bucket shared by the calls of one API: `rate` calls per second, bursts of one
-/// second's worth. The X-Ray and Logs APIs each hold one.
-pub struct RateLimiter {
-    rate: f64,
-    state: std::sync::Mutex<(f64, std::time::Instant)>,
-}
-
-impl RateLimiter {
-    /// A bucket refilling at `rate_per_sec` (at least 1), starting full.
-    pub fn new(rate_per_sec: f64) -> Self {
-        let rate = if rate_per_sec.is_finite() {
-            rate_per_sec.max(1.0)
-        } else {
-            1.0
-        };
-        Self {
-            rate,
-            state: std::sync::Mutex::new((rate, std::time::Instant::now())),
-        }
-    }
-
-    /// Takes a token if one is there.
-    pub fn try_acquire(&self) -> bool {
-        let mut st = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = std::time::Instant::now();
-        let refill = now.duration_since(st.1).as_secs_f64() * self.rate;
-        st.0 = (st.0 + refill).min(self.rate);
-        st.1 = now;
-        if st.0 >= 1.0 {
-            st.0 -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// A response ready for the wire.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonReply {
-    /// HTTP status.
-    pub status: u16,
-    /// The `x-amzn-errortype` header of an error.
-    pub error_type: Option<&'static str>,
-    /// JSON body.
-    pub body: Vec<u8>,
-}
-
-impl JsonReply {
-    fn ok(v: &Value) -> Self {
-        Self {
-            status: 200,
-            error_type: None,
-            body: v.to_string().into_bytes(),
-        }
-    }
-
-    /// An error with `x-amzn-errortype: kind` and `{"__type", "Message"}` (restJson1).
-    pub(crate) fn error(status: u16, kind: &'static str, message: &str) -> Self {
-        Self {
-            status,
-            error_type: Some(kind),
-            body: json!({ "__type": kind, "Message": message })
-                .to_string()
-                .into_bytes(),
-        }
-    }
-
-    fn invalid(message: &str) -> Self {
-        Self::error(400, "InvalidRequestException", message)
-    }
+/// X-Ray's answer to a malformed request.
+fn invalid(message: &str) -> JsonReply {
+    JsonReply::error(400, "InvalidRequestException", message)
 }
 
 /// The X-Ray API's own state: its request-rate limit.
@@ -121,7 +55,7 @@ impl XrayApi {
         } else {
             match serde_json::from_slice(body) {
                 Ok(v @ Value::Object(_)) => v,
-                _ => return JsonReply::invalid("request body is not a JSON object"),
+                _ => return invalid("request body is not a JSON object"),
             }
         };
         match path {
@@ -148,7 +82,7 @@ fn valid_trace_id(id: &str) -> bool {
 
 fn put_trace_segments(store: &SegmentStore, input: &Value) -> JsonReply {
     let Some(docs) = input.get("TraceSegmentDocuments").and_then(Value::as_array) else {
-        return JsonReply::invalid("TraceSegmentDocuments is required");
+        return invalid("TraceSegmentDocuments is required");
     };
     let mut unprocessed = Vec::new();
     for doc in docs {
@@ -205,10 +139,10 @@ fn check_document(text: &str) -> Result<(), (Option<String>, String)> {
 fn batch_get_traces(store: &SegmentStore, input: &Value) -> JsonReply {
     let ids: Vec<&str> = match input.get("TraceIds").and_then(Value::as_array) {
         Some(a) => a.iter().filter_map(Value::as_str).collect(),
-        None => return JsonReply::invalid("TraceIds is required"),
+        None => return invalid("TraceIds is required"),
     };
     if ids.is_empty() || ids.len() > 5 {
-        return JsonReply::invalid(&format!(
+        return invalid(&format!(
             "TraceIds must hold 1 to 5 trace ids, got {}",
             ids.len()
         ));
@@ -218,7 +152,7 @@ fn batch_get_traces(store: &SegmentStore, input: &Value) -> JsonReply {
         None => (0, 0),
         Some(tok) => match parse_batch_token(tok) {
             Some(p) if p.0 < ids.len() => p,
-            _ => return JsonReply::invalid("invalid NextToken"),
+            _ => return invalid("invalid NextToken"),
         },
     };
     let mut traces = Vec::new();
@@ -245,7 +179,7 @@ fn batch_get_traces(store: &SegmentStore, input: &Value) -> JsonReply {
         budget -= end - skip.min(end);
         traces.push(json!({
             "Id": id,
-            "Duration": xray_summary::round_ms(xray_summary::trace_duration(&segments)),
+            "Duration": summary::round_ms(summary::trace_duration(&segments)),
             "LimitExceeded": false,
             "Segments": page,
         }));
@@ -283,10 +217,8 @@ fn trace_id_epoch(id: &str) -> Option<u64> {
 fn epoch_seconds(v: Option<&Value>, name: &str) -> Result<f64, JsonReply> {
     match v.and_then(Value::as_f64) {
         Some(s) if s.is_finite() && s >= 0.0 => Ok(s),
-        Some(_) => Err(JsonReply::invalid(&format!("{name} is out of range"))),
-        None => Err(JsonReply::invalid(&format!(
-            "{name} is required (epoch seconds)"
-        ))),
+        Some(_) => Err(invalid(&format!("{name} is out of range"))),
+        None => Err(invalid(&format!("{name} is required (epoch seconds)"))),
     }
 }
 
@@ -300,23 +232,23 @@ fn get_trace_summaries(store: &SegmentStore, input: &Value) -> JsonReply {
         Err(e) => return e,
     };
     if end < start {
-        return JsonReply::invalid("EndTime is before StartTime");
+        return invalid("EndTime is before StartTime");
     }
     let range_type = match input.get("TimeRangeType").and_then(Value::as_str) {
         None | Some("TraceId") => RangeType::TraceId,
         Some("Event") => RangeType::Event,
         Some("Service") => RangeType::Service,
         Some(other) => {
-            return JsonReply::invalid(&format!("unsupported TimeRangeType `{other}`"));
+            return invalid(&format!("unsupported TimeRangeType `{other}`"));
         }
     };
     let filter: Option<Filter> = match input.get("FilterExpression").and_then(Value::as_str) {
         None => None,
         Some(s) if s.trim().is_empty() => None,
-        Some(s) => match xray_filter::parse(s) {
+        Some(s) => match filter::parse(s) {
             Ok(f) => Some(f),
             Err(e) => {
-                return JsonReply::invalid(&format!("Invalid filter expression: {e}"));
+                return invalid(&format!("Invalid filter expression: {e}"));
             }
         },
     };
@@ -337,7 +269,7 @@ fn get_trace_summaries(store: &SegmentStore, input: &Value) -> JsonReply {
         None => 0,
         Some(tok) => match parse_summary_token(tok) {
             Some(key) => candidates.partition_point(|c| c <= &key),
-            None => return JsonReply::invalid("invalid NextToken"),
+            None => return invalid("invalid NextToken"),
         },
     };
     let mut summaries: Vec<Summary> = Vec::new();
@@ -349,7 +281,7 @@ fn get_trace_summaries(store: &SegmentStore, input: &Value) -> JsonReply {
         }
         processed += 1;
         next = Some(key);
-        let Some(s) = xray_summary::summarize(&key.1, &store.trace(&key.1)) else {
+        let Some(s) = summary::summarize(&key.1, &store.trace(&key.1)) else {
             continue;
         };
         if filter.as_ref().is_none_or(|f| f.matches(&s)) {
@@ -358,7 +290,7 @@ fn get_trace_summaries(store: &SegmentStore, input: &Value) -> JsonReply {
     }
     let more = next.is_some_and(|k| candidates.last() != Some(k));
     let mut out = json!({
-        "TraceSummaries": summaries.iter().map(xray_summary::to_json).collect::<Vec<_>>(),
+        "TraceSummaries": summaries.iter().map(summary::to_json).collect::<Vec<_>>(),
         "ApproximateTime": end,
         "TracesProcessedCount": processed,
     });

@@ -11,12 +11,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::logs_eval::{self, Input, QueryOutput};
-use super::logs_fields;
-use super::logs_pattern;
-use super::logs_query;
-use super::xray::{JsonReply, RateLimiter};
+pub(crate) mod eval;
+mod fields;
+mod pattern;
+pub(crate) mod query;
+
+use super::shared::{JsonReply, RateLimiter};
 use crate::LogStore;
+use eval::{Input, QueryOutput};
 
 /// The account id the sandbox pretends to be (in ARNs and `@log`).
 pub const ACCOUNT_ID: &str = "123456789012";
@@ -231,7 +233,7 @@ impl LogsApi {
                 "one of logGroupName, logGroupNames or logGroupIdentifiers is required",
             ));
         }
-        let commands = logs_query::parse(query).map_err(|e| {
+        let commands = query::parse(query).map_err(|e| {
             let kind = "MalformedQueryException";
             JsonReply {
                 status: 400,
@@ -385,7 +387,7 @@ impl LogsApi {
 
 /// Discovers the fields of every event and runs the pipeline (on the query's thread).
 fn execute(
-    commands: &[logs_query::Command],
+    commands: &[query::Command],
     snapshot: &[(String, Vec<crate::LogEvent>)],
     limit: usize,
 ) -> (QueryOutput, u64) {
@@ -395,7 +397,7 @@ fn execute(
         for (i, e) in events.iter().enumerate() {
             bytes += e.message.len() as u64;
             inputs.push(Input {
-                record: logs_fields::discover(g, e, ACCOUNT_ID),
+                record: fields::discover(g, e, ACCOUNT_ID),
                 timestamp_ms: e.timestamp_ms,
                 ptr: format!("sandbox/{gi}/{}/{i}", e.timestamp_ms),
             });
@@ -403,7 +405,7 @@ fn execute(
     }
     // Stable: events of one timestamp keep their group and arrival order.
     inputs.sort_by_key(|i| i.timestamp_ms);
-    (logs_eval::run(commands, inputs, limit), bytes)
+    (eval::run(commands, inputs, limit), bytes)
 }
 
 fn filter_log_events(store: &LogStore, input: &Value) -> Result<JsonReply, JsonReply> {
@@ -420,7 +422,7 @@ fn filter_log_events(store: &LogStore, input: &Value) -> Result<JsonReply, JsonR
     if !(1..=MAX_EVENTS_PER_PAGE as u64).contains(&limit) {
         return Err(invalid("limit must be 1..10000"));
     }
-    let pattern = logs_pattern::parse(
+    let pattern = pattern::parse(
         input
             .get("filterPattern")
             .and_then(Value::as_str)

@@ -1,60 +1,27 @@
-//! Conformance of the sandbox's CloudWatch Logs API with the real, unmodified
+//! Conformance of the emulator's CloudWatch Logs API with the real, unmodified
 //! aws-sdk-cloudwatchlogs client (awsJson1_1), through aws-config with an endpoint override
-//! to an in-process sandbox on 127.0.0.1: DescribeLogGroups, FilterLogEvents (time range,
+//! to an in-process emulator on 127.0.0.1: DescribeLogGroups, FilterLogEvents (time range,
 //! patterns, pagination, errors), the Logs Insights StartQuery / GetQueryResults /
 //! StopQuery lifecycle with the cold-start queries the collector runs, MalformedQuery
-//! errors, ThrottlingException with and without SDK retries, and the START/END/REPORT lines
-//! the platform itself writes for requests sent to the imitated API (text and JSON formats).
+//! errors, and ThrottlingException with and without SDK retries.
 
-use std::path::Path;
+mod util;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_cloudwatchlogs::Client;
-use aws_sdk_cloudwatchlogs::config::{Credentials, Region};
 use aws_sdk_cloudwatchlogs::operation::get_query_results::GetQueryResultsOutput;
 use aws_sdk_cloudwatchlogs::types::QueryStatus;
-use stormwatch_sandbox::{Config, LogEvent, Options, Sandbox};
+use stormwatch_aws_emulator::LogEvent;
+use stormwatch_aws_emulator::http::Emulator;
+use util::emulator;
 
-const CONFIG: &str = "[api]\nkind = \"rest\"\n\n[functions.f]\n\n[[routes]]\nroute = \"GET /prod/items/{id}\"\nfunction = \"f\"\n";
 const GROUP: &str = "/aws/lambda/checkout";
 const JSON_GROUP: &str = "/aws/lambda/checkout-json";
 
-async fn sandbox(rate: Option<u32>) -> Sandbox {
-    let telemetry = rate.map_or(String::new(), |r| {
-        format!("\n[telemetry]\napi_rate_limit = {r}.0\n")
-    });
-    let config = Config::parse(Path::new("test.toml"), &format!("{CONFIG}{telemetry}"))
-        .expect("test config is valid");
-    Sandbox::start(
-        config,
-        Options {
-            seed: 7,
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ground_truth: None,
-        },
-    )
-    .await
-    .unwrap()
-}
-
 async fn client(url: &str, retry: RetryConfig) -> Client {
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "AKIDSANDBOX",
-            "secret",
-            None,
-            None,
-            "test",
-        ))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(retry)
-        .load()
-        .await;
-    Client::new(&conf)
+    Client::new(&util::sdk_config(url, retry).await)
 }
 
 /// Start of the fixture: a whole minute an hour ago, epoch ms.
@@ -66,7 +33,7 @@ fn base_ms() -> u64 {
     (now - 3_600_000) / 60_000 * 60_000
 }
 
-fn put(sb: &Sandbox, group: &str, at: u64, message: String) {
+fn put(sb: &Emulator, group: &str, at: u64, message: String) {
     sb.logs().put(
         group,
         LogEvent {
@@ -81,7 +48,7 @@ fn put(sb: &Sandbox, group: &str, at: u64, message: String) {
 /// 30 invocations, one every 4 s (two minutes): START, END and REPORT lines, text format;
 /// invocations 0, 1 and 20 are cold with init 100, 200 and 300 ms; duration = 10 + i ms.
 /// The same REPORTs in JSON format (`platform.report`) go to a second group.
-fn fixture(sb: &Sandbox, base: u64) {
+fn fixture(sb: &Emulator, base: u64) {
     for i in 0..30u64 {
         let at = base + i * 4000;
         let id = format!("req-{i:02}");
@@ -175,7 +142,7 @@ async fn run(logs: &Client, group: &str, base: u64, query: &str) -> Vec<Vec<(Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn describe_and_filter_log_events() {
-    let sb = sandbox(Some(1000)).await;
+    let sb = emulator(1000.0).await;
     let base = base_ms();
     fixture(&sb, base);
     let logs = client(&sb.api_url, RetryConfig::disabled()).await;
@@ -257,12 +224,12 @@ async fn describe_and_filter_log_events() {
         .expect_err("JSON patterns are not in the subset");
     let service = err.into_service_error();
     assert!(service.is_invalid_parameter_exception(), "{service:?}");
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn insights_cold_start_queries_run_asynchronously() {
-    let sb = sandbox(Some(1000)).await;
+    let sb = emulator(1000.0).await;
     let base = base_ms();
     fixture(&sb, base);
     let logs = client(&sb.api_url, RetryConfig::disabled()).await;
@@ -325,12 +292,12 @@ async fn insights_cold_start_queries_run_asynchronously() {
             ("n".into(), "5".into()),
         ]]
     );
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_lifecycle_errors_and_stop() {
-    let sb = sandbox(Some(1000)).await;
+    let sb = emulator(1000.0).await;
     let base = base_ms();
     fixture(&sb, base);
     let logs = client(&sb.api_url, RetryConfig::disabled()).await;
@@ -408,12 +375,12 @@ async fn query_lifecycle_errors_and_stop() {
         .await
         .expect_err("unknown query");
     assert!(err.into_service_error().is_resource_not_found_exception());
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_is_seen_without_retries_and_absorbed_with_them() {
-    let sb = sandbox(Some(4)).await;
+    let sb = emulator(4.0).await;
     fixture(&sb, base_ms());
     let no_retry = client(&sb.api_url, RetryConfig::disabled()).await;
     let mut throttled = 0;
@@ -454,118 +421,5 @@ async fn throttling_is_seen_without_retries_and_absorbed_with_them() {
             .await
             .expect("the SDK's standard retry absorbs ThrottlingException");
     }
-    sb.stop().await.unwrap();
-}
-
-/// One GET on a fresh connection with an `X-Amzn-Trace-Id`; returns the status. Bounded.
-async fn get(base: &str, path: &str, trace_header: &str) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = base.trim_start_matches("http://").to_owned();
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: x\r\nX-Amzn-Trace-Id: {trace_header}\r\nConnection: close\r\n\r\n"
-    );
-    let fut = async move {
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).await.unwrap();
-        buf.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0)
-    };
-    tokio::time::timeout(Duration::from_secs(10), fut)
-        .await
-        .expect("request answered within 10 s")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lambda_log_lines_of_app_requests_are_queryable() {
-    let config = Config::parse(
-        Path::new("test.toml"),
-        "[api]\nkind = \"rest\"\n\n[functions.text]\ninit = \"fixed 30ms\"\n\n[functions.json]\ninit = \"fixed 40ms\"\nlog_format = \"json\"\n\n[[routes]]\nroute = \"GET /prod/text/{id}\"\nfunction = \"text\"\nhandler = \"fixed 2ms\"\n\n[[routes]]\nroute = \"GET /prod/json/{id}\"\nfunction = \"json\"\nhandler = \"fixed 2ms\"\n",
-    )
-    .expect("test config is valid");
-    let sb = Sandbox::start(
-        config,
-        Options {
-            seed: 13,
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ground_truth: None,
-        },
-    )
-    .await
-    .unwrap();
-    let logs = client(&sb.api_url, RetryConfig::disabled()).await;
-    let t0 = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let first_trace = format!("1-{t0:08x}-{:024x}", 0xfeed_u64);
-    // Sequential: one environment per function, so only each first request is cold.
-    for n in 0..5u64 {
-        for kind in ["text", "json"] {
-            let trace = if n == 0 && kind == "text" {
-                first_trace.clone()
-            } else {
-                format!(
-                    "1-{t0:08x}-{:024x}",
-                    0x1000 + n * 2 + u64::from(kind == "json")
-                )
-            };
-            let header = format!("Root={trace};Parent={:016x};Sampled=1", n + 1);
-            assert_eq!(
-                get(&sb.api_url, &format!("/prod/{kind}/{n}"), &header).await,
-                200
-            );
-        }
-    }
-    // REPORT is written as each invocation ends; wait (bounded) until all five are there.
-    let mut reports = 0;
-    for _ in 0..50 {
-        reports = logs
-            .filter_log_events()
-            .log_group_name("/aws/lambda/text")
-            .filter_pattern("REPORT")
-            .send()
-            .await
-            .unwrap()
-            .events()
-            .len();
-        if reports == 5 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(reports, 5);
-    let cold = logs
-        .filter_log_events()
-        .log_group_name("/aws/lambda/text")
-        .filter_pattern("\"Init Duration\"")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cold.events().len(), 1);
-    assert!(cold.events()[0].message().unwrap().contains(&first_trace));
-
-    let base = t0 * 1000 - 60_000;
-    for group in ["/aws/lambda/text", "/aws/lambda/json"] {
-        let got = run(
-            &logs,
-            group,
-            base,
-            r#"filter @type = "REPORT" and ispresent(@initDuration) | stats count(*) as cold, min(@initDuration) as init"#,
-        )
-        .await;
-        assert_eq!(got.len(), 1, "{group}: {got:?}");
-        assert_eq!(got[0][0], ("cold".into(), "1".into()), "{group}");
-        let init: f64 = got[0][1].1.parse().unwrap();
-        assert!((30.0..100.0).contains(&init), "{group}: init {init}");
-    }
-    let got = run(
-        &logs,
-        "/aws/lambda/text",
-        base,
-        "filter ispresent(@initDuration) | fields @xrayTraceId",
-    )
-    .await;
-    assert_eq!(got[0][0], ("@xrayTraceId".into(), first_trace));
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }

@@ -2,8 +2,8 @@
 //! protocols: Smithy RPC v2 CBOR (`POST /service/GraniteServiceVersion20100801/operation/<Op>`,
 //! what aws-sdk-cloudwatch >= 1.100 sends) and awsJson1_0 (`X-Amz-Target:
 //! GraniteServiceVersion20100801.<Op>`, what boto3 and the AWS CLI send). Both decode into one
-//! [`Value`] tree, so the operations (`cloudwatch_query` for GetMetricData,
-//! `cloudwatch_write` for PutMetricData and ListMetrics) are written once.
+//! [`Value`] tree, so the operations (`query` for GetMetricData,
+//! `write` for PutMetricData and ListMetrics) are written once.
 //!
 //! Errors follow CloudWatch's query-compatible shape: a body with `__type` and `message`, and
 //! the legacy code in `x-amzn-query-error: Code;Sender`, which the SDKs prefer. Beyond the
@@ -13,10 +13,14 @@
 use std::io::Read;
 use std::time::SystemTime;
 
+pub(crate) mod math;
+mod query;
+mod write;
+
 use super::cbor::{self, Value};
-use super::xray::RateLimiter;
+use super::shared::RateLimiter;
 use super::{ApiRequest, Route};
-use crate::telemetry::MetricStore;
+use crate::metric_store::MetricStore;
 
 /// Path prefix of RPC v2 CBOR calls.
 const CBOR_PREFIX: &str = "/service/GraniteServiceVersion20100801/operation/";
@@ -214,9 +218,9 @@ impl CloudWatchApi {
         }
         let now = SystemTime::now();
         match op {
-            "GetMetricData" => super::cloudwatch_query::get_metric_data(store, &input, now),
-            "ListMetrics" => super::cloudwatch_write::list_metrics(store, &input, now),
-            _ => super::cloudwatch_write::put_metric_data(store, &input, now),
+            "GetMetricData" => query::get_metric_data(store, &input, now),
+            "ListMetrics" => write::list_metrics(store, &input, now),
+            _ => write::put_metric_data(store, &input, now),
         }
     }
 }

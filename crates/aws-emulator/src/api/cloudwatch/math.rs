@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::telemetry::Grid;
+use crate::metric_store::Grid;
 
 /// A time series: period start → value.
 pub type Series = BTreeMap<u64, f64>;

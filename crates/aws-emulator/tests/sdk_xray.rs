@@ -1,59 +1,22 @@
-//! Conformance of the sandbox's X-Ray API with the real, unmodified aws-sdk-xray client
+//! Conformance of the emulator's X-Ray API with the real, unmodified aws-sdk-xray client
 //! (restJson1), configured through aws-config with an endpoint override to an in-process
-//! sandbox on 127.0.0.1: PutTraceSegments, BatchGetTraces (id limits, unprocessed ids,
+//! emulator on 127.0.0.1: PutTraceSegments, BatchGetTraces (id limits, unprocessed ids,
 //! segment pagination), GetTraceSummaries (time range types, filter expressions,
 //! pagination, errors), ThrottledException with and without SDK retries, and the traces
 //! the platform itself records for requests sent to the imitated API.
 
-use std::path::Path;
+mod util;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_xray::Client;
-use aws_sdk_xray::config::{Credentials, Region};
 use aws_sdk_xray::primitives::DateTime;
 use aws_sdk_xray::types::TimeRangeType;
-use stormwatch_sandbox::{Config, Options, Sandbox};
+use util::{DEFAULT_RATE, emulator};
 
-const CONFIG: &str = "[api]\nkind = \"rest\"\n\n[functions.f]\n\n[[routes]]\nroute = \"GET /prod/items/{id}\"\nfunction = \"f\"\n";
-
-async fn sandbox(rate: Option<u32>) -> Sandbox {
-    let telemetry = rate.map_or(String::new(), |r| {
-        format!("\n[telemetry]\napi_rate_limit = {r}.0\n")
-    });
-    let config = Config::parse(Path::new("test.toml"), &format!("{CONFIG}{telemetry}"))
-        .expect("test config is valid");
-    Sandbox::start(
-        config,
-        Options {
-            seed: 7,
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ground_truth: None,
-        },
-    )
-    .await
-    .unwrap()
-}
-
-/// An X-Ray client built the way the collector builds one: aws-config with an endpoint
-/// override, static credentials, a region, and a plain-HTTP connector (no TLS on loopback).
 async fn client(url: &str, retry: RetryConfig) -> Client {
-    let conf = aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(
-            "AKIDSANDBOX",
-            "secret",
-            None,
-            None,
-            "test",
-        ))
-        .http_client(aws_smithy_http_client::Builder::new().build_http())
-        .retry_config(retry)
-        .load()
-        .await;
-    Client::new(&conf)
+    Client::new(&util::sdk_config(url, retry).await)
 }
 
 fn now_secs() -> u64 {
@@ -101,7 +64,7 @@ fn request_docs(trace: &str, n: u64, start: f64, status: u16, cold: bool) -> Vec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn put_then_batch_get_round_trips_documents() {
-    let sb = sandbox(None).await;
+    let sb = emulator(DEFAULT_RATE).await;
     let xray = client(&sb.api_url, RetryConfig::disabled()).await;
     let t = now_secs();
     let trace = trace_id(t, 1);
@@ -143,12 +106,12 @@ async fn put_then_batch_get_round_trips_documents() {
     let mut sent: Vec<&str> = docs[..2].iter().map(String::as_str).collect();
     sent.sort_unstable();
     assert_eq!(returned, sent, "documents come back byte for byte");
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_get_limits_ids_and_pages_segments() {
-    let sb = sandbox(None).await;
+    let sb = emulator(DEFAULT_RATE).await;
     let xray = client(&sb.api_url, RetryConfig::disabled()).await;
     let t = now_secs();
     let big = trace_id(t, 42);
@@ -202,12 +165,12 @@ async fn batch_get_limits_ids_and_pages_segments() {
         let service = err.into_service_error();
         assert!(service.is_invalid_request_exception(), "{service:?}");
     }
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn summaries_filter_paginate_and_reject_unsupported_expressions() {
-    let sb = sandbox(Some(1000)).await;
+    let sb = emulator(1000.0).await;
     let xray = client(&sb.api_url, RetryConfig::disabled()).await;
     let t = now_secs() - 600;
     let mut docs = Vec::new();
@@ -322,12 +285,12 @@ async fn summaries_filter_paginate_and_reject_unsupported_expressions() {
     assert!(service.to_string().contains("edge"), "{service}");
     let err = range(t + 60, t).send().await.expect_err("end before start");
     assert!(err.into_service_error().is_invalid_request_exception());
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttled_exception_is_seen_without_retries_and_absorbed_with_them() {
-    let sb = sandbox(Some(4)).await;
+    let sb = emulator(4.0).await;
     let trace = trace_id(now_secs(), 1);
     let no_retry = client(&sb.api_url, RetryConfig::disabled()).await;
     let mut throttled = 0;
@@ -364,123 +327,5 @@ async fn throttled_exception_is_seen_without_retries_and_absorbed_with_them() {
             .await
             .expect("the SDK's standard retry absorbs ThrottledException");
     }
-    sb.stop().await.unwrap();
-}
-
-/// One GET on a fresh connection with an `X-Amzn-Trace-Id`; returns the status. Bounded.
-async fn get(base: &str, path: &str, trace_header: &str) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = base.trim_start_matches("http://").to_owned();
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: x\r\nX-Amzn-Trace-Id: {trace_header}\r\nConnection: close\r\n\r\n"
-    );
-    let fut = async move {
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut buf = String::new();
-        s.read_to_string(&mut buf).await.unwrap();
-        buf.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0)
-    };
-    tokio::time::timeout(Duration::from_secs(10), fut)
-        .await
-        .expect("request answered within 10 s")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_to_the_app_are_traced_and_read_back() {
-    let config = Config::parse(
-        Path::new("test.toml"),
-        "[api]\nkind = \"rest\"\nname = \"shop\"\n\n[functions.checkout]\ninit = \"fixed 30ms\"\n\n[[routes]]\nroute = \"GET /prod/items/{id}\"\nfunction = \"checkout\"\nhandler = \"fixed 2ms\"\n",
-    )
-    .expect("test config is valid");
-    let sb = Sandbox::start(
-        config,
-        Options {
-            seed: 11,
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ground_truth: None,
-        },
-    )
-    .await
-    .unwrap();
-    let xray = client(&sb.api_url, RetryConfig::disabled()).await;
-    let t = now_secs();
-    // Sequential requests: one environment, so only the first is a cold start.
-    let ids: Vec<String> = (0..6).map(|n| trace_id(t, 0xabc_0000 + n)).collect();
-    for (n, id) in ids.iter().enumerate() {
-        let header = format!("Root={id};Parent={:016x};Sampled=1", n + 1);
-        assert_eq!(
-            get(&sb.api_url, &format!("/prod/items/{n}"), &header).await,
-            200
-        );
-    }
-    // Documents are recorded as the invocation ends; wait (bounded) until all are there.
-    let mut traces = Vec::new();
-    for _ in 0..50 {
-        let mut got = Vec::new();
-        for chunk in ids.chunks(5) {
-            let out = xray
-                .batch_get_traces()
-                .set_trace_ids(Some(chunk.to_vec()))
-                .send()
-                .await
-                .unwrap();
-            got.extend(out.traces().iter().cloned());
-        }
-        if got.len() == ids.len() && got.iter().all(|t| t.segments().len() >= 3) {
-            traces = got;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(traces.len(), ids.len(), "every sampled request has a trace");
-    let mut cold = Vec::new();
-    for trace in &traces {
-        let docs: Vec<serde_json::Value> = trace
-            .segments()
-            .iter()
-            .map(|s| serde_json::from_str(s.document().unwrap()).unwrap())
-            .collect();
-        let origins: Vec<&str> = docs.iter().filter_map(|d| d["origin"].as_str()).collect();
-        for origin in [
-            "AWS::ApiGateway::Stage",
-            "AWS::Lambda",
-            "AWS::Lambda::Function",
-        ] {
-            assert!(origins.contains(&origin), "{origins:?}");
-        }
-        let function = docs
-            .iter()
-            .find(|d| d["origin"] == "AWS::Lambda::Function")
-            .unwrap();
-        let subsegments: Vec<&str> = function["subsegments"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect())
-            .unwrap_or_default();
-        if subsegments.contains(&"Initialization") {
-            cold.push(trace.id().unwrap().to_owned());
-        }
-    }
-    assert_eq!(cold, [ids[0].clone()], "only the first request was cold");
-
-    let summaries = xray
-        .get_trace_summaries()
-        .start_time(DateTime::from_secs(t as i64))
-        .end_time(DateTime::from_secs(t as i64 + 60))
-        .filter_expression(r#"service("checkout") AND http.status = 200"#)
-        .send()
-        .await
-        .unwrap();
-    let mut found: Vec<&str> = summaries
-        .trace_summaries()
-        .iter()
-        .filter_map(|s| s.id())
-        .collect();
-    found.sort_unstable();
-    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
-    want.sort_unstable();
-    assert_eq!(found, want);
-    let entry = summaries.trace_summaries()[0].entry_point().unwrap();
-    assert_eq!(entry.name(), Some("shop/prod"));
-    sb.stop().await.unwrap();
+    sb.stop().await;
 }

@@ -6,8 +6,8 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use super::logs_fields::{FieldValue, Record, format_number, format_timestamp};
-use super::logs_query::{Agg, AggFn, Cmp, Command, Cond, GroupKey, Matcher, Operand};
+use super::fields::{FieldValue, Record, format_number, format_timestamp};
+use super::query::{Agg, AggFn, Cmp, Command, Cond, GroupKey, Matcher, Operand};
 
 /// What a query produced.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -126,7 +126,7 @@ fn aggregate(func: &AggFn, rows: &[&Row]) -> Option<FieldValue> {
             }
             v.sort_by(f64::total_cmp);
             // Nearest rank.
-            let rank = crate::telemetry::nearest_rank_of(*p, v.len() as u64);
+            let rank = crate::metric_store::nearest_rank_of(*p, v.len() as u64);
             Some(FieldValue::Num(
                 v[usize::try_from(rank).unwrap_or(v.len()) - 1],
             ))
@@ -288,8 +288,8 @@ fn render(v: &FieldValue) -> String {
 mod tests {
     use super::*;
     use crate::LogEvent;
-    use crate::api::logs_fields::discover;
-    use crate::api::logs_query::parse;
+    use crate::api::logs::fields::discover;
+    use crate::api::logs::query::parse;
 
     fn inputs() -> Vec<Input> {
         let lines = [

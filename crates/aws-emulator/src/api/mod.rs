@@ -1,33 +1,23 @@
-//! The AWS telemetry APIs the sandbox serves on its one port, routed as AWS tells them apart:
+//! The AWS telemetry APIs, transport-free, routed as AWS tells them apart:
 //! CloudWatch over Smithy RPC v2 CBOR by path (`POST /service/GraniteServiceVersion20100801/
 //! operation/<Op>`) and over awsJson1_0 by `X-Amz-Target: GraniteServiceVersion20100801.<Op>`;
 //! X-Ray (restJson1) by method and path (`POST /TraceSegments`, `/Traces`,
 //! `/TraceSummaries`), CloudWatch Logs (awsJson1_1) by `X-Amz-Target: Logs_20140328.<Op>`.
-//! None of these paths can be an application route (those start with a stage, `/prod/...`).
-//! Anything else falls through to the imitated application. Each API keeps its own rate
+//! None of these paths can be an application route (those start with a stage, `/prod/...`):
+//! the sandbox serves the APIs on its application's port and hands anything else to the
+//! imitated application. Each API keeps its own rate
 //! limit (`[telemetry] api_rate_limit`) and answers from the stores the platform records
 //! into; nothing is synthesised at query time.
 
 pub mod cbor;
 pub mod cloudwatch;
-mod cloudwatch_math;
-mod cloudwatch_query;
-mod cloudwatch_write;
 pub mod logs;
-mod logs_eval;
-mod logs_fields;
-mod logs_pattern;
-mod logs_query;
+pub mod shared;
 pub mod xray;
-mod xray_filter;
-mod xray_summary;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::app::App;
-
-/// The region the sandbox answers for (in ARNs).
-pub const REGION: &str = "us-east-1";
+use crate::{REGION, Stores};
 
 /// What the router needs of an HTTP request.
 pub struct ApiRequest<'a> {
@@ -102,15 +92,15 @@ impl TelemetryApis {
     }
 
     /// Answers a request [`TelemetryApis::route`] accepted.
-    pub fn handle(&self, app: &App, route: Route, req: &ApiRequest<'_>) -> ApiResponse {
+    pub fn handle(&self, stores: &Stores<'_>, route: Route, req: &ApiRequest<'_>) -> ApiResponse {
         let reply = match route {
             Route::CloudWatchCbor | Route::CloudWatchJson => {
-                Answer::CloudWatch(self.cloudwatch.handle(app.metrics(), route, req))
+                Answer::CloudWatch(self.cloudwatch.handle(stores.metrics, route, req))
             }
-            Route::Xray => Answer::Json(self.xray.handle(app.segments(), req.path, req.body)),
+            Route::Xray => Answer::Json(self.xray.handle(stores.segments, req.path, req.body)),
             Route::Logs => {
                 let op = req.target.and_then(logs::LogsApi::operation).unwrap_or("");
-                Answer::Json(self.logs.handle(app.logs(), op, req.body))
+                Answer::Json(self.logs.handle(stores.logs, op, req.body))
             }
         };
         self.finish(route, reply)
@@ -146,14 +136,14 @@ impl TelemetryApis {
                 ))
             }
             Route::Xray if too_large => {
-                Answer::Json(xray::JsonReply::error(413, TOO_LARGE, message))
+                Answer::Json(shared::JsonReply::error(413, TOO_LARGE, message))
             }
-            Route::Xray => Answer::Json(xray::JsonReply::error(
+            Route::Xray => Answer::Json(shared::JsonReply::error(
                 400,
                 "InvalidRequestException",
                 message,
             )),
-            Route::Logs if too_large => Answer::Json(xray::JsonReply {
+            Route::Logs if too_large => Answer::Json(shared::JsonReply {
                 status: 413,
                 ..logs::error(TOO_LARGE, message)
             }),
@@ -200,7 +190,7 @@ impl TelemetryApis {
 /// One API's reply, before it is put on the wire.
 enum Answer {
     CloudWatch(cloudwatch::CwReply),
-    Json(xray::JsonReply),
+    Json(shared::JsonReply),
 }
 
 #[cfg(test)]

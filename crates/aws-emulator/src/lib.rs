@@ -1,0 +1,33 @@
+//! AWS wire-protocol emulation of the telemetry APIs stormwatch reads: CloudWatch (Smithy RPC
+//! v2 CBOR and awsJson1_0), CloudWatch Logs (awsJson1_1, with Logs Insights queries) and
+//! X-Ray (restJson1), answered from in-memory stores ([`MetricStore`], [`LogStore`],
+//! [`SegmentStore`]) so the official AWS SDKs work against it unmodified.
+//!
+//! The API layer ([`api`]) is transport-free: [`api::TelemetryApis`] routes and answers
+//! requests given the [`Stores`]. [`http`] puts it on hyper: the stormwatch sandbox serves
+//! it on the port of its imitated application, and [`http::Emulator`] serves it alone
+//! (conformance tests, benchmarks).
+
+pub mod api;
+pub mod http;
+pub mod log_store;
+pub mod metric_store;
+pub mod segment_store;
+
+pub use log_store::{LogEvent, LogStore};
+pub use metric_store::MetricStore;
+pub use segment_store::{Rejected, SegmentStore, StoredSegment};
+
+/// The region the emulated APIs answer for (in ARNs).
+pub const REGION: &str = "us-east-1";
+
+/// The stores the APIs answer from and write to.
+#[derive(Clone, Copy)]
+pub struct Stores<'a> {
+    /// CloudWatch metrics.
+    pub metrics: &'a MetricStore,
+    /// X-Ray segment documents.
+    pub segments: &'a SegmentStore,
+    /// CloudWatch Logs events.
+    pub logs: &'a LogStore,
+}
