@@ -19,7 +19,6 @@ mod aggregate;
 #[cfg(test)]
 use aggregate::Spread;
 use aggregate::nearest_rank;
-pub(crate) use aggregate::nearest_rank_of;
 pub use aggregate::{Aggregate, Statistic};
 
 const SHARDS: usize = 32;

@@ -9,25 +9,7 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-/// Longest value quoted in an error message; longer ones are cut with `…`.
-const QUOTE_MAX: usize = 40;
-
-/// `s` for an error message: at most [`QUOTE_MAX`] characters, control characters escaped
-/// (`\n`, `\u{1}`).
-pub(crate) fn brief(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars().take(QUOTE_MAX) {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    if s.chars().nth(QUOTE_MAX).is_some() {
-        out.push('…');
-    }
-    out
-}
+pub(crate) use stormwatch_model::parse::brief;
 
 /// Appends one key to a dotted path, quoted as TOML quotes it unless it is a bare key.
 pub(crate) fn push_key(path: &mut String, key: &str) {
@@ -202,7 +184,7 @@ pub(crate) fn serde_message(message: &str, written: Option<&str>) -> String {
     cut_quoted(message)
 }
 
-/// `message` with every backticked part cut to [`QUOTE_MAX`] characters.
+/// `message` with every backticked part quoted briefly ([`brief`]).
 fn cut_quoted(message: &str) -> String {
     let mut out = String::with_capacity(message.len().min(512));
     for (i, part) in message.split('`').enumerate() {

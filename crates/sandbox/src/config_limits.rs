@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use crate::config_check::brief;
-
 /// Longest handler, init, timeout, backoff, idle timeout or metric period: one day. Longer
 /// values are rejected, and arithmetic on drawn durations saturates here, so no multiplication
 /// (a fault's slowdown) or sum can overflow.
@@ -33,10 +31,7 @@ pub(crate) const MAX_MEMORY_MB: usize = 65_536;
 /// Default `telemetry.api_rate_limit`: GetMetricData's quota, 50 calls per second.
 pub const DEFAULT_API_RATE_LIMIT: f64 = 50.0;
 
-/// 1-based line number of a byte offset.
-pub(crate) fn line_of(src: &str, offset: usize) -> usize {
-    src[..offset.min(src.len())].matches('\n').count() + 1
-}
+pub(crate) use stormwatch_model::parse::line_of;
 
 /// Parses `250ms`, `2s`, `1.5s`, `10m` up to [`MAX_DURATION`]; negative, unit-less or longer
 /// values are rejected.
@@ -44,42 +39,4 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     parse_duration_max(s, MAX_DURATION)
 }
 
-pub(crate) fn parse_duration_max(s: &str, max: Duration) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        return Err(format!(
-            "`{}` has no unit; write e.g. \"200ms\", \"2s\" or \"10m\"",
-            brief(s)
-        ));
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{}` is not a duration such as \"200ms\"", brief(s)))?;
-    if v.is_nan() {
-        return Err(format!(
-            "`{}` is not a duration such as \"200ms\"",
-            brief(s)
-        ));
-    }
-    if v < 0.0 {
-        return Err(format!(
-            "`{}` is negative; durations must be >= 0",
-            brief(s)
-        ));
-    }
-    match Duration::try_from_secs_f64(v * mult) {
-        Ok(d) if d <= max => Ok(d),
-        _ => Err(format!(
-            "`{}` is too long; at most {} minutes",
-            brief(s),
-            max.as_secs() / 60
-        )),
-    }
-}
+pub(crate) use stormwatch_model::parse::parse_duration as parse_duration_max;

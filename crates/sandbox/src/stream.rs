@@ -9,7 +9,6 @@ use std::sync::Mutex;
 use std::time::{Instant, SystemTime};
 
 use crate::config_services::StreamConfig;
-use crate::dist::scale;
 use crate::table::CallOutcome;
 use stormwatch_aws_emulator::metric_store::{MetricStore, Unit, key};
 
@@ -90,19 +89,12 @@ impl Stream {
                 at,
                 1.0,
             );
-            if out.retries >= self.config.max_retries {
-                out.failed = true;
+            if !out
+                .back_off(self.config.max_retries, self.config.base_backoff, rng)
+                .await
+            {
                 return out;
             }
-            // Saturating: a long base backoff doubled many times must not overflow.
-            let step = self
-                .config
-                .base_backoff
-                .saturating_mul(2u32.saturating_pow(out.retries));
-            let wait = scale(step, 0.5 + 0.5 * rng.f64());
-            tokio::time::sleep(wait).await;
-            out.backoff = out.backoff.saturating_add(wait);
-            out.retries += 1;
         }
     }
 }

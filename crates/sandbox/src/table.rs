@@ -38,6 +38,30 @@ pub struct CallOutcome {
     pub backoff: Duration,
 }
 
+impl CallOutcome {
+    /// After a throttled attempt: fails the call when `max_retries` are spent (returns
+    /// false), else waits the SDK's exponential backoff with equal jitter — at least half of
+    /// `base × 2^retries` — and counts the retry.
+    pub async fn back_off(
+        &mut self,
+        max_retries: u32,
+        base: Duration,
+        rng: &mut fastrand::Rng,
+    ) -> bool {
+        if self.retries >= max_retries {
+            self.failed = true;
+            return false;
+        }
+        // Saturating: a long base backoff doubled many times must not overflow.
+        let step = base.saturating_mul(2u32.saturating_pow(self.retries));
+        let wait = scale(step, 0.5 + 0.5 * rng.f64());
+        tokio::time::sleep(wait).await;
+        self.backoff = self.backoff.saturating_add(wait);
+        self.retries += 1;
+        true
+    }
+}
+
 impl Table {
     /// A table with full buckets.
     pub fn new(name: &str, config: TableConfig) -> Self {
@@ -104,20 +128,12 @@ impl Table {
                 "ReadThrottleEvents"
             };
             metrics.record(key(ns, ev, &dims), Unit::Count, at, 1.0);
-            if out.retries >= self.config.max_retries {
-                out.failed = true;
+            if !out
+                .back_off(self.config.max_retries, self.config.base_backoff, rng)
+                .await
+            {
                 return out;
             }
-            // Exponential backoff with equal jitter: always waits at least half the step.
-            // Saturating: a long base backoff doubled many times must not overflow.
-            let step = self
-                .config
-                .base_backoff
-                .saturating_mul(2u32.saturating_pow(out.retries));
-            let wait = scale(step, 0.5 + 0.5 * rng.f64());
-            tokio::time::sleep(wait).await;
-            out.backoff = out.backoff.saturating_add(wait);
-            out.retries += 1;
         }
     }
 }

@@ -209,20 +209,11 @@ impl Aggregate {
     }
 }
 
-/// The 1-based nearest rank of percentile `p` among `total` values: `ceil(p/100 * total)`,
-/// in 1..=total. The product is rounded to 1e-9 first so that decimal percentiles land on
-/// their exact rank (`99.9 / 100 * 1000` is `999.0000000000001` in binary floating point).
-pub(crate) fn nearest_rank_of(p: f64, total: u64) -> u64 {
-    let exact = p / 100.0 * total as f64;
-    let rounded = (exact * 1e9).round() / 1e9;
-    (rounded.ceil() as u64).clamp(1, total.max(1))
-}
-
 /// Nearest-rank percentile of weighted values (sorts `values`).
 pub(super) fn nearest_rank(values: &mut [(f64, u64)], p: f64) -> f64 {
     values.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let total: u64 = values.iter().map(|(_, n)| n).sum();
-    let rank = nearest_rank_of(p, total);
+    let rank = stormwatch_model::percentile::nearest_rank(p, total);
     let mut seen = 0;
     for (v, n) in values.iter() {
         seen += n;

@@ -126,7 +126,7 @@ fn aggregate(func: &AggFn, rows: &[&Row]) -> Option<FieldValue> {
             }
             v.sort_by(f64::total_cmp);
             // Nearest rank.
-            let rank = crate::metric_store::nearest_rank_of(*p, v.len() as u64);
+            let rank = stormwatch_model::percentile::nearest_rank(*p, v.len() as u64);
             Some(FieldValue::Num(
                 v[usize::try_from(rank).unwrap_or(v.len()) - 1],
             ))

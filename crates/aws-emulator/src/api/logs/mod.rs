@@ -305,12 +305,16 @@ impl LogsApi {
         Ok(ok(&json!({ "queryId": id })))
     }
 
-    fn get_query_results(&self, input: &Value) -> Result<JsonReply, JsonReply> {
+    /// Runs `f` on the query `input` names (`queryId`), at the current instant.
+    fn with_query(
+        &self,
+        input: &Value,
+        f: impl FnOnce(&mut QueryState, Instant) -> JsonReply,
+    ) -> Result<JsonReply, JsonReply> {
         let id = input
             .get("queryId")
             .and_then(Value::as_str)
             .ok_or_else(|| invalid("queryId is required"))?;
-        let now = Instant::now();
         let mut q = self
             .queries
             .lock()
@@ -318,70 +322,66 @@ impl LogsApi {
         let state =
             q.1.get_mut(id)
                 .ok_or_else(|| error("ResourceNotFoundException", "Query does not exist"))?;
-        let elapsed = now.duration_since(state.started);
-        let status = if state.cancelled {
-            "Cancelled"
-        } else if state.finished(now) {
-            "Complete"
-        } else {
-            state.seen_pending = true;
-            if elapsed < SCHEDULED_FOR {
-                "Scheduled"
+        Ok(f(state, Instant::now()))
+    }
+
+    fn get_query_results(&self, input: &Value) -> Result<JsonReply, JsonReply> {
+        self.with_query(input, |state, now| {
+            let elapsed = now.duration_since(state.started);
+            let status = if state.cancelled {
+                "Cancelled"
+            } else if state.finished(now) {
+                "Complete"
             } else {
-                "Running"
-            }
-        };
-        let done = match (status, state.result.get()) {
-            ("Complete", Some(done)) => Some(done),
-            _ => None,
-        };
-        let results: Vec<Value> = done.map_or_else(Vec::new, |(output, _)| {
-            output
-                .rows
-                .iter()
-                .map(|row| {
-                    Value::Array(
-                        row.iter()
-                            .map(|(f, v)| json!({ "field": f, "value": v }))
-                            .collect(),
-                    )
-                })
-                .collect()
-        });
-        let (matched, scanned, bytes) = done.map_or((0, 0, 0), |(o, b)| {
-            (o.records_matched, o.records_scanned, *b)
-        });
-        Ok(ok(&json!({
-            "queryLanguage": "CWLI",
-            "status": status,
-            "results": results,
-            "statistics": {
-                "recordsMatched": matched,
-                "recordsScanned": scanned,
-                "bytesScanned": bytes,
-            },
-        })))
+                state.seen_pending = true;
+                if elapsed < SCHEDULED_FOR {
+                    "Scheduled"
+                } else {
+                    "Running"
+                }
+            };
+            let done = match (status, state.result.get()) {
+                ("Complete", Some(done)) => Some(done),
+                _ => None,
+            };
+            let results: Vec<Value> = done.map_or_else(Vec::new, |(output, _)| {
+                output
+                    .rows
+                    .iter()
+                    .map(|row| {
+                        Value::Array(
+                            row.iter()
+                                .map(|(f, v)| json!({ "field": f, "value": v }))
+                                .collect(),
+                        )
+                    })
+                    .collect()
+            });
+            let (matched, scanned, bytes) = done.map_or((0, 0, 0), |(o, b)| {
+                (o.records_matched, o.records_scanned, *b)
+            });
+            ok(&json!({
+                "queryLanguage": "CWLI",
+                "status": status,
+                "results": results,
+                "statistics": {
+                    "recordsMatched": matched,
+                    "recordsScanned": scanned,
+                    "bytesScanned": bytes,
+                },
+            }))
+        })
     }
 
     fn stop_query(&self, input: &Value) -> Result<JsonReply, JsonReply> {
-        let id = input
-            .get("queryId")
-            .and_then(Value::as_str)
-            .ok_or_else(|| invalid("queryId is required"))?;
-        let now = Instant::now();
-        let mut q = self
-            .queries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let state =
-            q.1.get_mut(id)
-                .ok_or_else(|| error("ResourceNotFoundException", "Query does not exist"))?;
-        // Only a query still scheduled or running can be stopped.
-        let success = !state.done(now);
-        if success {
-            state.cancelled = true;
-        }
-        Ok(ok(&json!({ "success": success })))
+        self.with_query(input, |state, now| {
+            // Only a query still scheduled or running can be stopped.
+            let success = !state.done(now);
+            if success {
+                state.cancelled = true;
+            }
+            ok(&json!({ "success": success }))
+        })
     }
 }
 
