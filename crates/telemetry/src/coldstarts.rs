@@ -286,20 +286,6 @@ pub async fn fetch(
     result.map_err(|e| e.at_endpoint(stats.endpoint(), stats.last_failure()))
 }
 
-/// Runs [`fetch`] on a runtime of its own, for callers without one (the CLI).
-pub fn fetch_blocking(
-    functions: &[String],
-    range: PhaseWindow,
-    opts: &ColdStartOptions,
-) -> Result<ColdStartData, TelemetryError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| TelemetryError::io(std::path::Path::new("(tokio runtime)"), e))?;
-    runtime.block_on(fetch(functions, range, opts))
-}
-
 fn from_report(r: LoggedReport) -> Invocation {
     let version = r
         .stream
