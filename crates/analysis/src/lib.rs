@@ -7,6 +7,7 @@
 
 mod assemble;
 mod cold_starts;
+pub mod coldstarts_summary;
 mod detect;
 pub mod error;
 mod inputs;

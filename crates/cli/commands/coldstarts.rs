@@ -4,9 +4,13 @@
 //! table (or JSON with `--json`); `--out DIR` also writes `coldstarts.json`. AWS errors
 //! exit 3, input errors exit 2.
 
+mod text;
+
 use std::io::Write;
 
-use stormwatch_telemetry::coldstarts::{self, ColdStartOptions};
+use serde::Serialize;
+use stormwatch_analysis::coldstarts_summary::{ColdStartReport, summarize};
+use stormwatch_telemetry::coldstarts::{self, ColdStartOptions, Sources};
 use stormwatch_telemetry::target::checked_range;
 
 use super::collect::tag;
@@ -25,10 +29,14 @@ pub async fn run(args: &ColdstartsArgs) -> anyhow::Result<Exit> {
     opts.aws.region.clone_from(&args.region);
     opts.aws.timeouts = args.timeouts.timeouts();
 
-    let data = coldstarts::fetch(&args.function, range, &opts)
+    let fetched = coldstarts::fetch(&args.function, range, &opts)
         .await
         .map_err(tag)?;
-    let report = coldstarts::summarize(&data);
+    let summary = summarize(&fetched.data);
+    let report = Output {
+        summary: &summary,
+        sources: &fetched.sources,
+    };
     if let Some(dir) = &args.out {
         let path = dir.join("coldstarts.json");
         stormwatch_model::run_dir::write_json_atomic(&path, &report).input()?;
@@ -38,7 +46,15 @@ pub async fn run(args: &ColdstartsArgs) -> anyhow::Result<Exit> {
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else {
-        write!(out, "{}", report.describe())?;
+        write!(out, "{}", text::describe(&summary))?;
     }
     Ok(Exit::Ok)
+}
+
+/// `coldstarts.json` and `--json`: the summary, then what was read.
+#[derive(Serialize)]
+struct Output<'a> {
+    #[serde(flatten)]
+    summary: &'a ColdStartReport,
+    sources: &'a Sources,
 }

@@ -6,6 +6,7 @@
 //! reading and writing those files.
 
 pub mod analysis;
+pub mod coldstarts;
 pub mod error;
 pub mod finding;
 #[cfg(feature = "fuzz")]
