@@ -202,9 +202,7 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
     }
     drop(worker);
     outbox.close();
-    let stats = recorder
-        .await
-        .map_err(|e| LoadError::Client(format!("recorder task: {e}")))??;
+    let stats = recorder.await.map_err(LoadError::Recorder)??;
     manifest.status = if aborted {
         RunStatus::Aborted
     } else {

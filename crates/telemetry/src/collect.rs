@@ -2,8 +2,9 @@
 //! (polling with `--wait` until the last window is stable), traces and REPORT lines, and
 //! write `telemetry/metrics.parquet`, `telemetry/spans.parquet` and `telemetry/collect.json`.
 //!
-//! One concept per submodule: [`poll`] the metrics rounds, [`traces`] X-Ray, [`report_lines`]
-//! the Logs REPORT lines, [`output`] the files written, [`describe`] what is printed.
+//! One concept per submodule: `poll` the metrics rounds, `traces` X-Ray, `report_lines` the
+//! Logs REPORT lines, `output` the files written ([`CollectSummary`] is `collect.json`),
+//! `describe` what is printed.
 
 mod describe;
 mod output;

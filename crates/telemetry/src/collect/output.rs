@@ -100,7 +100,7 @@ pub(super) fn write(
         stormwatch_model::parquet::write_metrics(points, &metrics_path).map_err(|e| {
             TelemetryError::Write {
                 path: metrics_path.clone(),
-                message: e.to_string(),
+                source: e.into(),
             }
         })?;
     }
@@ -109,7 +109,7 @@ pub(super) fn write(
         stormwatch_model::parquet::write_spans(spans, &spans_path).map_err(|e| {
             TelemetryError::Write {
                 path: spans_path.clone(),
-                message: e.to_string(),
+                source: e.into(),
             }
         })?;
     }
@@ -121,6 +121,6 @@ pub(super) fn write(
 pub fn read_metrics(path: &Path) -> Result<Vec<MetricPoint>, TelemetryError> {
     stormwatch_model::parquet::read_metrics(path).map_err(|e| TelemetryError::Write {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source: e.into(),
     })
 }
