@@ -1,9 +1,18 @@
 //! Command-line arguments (clap derive). Every flag has a one-line `--help` text.
+//!
+//! Flags arrive typed: durations, times, periods and report formats are parsed and checked
+//! here, once, by clap's value parsers, so a bad value stops the command before it does
+//! anything, with an error naming the flag (exit 2).
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use chrono::{DateTime, Utc};
+use clap::builder::TypedValueParser;
+use clap::error::ErrorKind;
+use clap::{Arg, Args, Parser, Subcommand, ValueEnum};
+use stormwatch_report::Format;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -79,11 +88,11 @@ pub struct ColdstartsArgs {
     #[command(flatten)]
     pub timeouts: AwsTimeoutArgs,
     /// Start of the range (RFC 3339, e.g. 2026-11-22T10:00:00Z)
-    #[arg(long)]
-    pub from: String,
+    #[arg(long, value_parser = Flag(rfc3339))]
+    pub from: DateTime<Utc>,
     /// End of the range (RFC 3339, exclusive)
-    #[arg(long)]
-    pub to: String,
+    #[arg(long, value_parser = Flag(rfc3339))]
+    pub to: DateTime<Utc>,
     /// AWS named profile (default: the AWS config chain's choice)
     #[arg(long)]
     pub profile: Option<String>,
@@ -114,8 +123,8 @@ pub struct DiagnoseArgs {
     #[arg(long)]
     pub no_collect: bool,
     /// Comma-separated report formats to write: html, png, md, json, junit
-    #[arg(long, default_value = "html,png,md,json,junit")]
-    pub format: String,
+    #[arg(long, value_name = "FORMATS", default_value = "html,png,md,json,junit", value_parser = Flag(formats))]
+    pub format: std::vec::Vec<Format>,
     /// Folder for the report files (default: the run directory's report/)
     #[arg(long, value_name = "DIR")]
     pub report_out: Option<PathBuf>,
@@ -142,8 +151,8 @@ pub struct ReportArgs {
     /// Run directory (made by `stormwatch run`)
     pub run_dir: PathBuf,
     /// Comma-separated formats to write: html, png, md, json, junit
-    #[arg(long, default_value = "html,png,md,json,junit")]
-    pub format: String,
+    #[arg(long, value_name = "FORMATS", default_value = "html,png,md,json,junit", value_parser = Flag(formats))]
+    pub format: std::vec::Vec<Format>,
     /// Folder for the report files (default: RUN_DIR/report)
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -215,11 +224,11 @@ pub struct CollectArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Without a run: start of the range (RFC 3339, e.g. 2026-11-22T10:00:00Z)
-    #[arg(long, requires_all = ["to", "out"])]
-    pub from: Option<String>,
+    #[arg(long, requires_all = ["to", "out"], value_parser = Flag(rfc3339))]
+    pub from: Option<DateTime<Utc>>,
     /// Without a run: end of the range (RFC 3339, exclusive)
-    #[arg(long, requires = "from")]
-    pub to: Option<String>,
+    #[arg(long, requires = "from", value_parser = Flag(rfc3339))]
+    pub to: Option<DateTime<Utc>>,
     /// Without a run: Lambda function name (repeatable)
     #[arg(long, requires = "from")]
     pub function: Vec<String>,
@@ -284,8 +293,8 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
 #[derive(Debug, Args)]
 pub struct CollectHow {
     /// Poll until the last window's values stop changing, at most this long (e.g. 10m, 90s)
-    #[arg(long, value_name = "DURATION")]
-    pub wait: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = Flag(wait))]
+    pub wait: Option<Duration>,
     /// AWS named profile (default: the AWS config chain's choice)
     #[arg(long)]
     pub profile: Option<String>,
@@ -296,7 +305,7 @@ pub struct CollectHow {
     #[arg(long, value_name = "DIR")]
     pub queries: Option<PathBuf>,
     /// GetMetricData period in seconds for every series instead of the chosen one (1, 5, 10, 20, 30 or a multiple of 60)
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = Flag(period))]
     pub period: Option<u32>,
     /// Skip CloudWatch metrics (GetMetricData)
     #[arg(long)]
@@ -309,4 +318,123 @@ pub struct CollectHow {
     pub no_logs: bool,
     #[command(flatten)]
     pub timeouts: AwsTimeoutArgs,
+}
+
+/// A value parser whose error message `parse` words itself: it is handed the flag's name
+/// (`--period`) and the value as typed, so the message can quote both.
+#[derive(Clone, Copy)]
+struct Flag<T>(fn(&str, &str) -> Result<T, String>);
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Flag<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<T, clap::Error> {
+        let flag = arg
+            .and_then(Arg::get_long)
+            .map_or_else(String::new, |long| format!("--{long}"));
+        (self.0)(&flag, &value.to_string_lossy())
+            .map_err(|message| cmd.clone().error(ErrorKind::ValueValidation, message))
+    }
+}
+
+/// `--from`/`--to`: an RFC 3339 time.
+fn rfc3339(flag: &str, value: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            format!("{flag} {value:?}: not an RFC 3339 time ({e}), e.g. 2026-11-22T10:00:00Z")
+        })
+}
+
+/// `--wait`: a duration such as `90s` or `10m`.
+fn wait(flag: &str, value: &str) -> Result<Duration, String> {
+    stormwatch_load::parse_duration(value).map_err(|m| format!("{flag}: {m}"))
+}
+
+/// `--period`: a period GetMetricData accepts, in seconds.
+fn period(flag: &str, value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(p) if [1, 5, 10, 20, 30].contains(&p) || (p > 0 && p % 60 == 0) => Ok(p),
+        _ => Err(format!(
+            "{flag} {value}: CloudWatch accepts 1, 5, 10, 20, 30 or a multiple of 60 seconds"
+        )),
+    }
+}
+
+/// `--format html,png,md`: formats, in the order given, without repeats.
+fn formats(flag: &str, list: &str) -> Result<Vec<Format>, String> {
+    let mut formats = Vec::new();
+    for item in list.split(',').filter(|s| !s.trim().is_empty()) {
+        let format = Format::parse(item).ok_or_else(|| {
+            format!(
+                "{flag}: unknown format `{}` (expected html, png, md, json or junit)",
+                item.trim()
+            )
+        })?;
+        if !formats.contains(&format) {
+            formats.push(format);
+        }
+    }
+    if formats.is_empty() {
+        return Err(format!("{flag}: no format given"));
+    }
+    Ok(formats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_parse_in_order_without_repeats() {
+        assert_eq!(
+            formats("--format", "md, html,md").unwrap(),
+            vec![Format::Markdown, Format::Html]
+        );
+        let err = formats("--format", "html,pdf").unwrap_err();
+        assert!(err.contains("`pdf`"), "{err}");
+        assert!(formats("--format", ",").is_err());
+    }
+
+    #[test]
+    fn periods_are_the_ones_cloudwatch_accepts() {
+        for ok in ["1", "5", "10", "20", "30", "60", "300"] {
+            assert!(period("--period", ok).is_ok(), "{ok}");
+        }
+        for bad in ["0", "7", "45", "90", "x", "-60"] {
+            let err = period("--period", bad).unwrap_err();
+            assert!(err.starts_with(&format!("--period {bad}:")), "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        use clap::Parser as _;
+        let err = Cli::try_parse_from(["stormwatch", "report", "r", "--format", "pdf"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--format: unknown format `pdf`"), "{err}");
+        let err = Cli::try_parse_from([
+            "stormwatch",
+            "coldstarts",
+            "--function",
+            "f",
+            "--from",
+            "yesterday",
+            "--to",
+            "2026-11-23T10:00:00Z",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ValueValidation);
+        assert!(
+            err.to_string()
+                .contains("--from \"yesterday\": not an RFC 3339 time"),
+            "{err}"
+        );
+    }
 }

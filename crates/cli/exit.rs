@@ -38,30 +38,34 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// An error tagged with the exit code it should produce.
+/// An error tagged with the exit code it should produce. It reads as the error it tags and
+/// keeps that error's causes as its own, so `{:#}` prints the same chain with or without
+/// the tag.
 #[derive(Debug)]
 pub struct Coded {
     /// The exit code.
     pub exit: Exit,
     /// What went wrong.
-    pub message: String,
+    error: anyhow::Error,
+}
+
+impl Coded {
+    /// Tags `error` with `exit`.
+    pub fn new(exit: Exit, error: anyhow::Error) -> Self {
+        Self { exit, error }
+    }
 }
 
 impl fmt::Display for Coded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        fmt::Display::fmt(&self.error, f)
     }
 }
 
-impl std::error::Error for Coded {}
-
-/// An input error (exit 2) with a message naming the file, line, field or flag.
-pub fn input_error(message: impl Into<String>) -> anyhow::Error {
-    Coded {
-        exit: Exit::Input,
-        message: message.into(),
+impl std::error::Error for Coded {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
     }
-    .into()
 }
 
 /// Tags an error with an exit code, keeping its cause chain.
@@ -74,17 +78,29 @@ pub trait WithExit<T> {
 
 impl<T, E: Into<anyhow::Error>> WithExit<T> for Result<T, E> {
     fn input(self) -> anyhow::Result<T> {
-        self.map_err(|e| tag(&e.into(), Exit::Input))
+        self.map_err(|e| Coded::new(Exit::Input, e.into()).into())
     }
 
     fn remote(self) -> anyhow::Result<T> {
-        self.map_err(|e| tag(&e.into(), Exit::Remote))
+        self.map_err(|e| Coded::new(Exit::Remote, e.into()).into())
     }
 }
 
-fn tag(err: &anyhow::Error, exit: Exit) -> anyhow::Error {
-    let message = format!("{err:#}");
-    anyhow::Error::new(Coded { exit, message })
+/// The error and its causes on one line, `outer: inner: root`, as `{:#}` prints them but
+/// without repeating a cause whose text the message before it already ends with (an error
+/// such as `path: cause` that also hands out `cause` as its source).
+pub fn chain_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let message = cause.to_string();
+        if text.is_empty() {
+            text = message;
+        } else if !text.ends_with(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+    }
+    text
 }
 
 /// The exit code for an error: the first tag found in its chain; errors from reading run
@@ -122,5 +138,23 @@ mod tests {
         assert_eq!(classify(&e.unwrap_err()), Exit::Remote);
         let e: anyhow::Error = anyhow::anyhow!("plain");
         assert_eq!(classify(&e), Exit::Internal);
+    }
+
+    #[test]
+    fn tags_keep_the_cause_chain() {
+        let e: anyhow::Result<()> = Err(anyhow::anyhow!("root").context("middle")).input();
+        let e = e.context("outer").unwrap_err();
+        let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+        assert_eq!(chain, ["outer", "middle", "root"]);
+        assert_eq!(chain_text(&e), "outer: middle: root");
+    }
+
+    #[test]
+    fn chain_text_skips_a_cause_its_message_already_quotes() {
+        let io = std::io::Error::other("denied");
+        let e = stormwatch_model::ModelError::io("runs/x", io);
+        let e = anyhow::Error::new(e).context("reading the run");
+        assert_eq!(format!("{e:#}"), "reading the run: runs/x: denied: denied");
+        assert_eq!(chain_text(&e), "reading the run: runs/x: denied");
     }
 }

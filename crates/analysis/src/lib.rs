@@ -8,6 +8,7 @@
 mod assemble;
 mod client_events;
 mod cold_starts;
+pub mod coldstarts_summary;
 mod detect;
 pub mod error;
 mod inputs;

@@ -6,16 +6,15 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use stormwatch_model::{ApiKind, ApiResource, AwsResources};
 use stormwatch_telemetry::{CollectOptions, CollectSummary, CollectTarget, TelemetryError};
 
 use crate::args::{CollectArgs, CollectHow};
-use crate::exit::{self, Exit, WithExit};
+use crate::exit::{Exit, WithExit};
 
-pub fn run(args: &CollectArgs, quiet: bool) -> anyhow::Result<Exit> {
+pub async fn run(args: &CollectArgs, quiet: bool) -> anyhow::Result<Exit> {
     let target = target(args).map_err(tag)?;
-    let opts = options(&args.how)?;
+    let opts = options(&args.how);
     let prepared = stormwatch_telemetry::prepare(target, &opts).map_err(tag)?;
     let mut out = std::io::stdout().lock();
     if args.dry_run {
@@ -23,7 +22,9 @@ pub fn run(args: &CollectArgs, quiet: bool) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     let dir = prepared.target.out.clone();
-    let summary = stormwatch_telemetry::collect_blocking(prepared, &opts).map_err(tag)?;
+    let summary = stormwatch_telemetry::collect(prepared, &opts)
+        .await
+        .map_err(tag)?;
     if !quiet {
         write!(out, "{}", summary.describe())?;
     }
@@ -32,7 +33,7 @@ pub fn run(args: &CollectArgs, quiet: bool) -> anyhow::Result<Exit> {
 }
 
 /// The collector's options from the flags `collect` and `diagnose` share.
-pub fn options(how: &CollectHow) -> anyhow::Result<CollectOptions> {
+pub fn options(how: &CollectHow) -> CollectOptions {
     let mut opts = CollectOptions::default();
     opts.aws.profile.clone_from(&how.profile);
     opts.aws.region.clone_from(&how.region);
@@ -41,29 +42,22 @@ pub fn options(how: &CollectHow) -> anyhow::Result<CollectOptions> {
     opts.metrics = !how.no_metrics;
     opts.xray = !how.no_xray;
     opts.logs = !how.no_logs;
-    if let Some(p) = how.period {
-        if !([1, 5, 10, 20, 30].contains(&p) || (p > 0 && p % 60 == 0)) {
-            return Err(exit::input_error(format!(
-                "--period {p}: CloudWatch accepts 1, 5, 10, 20, 30 or a multiple of 60 seconds"
-            )));
-        }
-        opts.period = Some(p);
-    }
-    if let Some(w) = &how.wait {
-        let wait = stormwatch_load::parse_duration(w)
-            .map_err(|m| exit::input_error(format!("--wait: {m}")))?;
+    opts.period = how.period;
+    if let Some(wait) = how.wait {
         opts.wait = Some(wait);
         // Poll often enough to notice stability inside short waits, at most once a minute.
         opts.poll_interval = (wait / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     }
-    Ok(opts)
+    opts
 }
 
 /// Collects for the run in `dir` (its manifest's resources and windows).
-pub fn collect_run(dir: &Path, opts: &CollectOptions) -> anyhow::Result<CollectSummary> {
+pub async fn collect_run(dir: &Path, opts: &CollectOptions) -> anyhow::Result<CollectSummary> {
     let target = CollectTarget::from_run(dir).map_err(tag)?;
     let prepared = stormwatch_telemetry::prepare(target, opts).map_err(tag)?;
-    stormwatch_telemetry::collect_blocking(prepared, opts).map_err(tag)
+    stormwatch_telemetry::collect(prepared, opts)
+        .await
+        .map_err(tag)
 }
 
 /// Remote errors exit 3; everything else the user can fix exits 2.
@@ -75,29 +69,16 @@ pub fn tag(e: TelemetryError) -> anyhow::Error {
     }
 }
 
-/// `--from`/`--to`: an RFC 3339 time, or an error naming `flag`.
-pub fn parse_time(flag: &str, value: &str) -> Result<DateTime<Utc>, TelemetryError> {
-    DateTime::parse_from_rfc3339(value)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| {
-            TelemetryError::Usage(format!(
-                "{flag} {value:?}: not an RFC 3339 time ({e}), e.g. 2026-11-22T10:00:00Z"
-            ))
-        })
-}
-
 fn target(args: &CollectArgs) -> Result<CollectTarget, TelemetryError> {
     if let Some(dir) = &args.run_dir {
         return CollectTarget::from_run(dir);
     }
-    let time = |flag: &str, v: &Option<String>| -> Result<DateTime<Utc>, TelemetryError> {
-        let v = v.as_deref().ok_or_else(|| {
-            TelemetryError::Usage(format!("{flag} is required without a run directory"))
-        })?;
-        parse_time(flag, v)
+    // Without a run directory clap has required --from, and --from requires --to and --out.
+    let (Some(from), Some(to), Some(out)) = (args.from, args.to, args.out.clone()) else {
+        return Err(TelemetryError::Usage(
+            "--from, --to and --out DIR are required without a run directory".into(),
+        ));
     };
-    let from = time("--from", &args.from)?;
-    let to = time("--to", &args.to)?;
     let api = match (&args.api, &args.api_id) {
         (Some(name), _) => Some(ApiResource {
             kind: ApiKind::Rest,
@@ -121,8 +102,5 @@ fn target(args: &CollectArgs) -> Result<CollectTarget, TelemetryError> {
         streams: args.stream.clone(),
         queues: args.queue.clone(),
     };
-    let out = args.out.clone().ok_or_else(|| {
-        TelemetryError::Usage("--out DIR is required without a run directory".into())
-    })?;
     CollectTarget::from_range(from, to, resources, out)
 }

@@ -5,6 +5,7 @@ mod coldstarts;
 mod collect;
 mod demo;
 mod diagnose;
+mod pipeline;
 mod report;
 mod run;
 mod runs;
@@ -13,17 +14,17 @@ mod sandbox;
 use crate::args::{Cli, Command, RunsCommand};
 use crate::exit::Exit;
 
-/// Runs the parsed command line.
-pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+/// Runs the parsed command line (on the runtime `main` built).
+pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Runs(RunsCommand::List(args)) => runs::list(&args),
-        Command::Run(args) => run::run(&args, cli.global.quiet),
-        Command::Sandbox(args) => sandbox::run(&args),
-        Command::Collect(args) => collect::run(&args, cli.global.quiet),
+        Command::Run(args) => run::run(&args, cli.global.quiet).await,
+        Command::Sandbox(args) => sandbox::run(args).await,
+        Command::Collect(args) => collect::run(&args, cli.global.quiet).await,
         Command::Analyze(args) => analyze::run(&args),
-        Command::Demo(args) => demo::run(&args, cli.global.quiet),
+        Command::Demo(args) => demo::run(&args, cli.global.quiet).await,
         Command::Report(args) => report::run(&args),
-        Command::Diagnose(args) => diagnose::run(&args, cli.global.quiet),
-        Command::Coldstarts(args) => coldstarts::run(&args),
+        Command::Diagnose(args) => diagnose::run(&args, cli.global.quiet).await,
+        Command::Coldstarts(args) => coldstarts::run(&args).await,
     }
 }

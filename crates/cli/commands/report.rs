@@ -11,10 +11,9 @@ use stormwatch_report::Format;
 
 use crate::args::ReportArgs;
 use crate::commands::analyze;
-use crate::exit::{self, Exit, WithExit};
+use crate::exit::{Exit, WithExit};
 
 pub fn run(args: &ReportArgs) -> anyhow::Result<Exit> {
-    let formats = parse_formats(&args.format)?;
     let dir = RunDir::new(&args.run_dir);
     let report = if dir.analysis_is_current() {
         dir.read_analysis().input()?
@@ -22,7 +21,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<Exit> {
         analyze::analyze_and_write(&dir)?
     };
     let out_dir = args.out.clone().unwrap_or_else(|| dir.report_dir());
-    let written = write(&report, &formats, &out_dir)?;
+    let written = write(&report, &args.format, &out_dir)?;
     let mut out = std::io::stdout().lock();
     analyze::write_verdict(&mut out, &report)?;
     print_paths(&mut out, &written)?;
@@ -48,40 +47,4 @@ pub fn print_paths(out: &mut impl Write, paths: &[PathBuf]) -> std::io::Result<(
         writeln!(out, "{}", path.display())?;
     }
     Ok(())
-}
-
-/// `html,png,md` → formats, in the order given, without repeats.
-pub fn parse_formats(list: &str) -> anyhow::Result<Vec<Format>> {
-    let mut formats = Vec::new();
-    for item in list.split(',').filter(|s| !s.trim().is_empty()) {
-        let format = Format::parse(item).ok_or_else(|| {
-            exit::input_error(format!(
-                "--format: unknown format `{}` (expected html, png, md, json or junit)",
-                item.trim()
-            ))
-        })?;
-        if !formats.contains(&format) {
-            formats.push(format);
-        }
-    }
-    if formats.is_empty() {
-        return Err(exit::input_error("--format: no format given"));
-    }
-    Ok(formats)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_parse_in_order_without_repeats() {
-        assert_eq!(
-            parse_formats("md, html,md").unwrap(),
-            vec![Format::Markdown, Format::Html]
-        );
-        let err = parse_formats("html,pdf").unwrap_err().to_string();
-        assert!(err.contains("`pdf`"), "{err}");
-        assert!(parse_formats(",").is_err());
-    }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -11,12 +12,14 @@ use stormwatch_load::{Plan, RunOptions, RunOutcome};
 use stormwatch_model::RunDir;
 
 use crate::args::RunArgs;
-use crate::exit::{self, Exit, WithExit};
+use crate::exit::{Exit, WithExit};
 
-pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Exit> {
-    let Some((dir, outcome)) = execute(args, quiet)? else {
+pub async fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Exit> {
+    let Some((plan, opts)) = prepare(args, quiet)? else {
         return Ok(Exit::Ok);
     };
+    let dir = opts.dir.clone();
+    let outcome = execute(plan, opts).await?;
     let mut out = std::io::stdout().lock();
     write!(
         out,
@@ -35,12 +38,11 @@ pub fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// Checks the scenario and runs it into a new run directory. With `--dry-run` it prints
-/// the plan instead and returns `None`.
-pub fn execute(args: &RunArgs, quiet: bool) -> anyhow::Result<Option<(RunDir, RunOutcome)>> {
+/// Checks the scenario into a plan and creates its run directory. With `--dry-run` it
+/// prints the plan instead and returns `None`.
+pub fn prepare(args: &RunArgs, quiet: bool) -> anyhow::Result<Option<(Plan, RunOptions)>> {
     // Validate before doing: every scenario error surfaces here, before any request.
-    let plan = Plan::load(&args.scenario, &args.set, args.target.as_deref())
-        .map_err(|e| exit::input_error(e.to_string()))?;
+    let plan = Plan::load(&args.scenario, &args.set, args.target.as_deref()).input()?;
     if args.dry_run {
         write!(
             std::io::stdout().lock(),
@@ -49,11 +51,6 @@ pub fn execute(args: &RunArgs, quiet: bool) -> anyhow::Result<Option<(RunDir, Ru
         )?;
         return Ok(None);
     }
-    let run_id = new_run_id(&args.scenario, &args.out);
-    let dir = RunDir::new(args.out.join(&run_id));
-    std::fs::create_dir_all(dir.root())
-        .with_context(|| format!("cannot create run directory {}", dir.root().display()))
-        .input()?;
     let mut labels = BTreeMap::new();
     for s in &args.set {
         // Only keys: values may be secrets.
@@ -61,29 +58,35 @@ pub fn execute(args: &RunArgs, quiet: bool) -> anyhow::Result<Option<(RunDir, Ru
             labels.insert(format!("set.{k}"), "(overridden)".to_string());
         }
     }
+    let dir = create_run_dir(&args.out, &scenario_stem(&args.scenario))?;
     let opts = RunOptions {
-        dir: dir.clone(),
-        run_id,
+        run_id: dir.id(),
+        dir,
         labels,
         quiet,
         handle_signals: true,
     };
-    let outcome = stormwatch_load::run_blocking(Arc::new(plan), opts)
-        .with_context(|| format!("running into {}", dir.root().display()))?;
-    Ok(Some((dir, outcome)))
+    Ok(Some((plan, opts)))
 }
 
-/// `20261122T140102Z-<scenario stem>`, with a suffix if that directory already exists.
-pub(crate) fn new_run_id(scenario: &std::path::Path, out: &std::path::Path) -> String {
-    let stem = scenario
+/// Runs `plan` into its run directory.
+pub async fn execute(plan: Plan, opts: RunOptions) -> anyhow::Result<RunOutcome> {
+    let root = opts.dir.root().to_path_buf();
+    stormwatch_load::run(Arc::new(plan), opts)
+        .await
+        .with_context(|| format!("running into {}", root.display()))
+}
+
+/// A new run directory in `out`, named after `name` (see [`RunDir::create`]).
+pub fn create_run_dir(out: &Path, name: &str) -> anyhow::Result<RunDir> {
+    RunDir::create(out, name)
+        .with_context(|| format!("cannot create a run directory in {}", out.display()))
+        .input()
+}
+
+/// The scenario file's name without its extension (`run` when it has none).
+fn scenario_stem(scenario: &Path) -> String {
+    scenario
         .file_stem()
-        .map_or_else(|| "run".to_string(), |s| s.to_string_lossy().into_owned());
-    let base = format!("{}-{stem}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
-    let mut id = base.clone();
-    let mut n = 2;
-    while out.join(&id).exists() {
-        id = format!("{base}-{n}");
-        n += 1;
-    }
-    id
+        .map_or_else(|| "run".to_string(), |s| s.to_string_lossy().into_owned())
 }

@@ -9,22 +9,28 @@ use anyhow::Context;
 use stormwatch_sandbox::{Config, Options};
 
 use crate::args::SandboxArgs;
-use crate::exit::{self, Exit};
+use crate::exit::{Exit, WithExit};
 
-pub fn run(args: &SandboxArgs) -> anyhow::Result<Exit> {
+pub async fn run(args: SandboxArgs) -> anyhow::Result<Exit> {
     // Validate before doing: every config error surfaces here, before binding anything.
-    let config = Config::load(&args.config).map_err(|e| exit::input_error(e.to_string()))?;
+    let config = Config::load(&args.config).input()?;
     let opts = Options {
         seed: args.seed,
         listen: args.listen,
-        ground_truth: args.ground_truth.clone(),
+        ground_truth: args.ground_truth,
     };
-    stormwatch_sandbox::run_until_signal(config, opts, args.data_dir.clone(), |line| {
-        let mut out = std::io::stdout().lock();
-        // A closed stdout must not stop the sandbox; the caller may have read the line already.
-        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    // `run_until_signal` still blocks on a runtime of its own: off this runtime's workers.
+    tokio::task::spawn_blocking(move || {
+        stormwatch_sandbox::run_until_signal(config, opts, args.data_dir, |line| {
+            let mut out = std::io::stdout().lock();
+            // A closed stdout must not stop the sandbox; the caller may have read the line
+            // already.
+            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+        })
     })
-    .map_err(|e| exit::input_error(e.to_string()))
+    .await
+    .context("the sandbox's thread")?
+    .input()
     .context("running the sandbox")?;
     Ok(Exit::Ok)
 }

@@ -63,7 +63,7 @@ pub fn build_client(plan: &Plan) -> Result<Transport, crate::LoadError> {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map(Transport::Reqwest)
-        .map_err(|e| crate::LoadError::Client(e.to_string()))
+        .map_err(crate::LoadError::Client)
 }
 
 /// Sends `step` once. `timer` is the caller's reusable timeout timer: resetting one

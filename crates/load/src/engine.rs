@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use stormwatch_model::{
     MANIFEST_SCHEMA_VERSION, Phase, PhaseModel, PhaseWindow, RunDir, RunManifest, RunStatus,
-    ScenarioCopy, UnixNanos,
+    ScenarioCopy,
 };
 use tokio::sync::{Mutex, watch};
 use tokio::task::JoinSet;
 
+use crate::clock::Clock;
 use crate::error::LoadError;
 use crate::live::{Live, LiveView};
 use crate::pacing::Pacer;
@@ -65,33 +66,6 @@ pub struct RunOutcome {
 /// How often the running phase's end is brought up to date in `manifest.json`.
 const MANIFEST_PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
-/// Maps monotonic instants to UTC nanoseconds from one reading of both clocks, so every
-/// timestamp of a run is consistent with the others.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    instant: Instant,
-    nanos: UnixNanos,
-}
-
-impl Clock {
-    fn now() -> Self {
-        Self {
-            instant: Instant::now(),
-            nanos: UnixNanos::now(),
-        }
-    }
-
-    /// UTC time of `t`.
-    pub fn at(&self, t: Instant) -> UnixNanos {
-        match t.checked_duration_since(self.instant) {
-            Some(d) => self.nanos.plus(d),
-            None => {
-                UnixNanos(self.nanos.0 - i64::try_from((self.instant - t).as_nanos()).unwrap_or(0))
-            }
-        }
-    }
-}
-
 /// Runs every phase of `plan`, writing the run directory.
 pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadError> {
     let clock = Clock::now();
@@ -130,7 +104,7 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
     let mut tasks = JoinSet::new();
     let mut lateness = Vec::new();
     let mut aborted = false;
-    let mut phase_start = clock.instant;
+    let mut phase_start = clock.start();
     for (i, phase) in plan.phases.iter().enumerate() {
         let index = u32::try_from(i).unwrap_or(u32::MAX);
         if *abort.borrow() {
@@ -228,9 +202,7 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
     }
     drop(worker);
     outbox.close();
-    let stats = recorder
-        .await
-        .map_err(|e| LoadError::Client(format!("recorder task: {e}")))??;
+    let stats = recorder.await.map_err(LoadError::Recorder)??;
     manifest.status = if aborted {
         RunStatus::Aborted
     } else {
@@ -246,7 +218,7 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
 }
 
 fn initial_manifest(plan: &Plan, opts: &RunOptions, clock: &Clock) -> RunManifest {
-    let mut t = clock.nanos.to_datetime();
+    let mut t = clock.start_nanos().to_datetime();
     let phases = plan
         .phases
         .iter()
@@ -277,7 +249,7 @@ fn initial_manifest(plan: &Plan, opts: &RunOptions, clock: &Clock) -> RunManifes
         aws: plan.aws.clone(),
         status: RunStatus::Incomplete,
         trace_sampling: plan.sampling,
-        started_at: clock.nanos.to_datetime(),
+        started_at: clock.start_nanos().to_datetime(),
         ended_at: None,
         phases,
         thresholds: plan.thresholds.clone(),
@@ -399,13 +371,4 @@ impl Worker {
         }
         self.new_vu()
     }
-}
-
-/// Runs `plan` on a multi-threaded tokio runtime of its own (for callers without one).
-pub fn run_blocking(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| LoadError::Client(format!("starting the async runtime: {e}")))?;
-    runtime.block_on(run(plan, opts))
 }

@@ -32,7 +32,10 @@ pub enum LoadError {
     BadOverride(String),
     /// The HTTP client could not be built (TLS roots, etc.).
     #[error("building the HTTP client: {0}")]
-    Client(String),
+    Client(#[source] reqwest::Error),
+    /// The recorder task panicked or was cancelled.
+    #[error("recorder task: {0}")]
+    Recorder(#[source] tokio::task::JoinError),
     /// Writing the run directory failed.
     #[error(transparent)]
     Model(#[from] ModelError),

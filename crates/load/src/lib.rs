@@ -4,6 +4,7 @@
 //! and the manifest.
 
 mod client;
+mod clock;
 mod duration;
 mod engine;
 mod error;
@@ -23,9 +24,10 @@ mod trace;
 mod worker;
 
 pub use duration::parse_duration;
-pub use engine::{Lateness, RunOptions, RunOutcome, run, run_blocking};
+pub use engine::{Lateness, RunOptions, RunOutcome, run};
 pub use error::LoadError;
-pub use plan::{Flow, PhasePlan, Plan};
+pub use phase::PhasePlan;
+pub use plan::{Flow, Plan};
 pub use recorder::{EndpointStats, Stats};
 pub use summary::{dry_run_text, evaluate_thresholds, summary_table};
 pub use trace::TraceIds;

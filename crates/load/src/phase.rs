@@ -1,12 +1,42 @@
-//! Checks one `[[phases]]` table into a [`PhasePlan`]: a model (open, closed, idle), a
-//! duration, non-negative rates or user counts, and ramps that name both ends.
+//! One phase of a plan, [`PhasePlan`], and the checks that turn a `[[phases]]` table into
+//! one: a model (open, closed, idle), a duration, non-negative rates or user counts, and
+//! ramps that name both ends.
+
+use std::time::Duration;
 
 use stormwatch_model::{Arrivals, PhaseModel};
 
 use crate::duration::parse_duration;
 use crate::error::LoadError;
-use crate::plan::PhasePlan;
 use crate::scenario::RawPhase;
+
+/// A phase.
+#[derive(Clone, Debug)]
+pub struct PhasePlan {
+    /// Name.
+    pub name: String,
+    /// Length.
+    pub duration: Duration,
+    /// How load is generated.
+    pub model: PhaseModel,
+}
+
+impl PhasePlan {
+    /// Flow starts expected in an open phase (average rate × duration); `None` otherwise.
+    pub fn expected_iterations(&self) -> Option<f64> {
+        match self.model {
+            PhaseModel::Open {
+                start_rate_per_sec,
+                end_rate_per_sec,
+                ..
+            } => Some(
+                f64::midpoint(start_rate_per_sec, end_rate_per_sec) * self.duration.as_secs_f64(),
+            ),
+            PhaseModel::Idle => Some(0.0),
+            PhaseModel::Closed { .. } => None,
+        }
+    }
+}
 
 /// The highest arrival rate a phase may ask for (flow starts per second, in total).
 pub const MAX_RATE: f64 = 1_000_000.0;

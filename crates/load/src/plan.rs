@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use stormwatch_model::parse::line_of;
-use stormwatch_model::{AwsResources, PhaseModel, ThresholdSpec};
+use stormwatch_model::{AwsResources, ThresholdSpec};
 
 use crate::duration::parse_duration;
 use crate::error::LoadError;
-use crate::phase::check_phase;
+use crate::phase::{PhasePlan, check_phase};
 use crate::redact::redact_scenario;
 use crate::scenario::RawScenario;
 use crate::step::{Step, check_step, extracted_names};
@@ -66,34 +66,6 @@ pub struct Flow {
     pub on_start: Vec<Step>,
     /// Steps per iteration.
     pub steps: Vec<Step>,
-}
-
-/// A phase.
-#[derive(Clone, Debug)]
-pub struct PhasePlan {
-    /// Name.
-    pub name: String,
-    /// Length.
-    pub duration: Duration,
-    /// How load is generated.
-    pub model: PhaseModel,
-}
-
-impl PhasePlan {
-    /// Flow starts expected in an open phase (average rate × duration); `None` otherwise.
-    pub fn expected_iterations(&self) -> Option<f64> {
-        match self.model {
-            PhaseModel::Open {
-                start_rate_per_sec,
-                end_rate_per_sec,
-                ..
-            } => Some(
-                f64::midpoint(start_rate_per_sec, end_rate_per_sec) * self.duration.as_secs_f64(),
-            ),
-            PhaseModel::Idle => Some(0.0),
-            PhaseModel::Closed { .. } => None,
-        }
-    }
 }
 
 impl Plan {

@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 use tokio::time::Sleep;
 
 use crate::client::{Exchange, send};
-use crate::engine::Clock;
+use crate::clock::Clock;
 use crate::live::Live;
 use crate::plan::Plan;
 use crate::recorder::{Event, Outbox};

@@ -10,6 +10,7 @@
 //! table the commands print ([`text_table`]).
 
 pub mod analysis;
+pub mod coldstarts;
 pub mod error;
 pub mod finding;
 #[cfg(feature = "fuzz")]

@@ -19,6 +19,34 @@ impl RunDir {
         Self { root: root.into() }
     }
 
+    /// Creates a new, empty run directory under `parent` (created when missing), named
+    /// `<UTC start>-<name>` (`20261122T140102Z-checkout`), with `-2`, `-3`, … appended when
+    /// that name is taken.
+    pub fn create(parent: &Path, name: &str) -> Result<Self, ModelError> {
+        fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
+        let base = format!("{}-{name}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
+        let mut n = 1;
+        loop {
+            let root = if n == 1 {
+                parent.join(&base)
+            } else {
+                parent.join(format!("{base}-{n}"))
+            };
+            match fs::create_dir(&root) {
+                Ok(()) => return Ok(Self { root }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+                Err(e) => return Err(ModelError::io(root, e)),
+            }
+        }
+    }
+
+    /// The run's id: the directory's name.
+    pub fn id(&self) -> String {
+        self.root
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    }
+
     /// The directory itself.
     pub fn root(&self) -> &Path {
         &self.root
@@ -167,4 +195,22 @@ fn schema_version_of(text: &str) -> Result<u64, serde_json::Error> {
         .get("schema_version")
         .and_then(serde_json::Value::as_u64)
         .unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_run_directories_get_fresh_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let parent = tmp.path().join("runs");
+        let first = RunDir::create(&parent, "checkout").unwrap();
+        let second = RunDir::create(&parent, "checkout").unwrap();
+        assert!(first.root().is_dir() && second.root().is_dir());
+        assert!(first.id().ends_with("Z-checkout"), "{}", first.id());
+        // Within the same second the name is taken: a suffix tells them apart.
+        assert_ne!(first.id(), second.id());
+        assert_eq!(second.root(), parent.join(second.id()));
+    }
 }

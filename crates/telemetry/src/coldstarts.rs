@@ -2,8 +2,9 @@
 //! functions, one record per invocation — from the REPORT lines of CloudWatch Logs (every
 //! invocation has one; `Init Duration` or `Restore Duration` marks a cold start) and from
 //! X-Ray function segments (sampled; an `Init`/`Initialization` or `Restore` subsegment
-//! marks a cold start). [`summary`] turns the records into counts, rates, init
-//! percentiles, breakdowns and the latency cold starts added.
+//! marks a cold start). The records are `stormwatch-model`'s (`coldstarts`); the analysis
+//! crate turns them into counts, rates, init percentiles, breakdowns and the latency cold
+//! starts added.
 //!
 //! Built from the collector's parts: [`aws::connect`], [`logs::fetch_reports`] (Logs
 //! Insights, FilterLogEvents as the fallback), [`xray::other_trace_ids`] +
@@ -14,15 +15,14 @@
 //! (`2026/11/23/[$LATEST]<hex>`, `2026/11/23/[12]<hex>`), and on X-Ray the function
 //! segment's `resource_arn` may carry it as a qualifier.
 
-pub mod summary;
-pub mod text;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
+use stormwatch_model::coldstarts::{
+    ColdStartData, CountSource, Invocation, TracedInvocation, UNKNOWN_VERSION,
+};
 use stormwatch_model::{PhaseWindow, Span, SpanKind};
 
 use crate::TelemetryError;
@@ -32,11 +32,6 @@ use crate::pacing::Pacer;
 use crate::queries;
 use crate::segments::{self, ParseStats};
 use crate::xray::{self, XrayOptions, XrayReport};
-
-pub use summary::{ColdStartReport, summarize};
-
-/// The version label when neither the log stream nor the ARN names one.
-pub const UNKNOWN_VERSION: &str = "unknown";
 
 /// How to read cold starts.
 #[derive(Clone, Debug)]
@@ -75,76 +70,6 @@ impl Default for ColdStartOptions {
     }
 }
 
-/// Where the invocation counts come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CountSource {
-    /// REPORT lines: every invocation.
-    Logs,
-    /// X-Ray function segments: sampled invocations only.
-    Xray,
-}
-
-/// One invocation, from a REPORT line (or from a traced function segment without Logs).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Invocation {
-    /// Function name (no qualifier).
-    pub function: String,
-    /// When it was logged (REPORT: the invocation's end; X-Ray: the segment's start).
-    pub at: DateTime<Utc>,
-    /// True when it started a new execution environment.
-    pub cold: bool,
-    /// Init duration, or the restore duration of a SnapStart function; cold starts only.
-    pub init: Option<Duration>,
-    /// True when `init` is a SnapStart restore.
-    pub restore: bool,
-    /// Handler duration (X-Ray: the function segment's duration).
-    pub duration: Duration,
-    /// Configured memory, MB (REPORT lines only).
-    pub memory_mb: Option<u32>,
-    /// Function version (`$LATEST`, `12`, an alias), or [`UNKNOWN_VERSION`].
-    pub version: String,
-    /// X-Ray root trace id, when traced.
-    pub trace_id: Option<String>,
-}
-
-/// One traced invocation: an `AWS::Lambda::Function` segment.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TracedInvocation {
-    /// Function name.
-    pub function: String,
-    /// Trace id.
-    pub trace_id: String,
-    /// Segment start.
-    pub at: DateTime<Utc>,
-    /// An `Init`/`Initialization` or `Restore` subsegment was present.
-    pub cold: bool,
-    /// That subsegment's duration.
-    pub init: Option<Duration>,
-    /// True when it was a `Restore` (SnapStart).
-    pub restore: bool,
-    /// The function segment's duration.
-    pub segment: Duration,
-    /// The qualifier of the segment's `resource_arn`, or [`UNKNOWN_VERSION`].
-    pub version: String,
-}
-
-impl From<&TracedInvocation> for Invocation {
-    fn from(t: &TracedInvocation) -> Self {
-        Self {
-            function: t.function.clone(),
-            at: t.at,
-            cold: t.cold,
-            init: t.init,
-            restore: t.restore,
-            duration: t.segment,
-            memory_mb: None,
-            version: t.version.clone(),
-            trace_id: Some(t.trace_id.clone()),
-        }
-    }
-}
-
 /// What X-Ray gave.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct TracesRead {
@@ -164,6 +89,15 @@ pub struct TracesRead {
     pub parse: ParseStats,
 }
 
+/// What [`fetch`] read: the records, and what they were read from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fetched {
+    /// The invocations and traced invocations.
+    pub data: ColdStartData,
+    /// What was read, for the report's `sources`.
+    pub sources: Sources,
+}
+
 /// What was read, for the report's `sources`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Sources {
@@ -173,23 +107,6 @@ pub struct Sources {
     pub logs: Option<LogsReport>,
     /// X-Ray, when read.
     pub xray: Option<TracesRead>,
-}
-
-/// Everything read for a range: the input of [`summarize`].
-#[derive(Clone, Debug, PartialEq)]
-pub struct ColdStartData {
-    /// The range `[from, to)`.
-    pub range: PhaseWindow,
-    /// Function names asked for, in order, without qualifiers.
-    pub functions: Vec<String>,
-    /// Where `invocations` come from.
-    pub counts_from: CountSource,
-    /// Every invocation read (from Logs; from X-Ray without Logs).
-    pub invocations: Vec<Invocation>,
-    /// Traced invocations (empty without X-Ray).
-    pub traced: Vec<TracedInvocation>,
-    /// What was read.
-    pub sources: Sources,
 }
 
 /// The version in a Lambda log stream name: `2026/11/23/[$LATEST]abc…` → `$LATEST`,
@@ -222,7 +139,7 @@ pub async fn fetch(
     functions: &[String],
     range: PhaseWindow,
     opts: &ColdStartOptions,
-) -> Result<ColdStartData, TelemetryError> {
+) -> Result<Fetched, TelemetryError> {
     let mut names: Vec<String> = Vec::new();
     for f in functions {
         let n = base_name(f).trim();
@@ -241,16 +158,16 @@ pub async fn fetch(
     let clients = aws::connect(&opts.aws).await?;
     let stats = Arc::clone(&clients.stats);
     // Every failure names the endpoint it came from.
-    let result: Result<ColdStartData, TelemetryError> = async {
+    let result: Result<Fetched, TelemetryError> = async {
         let mut sources = Sources {
             region: clients.region.clone(),
             ..Sources::default()
         };
 
-        let mut traced = Vec::new();
+        let mut traced = None;
         if opts.xray {
             let (t, read) = fetch_traced(&clients, &stats, &names, &range, opts).await?;
-            traced = t;
+            traced = Some(t);
             sources.xray = Some(read);
         }
 
@@ -270,34 +187,22 @@ pub async fn fetch(
         } else {
             (
                 CountSource::Xray,
-                traced.iter().map(Invocation::from).collect(),
+                traced.iter().flatten().map(Invocation::from).collect(),
             )
         };
-        Ok(ColdStartData {
-            range,
-            functions: names,
-            counts_from,
-            invocations,
-            traced,
+        Ok(Fetched {
+            data: ColdStartData {
+                range,
+                functions: names,
+                counts_from,
+                invocations,
+                traced,
+            },
             sources,
         })
     }
     .await;
     result.map_err(|e| e.at_endpoint(stats.endpoint(), stats.last_failure()))
-}
-
-/// Runs [`fetch`] on a runtime of its own, for callers without one (the CLI).
-pub fn fetch_blocking(
-    functions: &[String],
-    range: PhaseWindow,
-    opts: &ColdStartOptions,
-) -> Result<ColdStartData, TelemetryError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| TelemetryError::io(std::path::Path::new("(tokio runtime)"), e))?;
-    runtime.block_on(fetch(functions, range, opts))
 }
 
 fn from_report(r: LoggedReport) -> Invocation {
@@ -414,6 +319,8 @@ fn traced_invocation(
 
 #[cfg(test)]
 mod tests {
+    use chrono::DateTime;
+
     use super::*;
 
     #[test]

@@ -158,12 +158,12 @@ pub enum TelemetryError {
         message: String,
     },
     /// Writing the output failed.
-    #[error("writing {}: {message}", path.display())]
+    #[error("writing {}: {source}", path.display())]
     Write {
         /// The file.
         path: PathBuf,
         /// The cause.
-        message: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 

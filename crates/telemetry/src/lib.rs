@@ -30,16 +30,3 @@ pub use crate::aws::{AwsOptions, Timeouts};
 pub use crate::collect::{CollectOptions, CollectSummary, Prepared, collect, prepare};
 pub use crate::error::{Api, TelemetryError};
 pub use crate::target::CollectTarget;
-
-/// Runs [`collect()`] on a runtime of its own, for callers without one (the CLI).
-pub fn collect_blocking(
-    prepared: Prepared,
-    opts: &CollectOptions,
-) -> Result<CollectSummary, TelemetryError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| TelemetryError::io(std::path::Path::new("(tokio runtime)"), e))?;
-    runtime.block_on(collect(prepared, opts))
-}

@@ -1,0 +1,134 @@
+//! What `collect` prints: the plan for `--dry-run` ([`Prepared::describe`]) and a line per
+//! source once done ([`CollectSummary::describe`]).
+
+use std::fmt::Write as _;
+
+use super::{CollectOptions, CollectSummary, Prepared};
+use crate::xray;
+
+impl Prepared {
+    /// What `--dry-run` prints: the rendered queries and the planned API calls.
+    pub fn describe(&self, opts: &CollectOptions) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "windows:");
+        for w in &self.target.windows {
+            let _ = writeln!(
+                s,
+                "  {:<12} {} .. {}",
+                w.name,
+                w.window.start.to_rfc3339(),
+                w.window.end.to_rfc3339()
+            );
+        }
+        let _ = writeln!(s, "metric queries ({}):", self.series.len());
+        for c in &self.calls {
+            for q in &c.queries {
+                if let Some(series) = self.series.get(q.series) {
+                    let _ = writeln!(s, "  {:<6} {:>5}s  {}", q.id, q.period, series.name());
+                }
+            }
+        }
+        for k in &self.skipped {
+            let _ = writeln!(s, "  skipped {} ({}): {}", k.metric, k.source, k.reason);
+        }
+        let _ = writeln!(s, "planned API calls:");
+        for (i, c) in self.calls.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "  GetMetricData #{}: {} queries, {} .. {}, up to {} datapoints, {} page(s)",
+                i + 1,
+                c.queries.len(),
+                c.start.to_rfc3339(),
+                c.end.to_rfc3339(),
+                c.max_datapoints,
+                c.expected_pages
+            );
+        }
+        if opts.xray {
+            let n = self.target.sent_traces.len();
+            let _ = writeln!(
+                s,
+                "  BatchGetTraces: {} sampled trace ids in {} call(s) of <= {}, {} in flight",
+                n,
+                n.div_ceil(xray::IDS_PER_CALL),
+                xray::IDS_PER_CALL,
+                opts.xray_concurrency
+            );
+            let _ = writeln!(
+                s,
+                "  GetTraceSummaries: {} chunk(s) of <= 1 h, then BatchGetTraces for traces we did not start (<= {})",
+                xray::summary_chunks(&self.target.phase_windows(), xray::SUMMARY_CHUNK).len(),
+                opts.max_other_traces
+            );
+        }
+        if opts.logs {
+            for f in &self.target.resources.functions {
+                let _ = writeln!(
+                    s,
+                    "  Logs Insights on /aws/lambda/{} in chunks of 15 min (FilterLogEvents as fallback):",
+                    f.split(':').next().unwrap_or(f)
+                );
+            }
+            if !self.target.resources.functions.is_empty() {
+                for line in self.logs_query.lines() {
+                    let _ = writeln!(s, "      {line}");
+                }
+            }
+        }
+        s
+    }
+}
+
+impl CollectSummary {
+    /// What was collected, a line per source, for a terminal.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "metrics: {} series, {} datapoints ({} filled zeros) in {} GetMetricData request(s)",
+            self.metrics.queries.len(),
+            self.metrics.datapoints,
+            self.metrics.filled_zero,
+            self.metrics.requests_total
+        );
+        if let Some(x) = &self.xray {
+            let _ = writeln!(
+                s,
+                "traces: {} of {} sampled found, {} other, {} cold starts, {} malformed documents skipped",
+                x.found, x.requested, x.other_traces, x.parse.cold_starts, x.parse.malformed
+            );
+        }
+        if let Some(l) = &self.logs {
+            for g in &l.groups {
+                let _ = writeln!(
+                    s,
+                    "logs: {} REPORT lines, {} cold starts from {} ({})",
+                    g.reports, g.cold_starts, g.log_group, g.source
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "api: {} throttled attempts, {} retries; clock skew {}",
+            self.throttles,
+            self.retries,
+            self.clock_skew
+                .skew_ms
+                .map_or_else(|| "unknown".to_string(), |ms| format!("{ms:+.0} ms"))
+        );
+        let incomplete: Vec<&str> = self
+            .windows
+            .iter()
+            .filter(|w| !w.complete)
+            .map(|w| w.name.as_str())
+            .collect();
+        if !incomplete.is_empty() {
+            let _ = writeln!(
+                s,
+                "may be incomplete (data arrives minutes late; try --wait 10m): {}",
+                incomplete.join(", ")
+            );
+        }
+        s
+    }
+}

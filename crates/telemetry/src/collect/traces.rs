@@ -1,0 +1,86 @@
+//! The X-Ray part of collecting: the traces we sent, then the other traces of the
+//! functions' service in the windows, and the send-to-segment offsets the clock-skew
+//! estimate needs.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use stormwatch_model::{PhaseWindow, Span, SpanKind, UnixNanos};
+
+use super::{CollectOptions, Prepared};
+use crate::TelemetryError;
+use crate::aws;
+use crate::pacing::Pacer;
+use crate::xray::{self, XrayOptions, XrayReport};
+
+/// Our sampled traces and the others of the windows, as spans.
+pub(super) async fn collect_traces(
+    clients: &aws::AwsClients,
+    stats: &Arc<aws::ApiStats>,
+    prepared: &Prepared,
+    windows: &[PhaseWindow],
+    opts: &CollectOptions,
+) -> Result<(Vec<Span>, XrayReport), TelemetryError> {
+    let pacer = Arc::new(Pacer::new(opts.xray_tps));
+    let mut report = XrayReport::default();
+    let ours: Vec<String> = prepared.target.sent_traces.keys().cloned().collect();
+    report.requested = ours.len();
+    let mut spans = xray::fetch_traces(
+        &clients.xray,
+        &pacer,
+        stats,
+        &ours,
+        opts.xray_concurrency,
+        &mut report,
+    )
+    .await?;
+    let ours: HashSet<String> = ours.into_iter().collect();
+    let xopts = XrayOptions {
+        concurrency: opts.xray_concurrency,
+        max_other_traces: opts.max_other_traces,
+        filter: xray::service_filter(&prepared.target.resources.functions),
+    };
+    let others = xray::other_trace_ids(
+        &clients.xray,
+        &pacer,
+        stats,
+        windows,
+        &ours,
+        &xopts,
+        &mut report,
+    )
+    .await?;
+    if !others.is_empty() {
+        // Counted apart: `found`/`not_found` describe our own traces only.
+        let mut other_report = XrayReport::default();
+        spans.extend(
+            xray::fetch_traces(
+                &clients.xray,
+                &pacer,
+                stats,
+                &others,
+                opts.xray_concurrency,
+                &mut other_report,
+            )
+            .await?,
+        );
+        report.batch_requests += other_report.batch_requests;
+        report.parse.documents += other_report.parse.documents;
+        report.parse.malformed += other_report.parse.malformed;
+        report.parse.malformed_subsegments += other_report.parse.malformed_subsegments;
+        report.parse.cold_starts += other_report.parse.cold_starts;
+    }
+    Ok((spans, report))
+}
+
+/// API Gateway segment start − our send time (ms), per traced request of ours.
+pub(super) fn trace_start_offsets(spans: &[Span], sent: &HashMap<String, UnixNanos>) -> Vec<f64> {
+    spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::ApiGateway)
+        .filter_map(|s| {
+            let at = sent.get(&s.trace_id)?;
+            Some((s.start.0 - at.0) as f64 / 1e6)
+        })
+        .collect()
+}
