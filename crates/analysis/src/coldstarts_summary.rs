@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
+use stormwatch_model::percentile::percentile_of_sorted;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -136,19 +137,8 @@ pub struct TracedCost {
     pub cold_minus_warm_p50: Option<Millis>,
 }
 
-/// The nearest-rank `p`-th percentile (0 < p ≤ 100) of ascending `sorted` values.
-pub fn nearest_rank(sorted: &[Duration], p: f64) -> Option<Duration> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let n = sorted.len();
-    // The epsilon keeps 0.07 × 100 = 7.000000000000001 at rank 7.
-    let rank = (p * n as f64 / 100.0 - 1e-9).ceil().max(1.0) as usize;
-    Some(sorted[rank.min(n) - 1])
-}
-
 fn pct(sorted: &[Duration], p: f64) -> Option<Millis> {
-    nearest_rank(sorted, p).map(Millis::from_duration)
+    percentile_of_sorted(sorted, p).map(Millis::from_duration)
 }
 
 fn sorted_inits<'a>(invocations: impl Iterator<Item = &'a Invocation>) -> Vec<Duration> {
@@ -434,21 +424,6 @@ mod tests {
             // X-Ray was read when the test has traced invocations.
             traced: (!traced.is_empty()).then_some(traced),
         }
-    }
-
-    #[test]
-    fn nearest_rank_percentiles() {
-        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(nearest_rank(&v, 50.0), Some(Duration::from_millis(50)));
-        assert_eq!(nearest_rank(&v, 95.0), Some(Duration::from_millis(95)));
-        assert_eq!(nearest_rank(&v, 99.0), Some(Duration::from_millis(99)));
-        assert_eq!(nearest_rank(&v, 7.0), Some(Duration::from_millis(7)));
-        assert_eq!(nearest_rank(&v, 100.0), Some(Duration::from_millis(100)));
-        let three = [10, 20, 30].map(Duration::from_millis);
-        assert_eq!(nearest_rank(&three, 50.0), Some(Duration::from_millis(20)));
-        assert_eq!(nearest_rank(&three, 99.0), Some(Duration::from_millis(30)));
-        assert_eq!(nearest_rank(&three, 1.0), Some(Duration::from_millis(10)));
-        assert_eq!(nearest_rank(&[], 50.0), None);
     }
 
     #[test]

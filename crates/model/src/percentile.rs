@@ -42,6 +42,11 @@ mod tests {
         assert_eq!(percentile_of_sorted(&v, 50.0), Some(50));
         assert_eq!(percentile_of_sorted(&v, 99.0), Some(99));
         assert_eq!(percentile_of_sorted(&v, 100.0), Some(100));
+        assert_eq!(percentile_of_sorted(&v, 7.0), Some(7));
+        let three = [10, 20, 30];
+        assert_eq!(percentile_of_sorted(&three, 50.0), Some(20));
+        assert_eq!(percentile_of_sorted(&three, 99.0), Some(30));
+        assert_eq!(percentile_of_sorted(&three, 1.0), Some(10));
         assert_eq!(percentile_of_sorted::<u32>(&[], 50.0), None);
     }
 }

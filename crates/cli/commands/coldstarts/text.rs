@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use stormwatch_model::Millis;
+use stormwatch_model::text_table::{Align, TextTable};
 
 use stormwatch_analysis::coldstarts_summary::{ColdStartReport, percent, thousands};
 
@@ -72,41 +73,47 @@ pub fn describe(report: &ColdStartReport) -> String {
         if f.invocations == 0 {
             continue;
         }
-        let _ = writeln!(
-            s,
-            "\n  {:<10} {:>8} {:>12} {:>8} {:>8} {:>10} {:>10}",
-            "version", "memory", "invocations", "cold", "rate", "init p50", "init p99"
-        );
+        let mut by_config = TextTable::new(&[
+            ("version", Align::Left),
+            ("memory", Align::Right),
+            ("invocations", Align::Right),
+            ("cold", Align::Right),
+            ("rate", Align::Right),
+            ("init p50", Align::Right),
+            ("init p99", Align::Right),
+        ])
+        .indented("  ");
         for c in &f.by_config {
-            let _ = writeln!(
-                s,
-                "  {:<10} {:>8} {:>12} {:>8} {:>8} {:>10} {:>10}",
-                c.version,
+            by_config.row([
+                c.version.clone(),
                 c.memory_mb
                     .map_or_else(|| "-".into(), |m| format!("{m} MB")),
                 thousands(c.invocations),
                 thousands(c.cold_starts),
                 percent(c.rate),
                 opt(c.init_p50),
-                opt(c.init_p99)
-            );
+                opt(c.init_p99),
+            ]);
         }
-        let _ = writeln!(
-            s,
-            "\n  {:<17} {:>12} {:>8} {:>8} {:>10}",
-            "hour (UTC)", "invocations", "cold", "rate", "init p50"
-        );
+        let _ = write!(s, "\n{}", by_config.render());
+        let mut by_hour = TextTable::new(&[
+            ("hour (UTC)", Align::Left),
+            ("invocations", Align::Right),
+            ("cold", Align::Right),
+            ("rate", Align::Right),
+            ("init p50", Align::Right),
+        ])
+        .indented("  ");
         for h in &f.by_hour {
-            let _ = writeln!(
-                s,
-                "  {:<17} {:>12} {:>8} {:>8} {:>10}",
-                h.hour.format("%Y-%m-%d %H:%M"),
+            by_hour.row([
+                h.hour.format("%Y-%m-%d %H:%M").to_string(),
                 thousands(h.invocations),
                 thousands(h.cold_starts),
                 percent(h.rate),
-                opt(h.init_p50)
-            );
+                opt(h.init_p50),
+            ]);
         }
+        let _ = write!(s, "\n{}", by_hour.render());
     }
     s
 }
