@@ -19,17 +19,13 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<Exit> {
         listen: args.listen,
         ground_truth: args.ground_truth,
     };
-    // `run_until_signal` still blocks on a runtime of its own: off this runtime's workers.
-    tokio::task::spawn_blocking(move || {
-        stormwatch_sandbox::run_until_signal(config, opts, args.data_dir, |line| {
-            let mut out = std::io::stdout().lock();
-            // A closed stdout must not stop the sandbox; the caller may have read the line
-            // already.
-            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
-        })
+    stormwatch_sandbox::run_until_signal(config, opts, args.data_dir, |line| {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout must not stop the sandbox; the caller may have read the line
+        // already.
+        let _ = writeln!(out, "{line}").and_then(|()| out.flush());
     })
     .await
-    .context("the sandbox's thread")?
     .input()
     .context("running the sandbox")?;
     Ok(Exit::Ok)

@@ -152,31 +152,22 @@ impl Sandbox {
     }
 }
 
-/// Runs a sandbox on its own multi-threaded runtime until SIGINT or SIGTERM, calling
-/// `on_ready` with the startup JSON line once listening; flushes everything (ground truth,
-/// the data directory's logs and segments) before returning.
-pub fn run_until_signal(
+/// Runs a sandbox until SIGINT or SIGTERM, calling `on_ready` with the startup JSON line
+/// once listening; flushes everything (ground truth, the data directory's logs and segments)
+/// before returning. Runs on the caller's (multi-threaded) runtime.
+pub async fn run_until_signal(
     config: Config,
     opts: Options,
     data_dir: Option<PathBuf>,
     on_ready: impl FnOnce(&str),
 ) -> Result<(), SandboxError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| SandboxError::Bind {
-            addr: opts.listen.to_string(),
-            source,
-        })?;
-    rt.block_on(async move {
-        let sandbox = Sandbox::start_with_data_dir(config, opts, data_dir.as_deref()).await?;
-        // Handlers first: a SIGTERM sent as soon as the ready line is read must flush, not
-        // kill the process with the default action.
-        let signals = Signals::install();
-        on_ready(&sandbox.urls_json());
-        signals.wait().await;
-        sandbox.stop().await
-    })
+    let sandbox = Sandbox::start_with_data_dir(config, opts, data_dir.as_deref()).await?;
+    // Handlers first: a SIGTERM sent as soon as the ready line is read must flush, not kill
+    // the process with the default action.
+    let signals = Signals::install();
+    on_ready(&sandbox.urls_json());
+    signals.wait().await;
+    sandbox.stop().await
 }
 
 /// SIGINT and SIGTERM, caught from the moment they are installed.
