@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::api::shared::scan::{Escapes, Scanner, Tokens};
 use crate::metric_store::Grid;
 
 /// A time series: period start → value.
@@ -68,76 +69,53 @@ enum Tok {
     Sym(char),
 }
 
-fn tokenize(s: &str) -> Result<Vec<Tok>, String> {
-    let b = s.as_bytes();
+fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
+    let mut s = Scanner::new(src);
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i] as char;
-        if c.is_ascii_whitespace() {
-            i += 1;
-        } else if c.is_ascii_digit() || (c == '.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)) {
-            let start = i;
-            while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
-                i += 1;
-            }
-            if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-                i += 1;
-                if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-                    i += 1;
+    loop {
+        s.skip_while(|c| c.is_ascii_whitespace());
+        let start = s.pos();
+        let Some(c) = s.peek() else {
+            return Ok(out);
+        };
+        out.push(match c {
+            c if c.is_ascii_digit()
+                || (c == '.' && s.peek_at(1).is_some_and(|d| d.is_ascii_digit())) =>
+            {
+                s.skip_while(|d| d.is_ascii_digit() || d == '.');
+                if s.eat('e') || s.eat('E') {
+                    let _ = s.eat('+') || s.eat('-');
+                    s.skip_while(|d| d.is_ascii_digit());
                 }
-                while i < b.len() && b[i].is_ascii_digit() {
-                    i += 1;
-                }
+                let text = s.since(start);
+                Tok::Num(text.parse().map_err(|_| format!("bad number {text:?}"))?)
             }
-            let text = &s[start..i];
-            out.push(Tok::Num(
-                text.parse().map_err(|_| format!("bad number {text:?}"))?,
-            ));
-        } else if c.is_ascii_alphabetic() || c == '_' {
-            let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-                i += 1;
+            c if c.is_ascii_alphabetic() || c == '_' => {
+                Tok::Ident(s.take_while(|d| d.is_ascii_alphanumeric() || d == '_'))
             }
-            out.push(Tok::Ident(s[start..i].to_owned()));
-        } else if c == '"' || c == '\'' {
-            let end = s[i + 1..]
-                .find(c)
-                .ok_or_else(|| "unterminated string".to_owned())?;
-            out.push(Tok::Str(s[i + 1..i + 1 + end].to_owned()));
-            i += end + 2;
-        } else if "+-*/()[],".contains(c) {
-            out.push(Tok::Sym(c));
-            i += 1;
-        } else {
-            let rest: String = s[i..].chars().take(12).collect();
-            return Err(format!("unexpected character at {rest:?}"));
-        }
+            '"' | '\'' => Tok::Str(s.quoted(Escapes::None).ok_or("unterminated string")?),
+            c if "+-*/()[],".contains(c) => {
+                s.bump();
+                Tok::Sym(c)
+            }
+            _ => {
+                let rest: String = (0..12).map_while(|n| s.peek_at(n)).collect();
+                return Err(format!("unexpected character at {rest:?}"));
+            }
+        });
     }
-    Ok(out)
 }
 
-struct Parser {
-    toks: Vec<Tok>,
-    pos: usize,
+struct Parser<'a> {
+    toks: Tokens<'a, Tok>,
     depth: usize,
 }
 
-impl Parser {
-    fn peek(&self) -> Option<&Tok> {
-        self.toks.get(self.pos)
-    }
-
-    fn next(&mut self) -> Option<Tok> {
-        let t = self.toks.get(self.pos).cloned();
-        self.pos += 1;
-        t
-    }
-
+impl Parser<'_> {
     fn expect(&mut self, c: char) -> Result<(), String> {
-        match self.next() {
-            Some(Tok::Sym(s)) if s == c => Ok(()),
-            Some(t) => Err(format!("expected '{c}', found {}", show(&t))),
+        match self.toks.next() {
+            Some(Tok::Sym(s)) if *s == c => Ok(()),
+            Some(t) => Err(format!("expected '{c}', found {}", show(t))),
             None => Err(format!("expected '{c}' at the end")),
         }
     }
@@ -148,8 +126,8 @@ impl Parser {
             return Err("expression nests too deeply".into());
         }
         let mut lhs = self.term()?;
-        while let Some(Tok::Sym(op @ ('+' | '-'))) = self.peek().cloned() {
-            self.pos += 1;
+        while let Some(&Tok::Sym(op @ ('+' | '-'))) = self.toks.peek() {
+            self.toks.next();
             lhs = Expr::Bin(op, Box::new(lhs), Box::new(self.term()?));
         }
         self.depth -= 1;
@@ -158,16 +136,15 @@ impl Parser {
 
     fn term(&mut self) -> Result<Expr, String> {
         let mut lhs = self.unary()?;
-        while let Some(Tok::Sym(op @ ('*' | '/'))) = self.peek().cloned() {
-            self.pos += 1;
+        while let Some(&Tok::Sym(op @ ('*' | '/'))) = self.toks.peek() {
+            self.toks.next();
             lhs = Expr::Bin(op, Box::new(lhs), Box::new(self.unary()?));
         }
         Ok(lhs)
     }
 
     fn unary(&mut self) -> Result<Expr, String> {
-        if self.peek() == Some(&Tok::Sym('-')) {
-            self.pos += 1;
+        if self.toks.eat(&Tok::Sym('-')) {
             self.depth += 1;
             if self.depth > 64 {
                 return Err("expression nests too deeply".into());
@@ -182,24 +159,23 @@ impl Parser {
     fn args(&mut self) -> Result<Vec<Expr>, String> {
         self.expect('(')?;
         let mut args = Vec::new();
-        if self.peek() == Some(&Tok::Sym(')')) {
-            self.pos += 1;
+        if self.toks.eat(&Tok::Sym(')')) {
             return Ok(args);
         }
         loop {
             args.push(self.expr()?);
-            match self.next() {
+            match self.toks.next() {
                 Some(Tok::Sym(',')) => {}
                 Some(Tok::Sym(')')) => return Ok(args),
-                Some(t) => return Err(format!("expected ',' or ')', found {}", show(&t))),
+                Some(t) => return Err(format!("expected ',' or ')', found {}", show(t))),
                 None => return Err("missing ')'".into()),
             }
         }
     }
 
     fn primary(&mut self) -> Result<Expr, String> {
-        match self.next() {
-            Some(Tok::Num(n)) => Ok(Expr::Num(n)),
+        match self.toks.next() {
+            Some(Tok::Num(n)) => Ok(Expr::Num(*n)),
             Some(Tok::Sym('(')) => {
                 let e = self.expr()?;
                 self.expect(')')?;
@@ -208,22 +184,22 @@ impl Parser {
             Some(Tok::Sym('[')) => {
                 let mut items = vec![self.expr()?];
                 loop {
-                    match self.next() {
+                    match self.toks.next() {
                         Some(Tok::Sym(',')) => items.push(self.expr()?),
                         Some(Tok::Sym(']')) => return Ok(Expr::List(items)),
-                        Some(t) => return Err(format!("expected ',' or ']', found {}", show(&t))),
+                        Some(t) => return Err(format!("expected ',' or ']', found {}", show(t))),
                         None => return Err("missing ']'".into()),
                     }
                 }
             }
-            Some(Tok::Ident(name)) if self.peek() == Some(&Tok::Sym('(')) => {
+            Some(Tok::Ident(name)) if self.toks.peek() == Some(&Tok::Sym('(')) => {
                 if name == "METRICS" {
-                    self.pos += 1;
-                    let filter = match self.next() {
+                    self.toks.next();
+                    let filter = match self.toks.next() {
                         Some(Tok::Sym(')')) => return Ok(Expr::Metrics(None)),
-                        Some(Tok::Str(s)) => s,
+                        Some(Tok::Str(s)) => s.clone(),
                         Some(t) => {
-                            return Err(format!("METRICS takes a string, found {}", show(&t)));
+                            return Err(format!("METRICS takes a string, found {}", show(t)));
                         }
                         None => return Err("missing ')'".into()),
                     };
@@ -252,8 +228,8 @@ impl Parser {
                 }
                 Ok(Expr::Call(func, args))
             }
-            Some(Tok::Ident(name)) => Ok(Expr::Ref(name)),
-            Some(t) => Err(format!("unexpected {}", show(&t))),
+            Some(Tok::Ident(name)) => Ok(Expr::Ref(name.clone())),
+            Some(t) => Err(format!("unexpected {}", show(t))),
             None => Err("unexpected end of expression".into()),
         }
     }
@@ -270,15 +246,15 @@ fn show(t: &Tok) -> String {
 
 /// Parses an expression.
 pub fn parse(s: &str) -> Result<Expr, String> {
+    let toks = tokenize(s)?;
     let mut p = Parser {
-        toks: tokenize(s)?,
-        pos: 0,
+        toks: Tokens::new(&toks),
         depth: 0,
     };
     let e = p.expr()?;
-    match p.next() {
+    match p.toks.next() {
         None => Ok(e),
-        Some(t) => Err(format!("unexpected {} after the expression", show(&t))),
+        Some(t) => Err(format!("unexpected {} after the expression", show(t))),
     }
 }
 

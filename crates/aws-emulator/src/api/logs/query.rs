@@ -11,6 +11,8 @@ mod lex;
 use lex::{Spanned, Tok, err, lex};
 use regex::Regex;
 
+use crate::api::shared::scan::Tokens;
+
 /// A syntax error with the offending character range.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryError {
@@ -142,32 +144,31 @@ pub enum Command {
 }
 
 struct Parser<'a> {
-    toks: &'a [Spanned],
-    pos: usize,
+    toks: Tokens<'a, Spanned>,
     /// Offset of the end of the stage, for errors at its end.
     end: usize,
 }
 
 impl<'a> Parser<'a> {
-    fn peek(&self) -> Option<&'a Spanned> {
-        self.toks.get(self.pos)
+    fn next(&mut self) -> Result<&'a Spanned, QueryError> {
+        self.toks
+            .next()
+            .ok_or_else(|| err("unexpected end of query", self.end, self.end))
     }
 
-    fn next(&mut self) -> Result<&'a Spanned, QueryError> {
-        let t = self
-            .toks
-            .get(self.pos)
-            .ok_or_else(|| err("unexpected end of query", self.end, self.end))?;
-        self.pos += 1;
-        Ok(t)
+    /// Takes the next token if it is `tok`.
+    fn eat(&mut self, tok: &Tok) -> bool {
+        self.toks.eat_if(|t| &t.tok == tok)
     }
 
     fn unexpected(t: &Spanned) -> QueryError {
         err(format!("unexpected token `{}`", t.text), t.start, t.end)
     }
 
-    fn keyword(&self, word: &str) -> bool {
-        matches!(self.peek(), Some(Spanned { tok: Tok::Ident(w), .. }) if w.eq_ignore_ascii_case(word))
+    /// Takes the next token if it is the keyword `word`, in any case.
+    fn keyword(&mut self, word: &str) -> bool {
+        self.toks
+            .eat_if(|t| matches!(&t.tok, Tok::Ident(w) if w.eq_ignore_ascii_case(word)))
     }
 
     fn expect(&mut self, tok: &Tok) -> Result<(), QueryError> {
@@ -193,8 +194,7 @@ impl<'a> Parser<'a> {
 
     fn field_list(&mut self) -> Result<Vec<String>, QueryError> {
         let mut names = vec![self.field()?];
-        while self.peek().is_some_and(|t| t.tok == Tok::Comma) {
-            self.pos += 1;
+        while self.eat(&Tok::Comma) {
             names.push(self.field()?);
         }
         Ok(names)
@@ -203,7 +203,6 @@ impl<'a> Parser<'a> {
     fn or(&mut self, depth: usize) -> Result<Cond, QueryError> {
         let mut left = self.and(depth)?;
         while self.keyword("or") {
-            self.pos += 1;
             left = Cond::Or(Box::new(left), Box::new(self.and(depth)?));
         }
         Ok(left)
@@ -212,7 +211,6 @@ impl<'a> Parser<'a> {
     fn and(&mut self, depth: usize) -> Result<Cond, QueryError> {
         let mut left = self.unary(depth)?;
         while self.keyword("and") {
-            self.pos += 1;
             left = Cond::And(Box::new(left), Box::new(self.unary(depth)?));
         }
         Ok(left)
@@ -223,17 +221,14 @@ impl<'a> Parser<'a> {
             return Err(err("condition nested too deeply", self.end, self.end));
         }
         if self.keyword("not") {
-            self.pos += 1;
             return Ok(Cond::Not(Box::new(self.unary(depth + 1)?)));
         }
-        if self.peek().is_some_and(|t| t.tok == Tok::LParen) {
-            self.pos += 1;
+        if self.eat(&Tok::LParen) {
             let inner = self.or(depth + 1)?;
             self.expect(&Tok::RParen)?;
             return Ok(inner);
         }
         if self.keyword("ispresent") {
-            self.pos += 1;
             self.expect(&Tok::LParen)?;
             let f = self.field()?;
             self.expect(&Tok::RParen)?;
@@ -248,7 +243,6 @@ impl<'a> Parser<'a> {
                 Ok(Cond::Like(field_of(&left, &t)?, self.matcher()?))
             }
             Tok::Ident(w) if w.eq_ignore_ascii_case("not") && self.keyword("like") => {
-                self.pos += 1;
                 let f = field_of(&left, &t)?;
                 Ok(Cond::Not(Box::new(Cond::Like(f, self.matcher()?))))
             }
@@ -266,8 +260,7 @@ impl<'a> Parser<'a> {
             Tok::Num(n) => Ok(Operand::Num(*n)),
             Tok::Str(s) => Ok(Operand::Str(s.clone())),
             Tok::Ident(name) if !is_reserved(name) => {
-                if self.peek().is_some_and(|n| n.tok == Tok::LParen) {
-                    let t = &self.toks[self.pos - 1];
+                if self.toks.peek().is_some_and(|n| n.tok == Tok::LParen) {
                     return Err(err(
                         format!("unsupported function `{name}`"),
                         t.start,
@@ -299,20 +292,15 @@ impl<'a> Parser<'a> {
         let mut aggs = Vec::new();
         loop {
             aggs.push(self.agg()?);
-            if self.peek().is_some_and(|t| t.tok == Tok::Comma) {
-                self.pos += 1;
-            } else {
+            if !self.eat(&Tok::Comma) {
                 break;
             }
         }
         let mut by = Vec::new();
         if self.keyword("by") {
-            self.pos += 1;
             loop {
                 by.push(self.group_key()?);
-                if self.peek().is_some_and(|t| t.tok == Tok::Comma) {
-                    self.pos += 1;
-                } else {
+                if !self.eat(&Tok::Comma) {
                     break;
                 }
             }
@@ -322,16 +310,14 @@ impl<'a> Parser<'a> {
 
     fn alias(&mut self) -> Result<Option<String>, QueryError> {
         if self.keyword("as") {
-            self.pos += 1;
             return self.field().map(Some);
         }
         Ok(None)
     }
 
     fn source_text(&self, from: usize) -> String {
-        let toks = &self.toks[from..self.pos];
         let mut s = String::new();
-        for t in toks {
+        for t in self.toks.since(from) {
             if t.tok == Tok::Comma {
                 s.push_str(", ");
             } else {
@@ -342,7 +328,7 @@ impl<'a> Parser<'a> {
     }
 
     fn agg(&mut self) -> Result<Agg, QueryError> {
-        let from = self.pos;
+        let from = self.toks.pos();
         let t = self.next()?.clone();
         let Tok::Ident(name) = &t.tok else {
             return Err(Self::unexpected(&t));
@@ -350,10 +336,7 @@ impl<'a> Parser<'a> {
         let lower = name.to_ascii_lowercase();
         self.expect(&Tok::LParen)?;
         let func = match lower.as_str() {
-            "count" if self.peek().is_some_and(|t| t.tok == Tok::Star) => {
-                self.pos += 1;
-                AggFn::CountAll
-            }
+            "count" if self.eat(&Tok::Star) => AggFn::CountAll,
             "count" => AggFn::Count(self.field()?),
             "sum" => AggFn::Sum(self.field()?),
             "avg" => AggFn::Avg(self.field()?),
@@ -376,7 +359,7 @@ impl<'a> Parser<'a> {
                 ));
             }
         };
-        if let Some(t) = self.peek()
+        if let Some(t) = self.toks.peek()
             && t.tok != Tok::RParen
         {
             return Err(err(
@@ -392,9 +375,8 @@ impl<'a> Parser<'a> {
     }
 
     fn group_key(&mut self) -> Result<GroupKey, QueryError> {
-        let from = self.pos;
+        let from = self.toks.pos();
         if self.keyword("bin") {
-            self.pos += 1;
             self.expect(&Tok::LParen)?;
             let t = self.next()?.clone();
             let period = match &t.tok {
@@ -413,7 +395,7 @@ impl<'a> Parser<'a> {
 
     fn parse_command(&mut self) -> Result<Command, QueryError> {
         // `parse [field] "glob" as a, b` or `parse [field] /(?<a>..)/`.
-        let field = match self.peek().map(|t| &t.tok) {
+        let field = match self.toks.peek().map(|t| &t.tok) {
             Some(Tok::Ident(_)) => self.field()?,
             _ => "@message".to_owned(),
         };
@@ -427,7 +409,6 @@ impl<'a> Parser<'a> {
                 if !self.keyword("as") {
                     return Err(err("parse with a glob pattern needs `as`", t.start, t.end));
                 }
-                self.pos += 1;
                 let names = self.field_list()?;
                 if names.len() != stars {
                     return Err(err(
@@ -495,19 +476,12 @@ impl<'a> Parser<'a> {
                 let mut keys = Vec::new();
                 loop {
                     let f = self.field()?;
-                    let desc = if self.keyword("desc") {
-                        self.pos += 1;
-                        true
-                    } else {
-                        if self.keyword("asc") {
-                            self.pos += 1;
-                        }
-                        false
-                    };
+                    let desc = self.keyword("desc");
+                    if !desc {
+                        self.keyword("asc");
+                    }
                     keys.push((f, desc));
-                    if self.peek().is_some_and(|t| t.tok == Tok::Comma) {
-                        self.pos += 1;
-                    } else {
+                    if !self.eat(&Tok::Comma) {
                         break;
                     }
                 }
@@ -526,7 +500,7 @@ impl<'a> Parser<'a> {
                 return Err(err(format!("unsupported command `{word}`"), t.start, t.end));
             }
         };
-        if let Some(t) = self.peek() {
+        if let Some(t) = self.toks.peek() {
             return Err(Self::unexpected(t));
         }
         Ok(cmd)
@@ -565,17 +539,8 @@ pub fn parse_period(s: &str) -> Option<u64> {
 /// Parses a whole query into its pipeline.
 pub fn parse(src: &str) -> Result<Vec<Command>, QueryError> {
     let toks = lex(src)?;
-    let mut stages: Vec<&[Spanned]> = Vec::new();
-    let mut from = 0;
-    for (i, t) in toks.iter().enumerate() {
-        if t.tok == Tok::Pipe {
-            stages.push(&toks[from..i]);
-            from = i + 1;
-        }
-    }
-    stages.push(&toks[from..]);
     let mut commands = Vec::new();
-    for stage in stages {
+    for stage in toks.split(|t| t.tok == Tok::Pipe) {
         let end = stage
             .last()
             .map_or(src.chars().count().saturating_sub(1), |t| t.end);
@@ -583,8 +548,7 @@ pub fn parse(src: &str) -> Result<Vec<Command>, QueryError> {
             return Err(err("empty command between `|`", end, end));
         }
         let mut p = Parser {
-            toks: stage,
-            pos: 0,
+            toks: Tokens::new(stage),
             end,
         };
         commands.push(p.command()?);

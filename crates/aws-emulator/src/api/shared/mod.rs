@@ -1,5 +1,8 @@
 //! What serves all three APIs: the per-API request-rate limit ([`RateLimiter`]) and the JSON
-//! reply of the JSON protocols ([`JsonReply`], X-Ray's restJson1 and Logs' awsJson1_1).
+//! reply of the JSON protocols ([`JsonReply`], X-Ray's restJson1 and Logs' awsJson1_1), and
+//! the char scanner and token cursor under the three expression parsers (`scan`).
+
+pub(crate) mod scan;
 
 use serde_json::{Value, json};
 

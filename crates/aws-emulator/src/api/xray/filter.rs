@@ -6,6 +6,7 @@
 //! "match everything".
 
 use super::summary::{Annotation, Summary};
+use crate::api::shared::scan::{Escapes, Scanner, Tokens};
 
 /// A parsed filter expression.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,132 +112,69 @@ fn describe(t: &Tok) -> String {
 }
 
 fn lex(src: &str) -> Result<Vec<Tok>, String> {
-    let chars: Vec<char> = src.chars().collect();
+    let mut s = Scanner::new(src);
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            c if c.is_whitespace() => i += 1,
-            '(' => {
-                out.push(Tok::LParen);
-                i += 1;
-            }
-            ')' => {
-                out.push(Tok::RParen);
-                i += 1;
-            }
-            ',' => {
-                out.push(Tok::Comma);
-                i += 1;
-            }
-            '"' => {
-                let mut s = String::new();
-                i += 1;
-                loop {
-                    match chars.get(i) {
-                        None => return Err("unterminated string".to_owned()),
-                        Some('"') => break,
-                        Some('\\') if chars.get(i + 1).is_some() => {
-                            s.push(chars[i + 1]);
-                            i += 2;
-                        }
-                        Some(&ch) => {
-                            s.push(ch);
-                            i += 1;
-                        }
-                    }
-                }
-                i += 1;
-                out.push(Tok::Str(s));
-            }
-            '&' | '|' => {
-                if chars.get(i + 1) != Some(&c) {
-                    return Err(format!("unsupported token `{c}`"));
-                }
-                out.push(if c == '&' { Tok::And } else { Tok::Or });
-                i += 2;
-            }
-            '!' if chars.get(i + 1) == Some(&'=') => {
-                out.push(Tok::Op(Cmp::Ne));
-                i += 2;
-            }
-            '!' => {
-                out.push(Tok::Bang);
-                i += 1;
-            }
-            '=' => {
-                out.push(Tok::Op(Cmp::Eq));
-                i += 1;
-            }
-            '<' | '>' => {
-                let eq = chars.get(i + 1) == Some(&'=');
-                out.push(Tok::Op(match (c, eq) {
-                    ('<', false) => Cmp::Lt,
-                    ('<', true) => Cmp::Le,
-                    (_, false) => Cmp::Gt,
-                    (_, true) => Cmp::Ge,
-                }));
-                i += if eq { 2 } else { 1 };
-            }
+    loop {
+        s.skip_whitespace();
+        let start = s.pos();
+        let Some(c) = s.peek() else {
+            return Ok(out);
+        };
+        out.push(match c {
+            '"' => s
+                .quoted(Escapes::Unescape)
+                .map(Tok::Str)
+                .ok_or("unterminated string")?,
             c if c.is_ascii_digit()
-                || (c == '-' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) =>
+                || (c == '-' && s.peek_at(1).is_some_and(|d| d.is_ascii_digit())) =>
             {
-                let start = i;
-                i += 1;
-                while chars
-                    .get(i)
-                    .is_some_and(|d| d.is_ascii_digit() || *d == '.')
-                {
-                    i += 1;
-                }
-                let text: String = chars[start..i].iter().collect();
-                let n = text
-                    .parse()
-                    .map_err(|_| format!("unsupported token `{text}`"))?;
-                out.push(Tok::Num(n));
+                s.bump();
+                s.skip_while(|d| d.is_ascii_digit() || d == '.');
+                let text = s.since(start);
+                Tok::Num(
+                    text.parse()
+                        .map_err(|_| format!("unsupported token `{text}`"))?,
+                )
             }
             c if c.is_alphanumeric() || c == '_' || c == '.' => {
-                let start = i;
-                while chars
-                    .get(i)
-                    .is_some_and(|d| d.is_alphanumeric() || matches!(d, '_' | '.' | '-' | ':'))
-                {
-                    i += 1;
-                }
-                let word: String = chars[start..i].iter().collect();
-                out.push(match word.as_str() {
+                let word =
+                    s.take_while(|d| d.is_alphanumeric() || matches!(d, '_' | '.' | '-' | ':'));
+                match word.as_str() {
                     "AND" | "and" => Tok::And,
                     "OR" | "or" => Tok::Or,
                     _ => Tok::Word(word),
-                });
+                }
             }
-            other => return Err(format!("unsupported token `{other}`")),
-        }
+            _ => {
+                s.bump();
+                match c {
+                    '(' => Tok::LParen,
+                    ')' => Tok::RParen,
+                    ',' => Tok::Comma,
+                    '&' if s.eat('&') => Tok::And,
+                    '|' if s.eat('|') => Tok::Or,
+                    '!' if s.eat('=') => Tok::Op(Cmp::Ne),
+                    '!' => Tok::Bang,
+                    '=' => Tok::Op(Cmp::Eq),
+                    '<' if s.eat('=') => Tok::Op(Cmp::Le),
+                    '<' => Tok::Op(Cmp::Lt),
+                    '>' if s.eat('=') => Tok::Op(Cmp::Ge),
+                    '>' => Tok::Op(Cmp::Gt),
+                    other => return Err(format!("unsupported token `{other}`")),
+                }
+            }
+        });
     }
-    Ok(out)
 }
 
-struct Parser {
-    toks: Vec<Tok>,
-    pos: usize,
+struct Parser<'a> {
+    toks: Tokens<'a, Tok>,
 }
 
-impl Parser {
-    fn peek(&self) -> Option<&Tok> {
-        self.toks.get(self.pos)
-    }
-
-    fn next(&mut self) -> Option<Tok> {
-        let t = self.toks.get(self.pos).cloned();
-        self.pos += 1;
-        t
-    }
-
+impl Parser<'_> {
     fn or(&mut self, depth: usize) -> Result<Filter, String> {
         let mut left = self.and(depth)?;
-        while self.peek() == Some(&Tok::Or) {
-            self.pos += 1;
+        while self.toks.eat(&Tok::Or) {
             let right = self.and(depth)?;
             left = Filter::Or(Box::new(left), Box::new(right));
         }
@@ -245,8 +183,7 @@ impl Parser {
 
     fn and(&mut self, depth: usize) -> Result<Filter, String> {
         let mut left = self.unary(depth)?;
-        while self.peek() == Some(&Tok::And) {
-            self.pos += 1;
+        while self.toks.eat(&Tok::And) {
             let right = self.unary(depth)?;
             left = Filter::And(Box::new(left), Box::new(right));
         }
@@ -258,18 +195,18 @@ impl Parser {
         if depth > 64 {
             return Err("expression nested too deeply".to_owned());
         }
-        match self.next() {
+        match self.toks.next() {
             Some(Tok::Bang) => Ok(Filter::Not(Box::new(self.unary(depth + 1)?))),
             Some(Tok::LParen) => {
                 let inner = self.or(depth + 1)?;
-                match self.next() {
+                match self.toks.next() {
                     Some(Tok::RParen) => Ok(inner),
-                    Some(t) => Err(format!("expected `)`, found `{}`", describe(&t))),
+                    Some(t) => Err(format!("expected `)`, found `{}`", describe(t))),
                     None => Err("expected `)` at end of expression".to_owned()),
                 }
             }
-            Some(Tok::Word(w)) => self.atom(&w),
-            Some(t) => Err(format!("unexpected token `{}`", describe(&t))),
+            Some(Tok::Word(w)) => self.atom(w),
+            Some(t) => Err(format!("unexpected token `{}`", describe(t))),
             None => Err("unexpected end of expression".to_owned()),
         }
     }
@@ -279,15 +216,15 @@ impl Parser {
         match lower.as_str() {
             "service" => {
                 self.expect(&Tok::LParen, "(")?;
-                let name = match self.next() {
-                    Some(Tok::Str(s)) => s,
+                let name = match self.toks.next() {
+                    Some(Tok::Str(s)) => s.clone(),
                     Some(Tok::RParen) => {
                         return Err("unsupported expression `service()` without a name".into());
                     }
                     Some(t) => {
                         return Err(format!(
                             "unsupported service() argument `{}` (only a quoted name)",
-                            describe(&t)
+                            describe(t)
                         ));
                     }
                     None => return Err("unexpected end of expression".to_owned()),
@@ -302,9 +239,9 @@ impl Parser {
                     _ => NumberKey::HttpStatus,
                 };
                 let cmp = self.cmp(word)?;
-                match self.next() {
-                    Some(Tok::Num(n)) => Ok(Filter::Number(key, cmp, n)),
-                    Some(t) => Err(format!("`{word}` needs a number, found `{}`", describe(&t))),
+                match self.toks.next() {
+                    Some(Tok::Num(n)) => Ok(Filter::Number(key, cmp, *n)),
+                    Some(t) => Err(format!("`{word}` needs a number, found `{}`", describe(t))),
                     None => Err(format!("`{word}` needs a number")),
                 }
             }
@@ -315,9 +252,9 @@ impl Parser {
                     "error" => FlagKey::Error,
                     _ => FlagKey::Throttle,
                 };
-                if let Some(Tok::Op(op)) = self.peek().cloned() {
-                    self.pos += 1;
-                    let value = match self.next() {
+                if let Some(&Tok::Op(op)) = self.toks.peek() {
+                    self.toks.next();
+                    let value = match self.toks.next() {
                         Some(Tok::Word(w)) if w.eq_ignore_ascii_case("true") => true,
                         Some(Tok::Word(w)) if w.eq_ignore_ascii_case("false") => false,
                         _ => return Err(format!("`{word}` compares only with true or false")),
@@ -333,9 +270,9 @@ impl Parser {
             _ if lower.starts_with("annotation.") && word.len() > "annotation.".len() => {
                 let key = word["annotation.".len()..].to_owned();
                 let cmp = self.cmp(word)?;
-                let value = match self.next() {
-                    Some(Tok::Str(s)) => Annotation::String(s),
-                    Some(Tok::Num(n)) => Annotation::Number(n),
+                let value = match self.toks.next() {
+                    Some(Tok::Str(s)) => Annotation::String(s.clone()),
+                    Some(Tok::Num(n)) => Annotation::Number(*n),
                     Some(Tok::Word(w)) if w.eq_ignore_ascii_case("true") => Annotation::Bool(true),
                     Some(Tok::Word(w)) if w.eq_ignore_ascii_case("false") => {
                         Annotation::Bool(false)
@@ -343,7 +280,7 @@ impl Parser {
                     Some(t) => {
                         return Err(format!(
                             "`{word}` needs a string, number or boolean, found `{}`",
-                            describe(&t)
+                            describe(t)
                         ));
                     }
                     None => return Err(format!("`{word}` needs a value")),
@@ -355,20 +292,20 @@ impl Parser {
     }
 
     fn cmp(&mut self, after: &str) -> Result<Cmp, String> {
-        match self.next() {
-            Some(Tok::Op(op)) => Ok(op),
+        match self.toks.next() {
+            Some(Tok::Op(op)) => Ok(*op),
             Some(t) => Err(format!(
                 "expected a comparison after `{after}`, found `{}`",
-                describe(&t)
+                describe(t)
             )),
             None => Err(format!("expected a comparison after `{after}`")),
         }
     }
 
     fn expect(&mut self, tok: &Tok, text: &str) -> Result<(), String> {
-        match self.next() {
-            Some(t) if &t == tok => Ok(()),
-            Some(t) => Err(format!("expected `{text}`, found `{}`", describe(&t))),
+        match self.toks.next() {
+            Some(t) if t == tok => Ok(()),
+            Some(t) => Err(format!("expected `{text}`, found `{}`", describe(t))),
             None => Err(format!("expected `{text}` at end of expression")),
         }
     }
@@ -377,11 +314,13 @@ impl Parser {
 /// Parses a filter expression; the error names the unsupported or unexpected token.
 pub fn parse(src: &str) -> Result<Filter, String> {
     let toks = lex(src)?;
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser {
+        toks: Tokens::new(&toks),
+    };
     let f = p.or(0)?;
-    match p.next() {
+    match p.toks.next() {
         None => Ok(f),
-        Some(t) => Err(format!("unexpected token `{}`", describe(&t))),
+        Some(t) => Err(format!("unexpected token `{}`", describe(t))),
     }
 }
 
