@@ -43,6 +43,7 @@ fn write_run(root: &Path, aws: Option<AwsResources>, traces: &[(String, DateTime
         aws,
         status: RunStatus::Completed,
         trace_sampling: 1.0,
+        trace_budget_per_sec: None,
         started_at: window.start,
         ended_at: Some(window.end),
         phases: vec![Phase {

@@ -95,6 +95,7 @@ fn main() {
         aws: None,
         status: RunStatus::Completed,
         trace_sampling: 1.0,
+        trace_budget_per_sec: None,
         started_at: t0,
         ended_at: Some(t0 + chrono::Duration::from_std(hours).unwrap()),
         phases,

@@ -62,6 +62,7 @@ fn write_run(
         }),
         status: RunStatus::Completed,
         trace_sampling: 0.0,
+        trace_budget_per_sec: None,
         started_at: t0(),
         ended_at: Some(w2.end),
         phases: vec![

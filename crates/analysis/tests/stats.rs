@@ -34,6 +34,7 @@ fn manifest() -> RunManifest {
         aws: None,
         status: RunStatus::Completed,
         trace_sampling: 1.0,
+        trace_budget_per_sec: None,
         started_at: t0(),
         ended_at: Some(w2.end),
         phases: vec![

@@ -24,6 +24,7 @@ use crate::live::{Live, LiveView};
 use crate::pacing::Pacer;
 use crate::plan::Plan;
 use crate::recorder::{Outbox, Stats, run_recorder};
+use crate::trace::{Sampling, TraceSampler};
 use crate::worker::{VuState, Worker, run_iteration};
 
 /// How to run.
@@ -91,6 +92,7 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
         outbox: outbox.clone(),
         live: live.clone(),
         clock,
+        sampler: TraceSampler::new(plan.sampling, Instant::now()),
         sequence: AtomicU64::new(0),
         next_vu: AtomicU32::new(0),
         feeder_pos: AtomicUsize::new(0),
@@ -248,7 +250,14 @@ fn initial_manifest(plan: &Plan, opts: &RunOptions, clock: &Clock) -> RunManifes
         target: plan.target.clone(),
         aws: plan.aws.clone(),
         status: RunStatus::Incomplete,
-        trace_sampling: plan.sampling,
+        trace_sampling: match plan.sampling {
+            Sampling::Fixed(p) => p,
+            Sampling::Budget { floor, .. } => floor,
+        },
+        trace_budget_per_sec: match plan.sampling {
+            Sampling::Fixed(_) => None,
+            Sampling::Budget { per_sec, .. } => Some(per_sec),
+        },
         started_at: clock.start_nanos().to_datetime(),
         ended_at: None,
         phases,

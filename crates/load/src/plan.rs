@@ -17,6 +17,7 @@ use crate::scenario::RawScenario;
 use crate::step::{Step, check_step, extracted_names};
 use crate::template::{Names, Template};
 use crate::threshold::parse_check;
+use crate::trace::{BUDGET_FLOOR, DEFAULT_BUDGET_PER_SEC, Sampling};
 
 /// A scenario checked and ready to run.
 #[derive(Clone, Debug)]
@@ -39,8 +40,8 @@ pub struct Plan {
     pub grace: Duration,
     /// Cap on concurrent requests.
     pub connections: Option<usize>,
-    /// Fraction of traces sampled.
-    pub sampling: f64,
+    /// Which requests ask to be traced.
+    pub sampling: Sampling,
     /// Send W3C `traceparent` too.
     pub traceparent: bool,
     /// AWS resources behind the target.
@@ -192,8 +193,15 @@ impl Plan {
             None => None,
         };
         let aws = raw.aws.filter(|a| !a.is_empty() || a.region.is_some());
-        let sampling = match &raw.trace.sampling {
-            Some(s) => {
+        let sampling = match (&raw.trace.sampling, &raw.trace.budget) {
+            (Some(_), Some(b)) => {
+                return Err(err(
+                    Some(b.span().start),
+                    "trace.budget",
+                    "set either `sampling` (a fixed share) or `budget` (traced requests per second), not both".into(),
+                ));
+            }
+            (Some(s), None) => {
                 let v = *s.get_ref();
                 if !(0.0..=1.0).contains(&v) {
                     return Err(err(
@@ -202,11 +210,28 @@ impl Plan {
                         "must be between 0.0 and 1.0".into(),
                     ));
                 }
-                v
+                Sampling::Fixed(v)
             }
-            // The collector needs sampled traces to see cold starts.
-            None if aws.is_some() => 1.0,
-            None => 0.0,
+            (None, Some(b)) => {
+                let v = *b.get_ref();
+                if !(v.is_finite() && v > 0.0 && v <= 100_000.0) {
+                    return Err(err(
+                        Some(b.span().start),
+                        "trace.budget",
+                        "must be a number of traced requests per second, above 0 and at most 100000".into(),
+                    ));
+                }
+                Sampling::Budget {
+                    per_sec: v,
+                    floor: BUDGET_FLOOR,
+                }
+            }
+            // Traces are for decomposition and evidence: a budget keeps them affordable.
+            (None, None) if aws.is_some() => Sampling::Budget {
+                per_sec: DEFAULT_BUDGET_PER_SEC,
+                floor: BUDGET_FLOOR,
+            },
+            (None, None) => Sampling::Fixed(0.0),
         };
 
         if raw.flows.is_empty() {
@@ -447,10 +472,37 @@ check = "cold_start_share < 0.1"
     }
 
     #[test]
+    fn trace_sampling_is_a_fixed_share_or_a_budget_not_both() {
+        let fixed = parse(&format!("{GOOD}\n[trace]\nsampling = 0.5\n")).unwrap();
+        assert_eq!(fixed.sampling, Sampling::Fixed(0.5));
+        let budget = parse(&format!("{GOOD}\n[trace]\nbudget = 5\n")).unwrap();
+        assert_eq!(
+            budget.sampling,
+            Sampling::Budget {
+                per_sec: 5.0,
+                floor: 0.01
+            }
+        );
+        let (_, field, message) =
+            error_at(&format!("{GOOD}\n[trace]\nsampling = 0.5\nbudget = 5\n"));
+        assert_eq!(field, "trace.budget");
+        assert!(message.contains("not both"), "{message}");
+        let (_, field, _) = error_at(&format!("{GOOD}\n[trace]\nbudget = 0\n"));
+        assert_eq!(field, "trace.budget");
+    }
+
+    #[test]
     fn a_good_scenario_becomes_a_plan() {
         let p = parse(GOOD).unwrap();
         assert_eq!(p.phases.len(), 2);
-        assert!((p.sampling - 1.0).abs() < f64::EPSILON);
+        // `[aws]` without `[trace]`: traced on the default budget.
+        assert_eq!(
+            p.sampling,
+            Sampling::Budget {
+                per_sec: 20.0,
+                floor: 0.01
+            }
+        );
         assert_eq!(p.aws.as_ref().unwrap().functions, vec!["store-products"]);
         assert_eq!(p.flows[0].weight, 3);
         assert_eq!(

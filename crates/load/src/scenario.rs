@@ -63,8 +63,10 @@ pub struct RawTarget {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTrace {
-    /// Fraction of requests sent with `Sampled=1`.
+    /// Fraction of requests sent with `Sampled=1` (instead of the budget).
     pub sampling: Option<Spanned<f64>>,
+    /// Traced requests per second of the default budget (when `[aws]` names resources).
+    pub budget: Option<Spanned<f64>>,
     /// Also send a W3C `traceparent` header.
     #[serde(default)]
     pub traceparent: bool,
@@ -124,6 +126,9 @@ pub struct RawStep {
     pub think: Option<Spanned<RawThink>>,
     /// Repeat this request until a JSON field reaches a state.
     pub poll: Option<Spanned<RawPoll>>,
+    /// Always trace this step's requests (`Sampled=1`), whatever `[trace]` says.
+    #[serde(default)]
+    pub trace: bool,
 }
 
 /// One `extract` rule; exactly one of `json`, `header`, `regex`.

@@ -32,6 +32,8 @@ pub struct Step {
     pub think: Option<Think>,
     /// Repeat until a state is reached.
     pub poll: Option<Poll>,
+    /// Always ask for this step's requests to be traced, whatever the sampling.
+    pub always_trace: bool,
 }
 
 impl Step {
@@ -287,6 +289,7 @@ pub fn check_step(raw: &RawStep, names: &Names<'_>) -> Result<Step, (Option<usiz
         extract,
         think,
         poll,
+        always_trace: raw.trace,
     })
 }
 

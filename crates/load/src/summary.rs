@@ -32,6 +32,7 @@ pub fn dry_run_text(plan: &Plan) -> String {
         ("expected requests", Align::Right),
     ]);
     let mut total = 0.0;
+    let mut traced = 0.0;
     let mut peak: f64 = 0.0;
     for p in &plan.phases {
         let load = match &p.model {
@@ -64,6 +65,10 @@ pub fn dry_run_text(plan: &Plan) -> String {
             .map_or("depends on server".to_string(), |n| {
                 let r = n * mean_steps;
                 total += r;
+                let secs = p.duration.as_secs_f64();
+                if secs > 0.0 {
+                    traced += secs * plan.sampling.traced_rate(r / secs);
+                }
                 format!("~{r:.0}")
             });
         let kind = match p.model {
@@ -82,9 +87,22 @@ pub fn dry_run_text(plan: &Plan) -> String {
     out.push_str(&table.render());
     let _ = writeln!(
         out,
-        "total: {:.1}s, ~{total:.0} requests in open phases, peak {peak}/s flow starts, trace sampling {}",
+        "total: {:.1}s, ~{total:.0} requests in open phases, peak {peak}/s flow starts",
         plan.total_duration().as_secs_f64(),
-        plan.sampling
+    );
+    let _ = writeln!(
+        out,
+        "traces: {}: ~{traced:.0} of the ~{total:.0} requests in open phases{}",
+        plan.sampling.describe(),
+        if plan
+            .phases
+            .iter()
+            .any(|p| matches!(p.model, PhaseModel::Closed { .. }))
+        {
+            "; closed phases by the same rule"
+        } else {
+            ""
+        }
     );
     out
 }

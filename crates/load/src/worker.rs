@@ -18,7 +18,7 @@ use crate::plan::Plan;
 use crate::recorder::{Event, Outbox};
 use crate::step::{Source, Step};
 use crate::template::RenderContext;
-use crate::trace::TraceIds;
+use crate::trace::{TraceIds, TraceSampler};
 
 /// Everything workers share.
 #[derive(Debug)]
@@ -33,6 +33,8 @@ pub struct Worker {
     pub live: Arc<Live>,
     /// Instant → UTC.
     pub clock: Clock,
+    /// Which requests ask to be traced.
+    pub sampler: TraceSampler,
     /// Run-wide request sequence.
     pub sequence: AtomicU64,
     /// Next virtual-user id.
@@ -132,7 +134,10 @@ async fn run_step(
             tokio::time::sleep_until(due.into()).await;
         }
         let intended_at = w.clock.at(due);
-        let trace = TraceIds::new(intended_at.epoch_secs(), w.plan.sampling);
+        let trace = TraceIds::new(
+            intended_at.epoch_secs(),
+            step.always_trace || w.sampler.sample(due),
+        );
         // Waiting for a connection happens after `due`: it shows in corrected latency.
         let _permit = match &w.connections {
             Some(s) => s.clone().acquire_owned().await.ok(),

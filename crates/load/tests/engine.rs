@@ -53,10 +53,9 @@ check = "achieved_rate >= 45"
     // The manifest on disk is the final one.
     let disk = RunDir::new(tmp.path().join("run")).read_manifest().unwrap();
     assert_eq!(&disk, m);
-    assert!(
-        (m.trace_sampling - 1.0).abs() < f64::EPSILON,
-        "AWS resources named: sample everything"
-    );
+    // AWS resources named, no `[trace]`: traced on the default budget, 20/s + 1 %.
+    assert_eq!(m.trace_budget_per_sec, Some(20.0));
+    assert!((m.trace_sampling - 0.01).abs() < f64::EPSILON);
     let windows = m.phase_windows();
     let per_phase = |p: u32| records.iter().filter(|r| r.phase == p).count();
     assert!((49..=51).contains(&per_phase(0)), "{}", per_phase(0));
@@ -71,29 +70,36 @@ check = "achieved_rate >= 45"
         );
         assert_eq!(r.status, 200);
         assert_eq!(r.endpoint, "GET /prod/products/:random_int");
-        assert!(r.sampled);
+    }
+    // 50 requests a second against a budget of 20/s holding one second's worth: ~20 + 20
+    // traced per phase (the idle second refills the bucket), plus 1 % of the rest.
+    for phase in [0, 2] {
+        let traced = records
+            .iter()
+            .filter(|r| r.phase == phase && r.sampled)
+            .count();
+        assert!((36..=46).contains(&traced), "phase {phase}: {traced} traced");
     }
     // The server saw nothing while the idle phase ran (allowing 50 ms for stragglers).
     let seen = srv.seen();
     assert_eq!(seen.len(), records.len());
-    // Trace ids sent are the ones recorded.
-    let sent: HashSet<String> = seen
+    // Trace ids and sampling decisions sent are the ones recorded.
+    let sent: HashSet<(String, bool)> = seen
         .iter()
         .map(|s| {
             let h = s
                 .header("x-amzn-trace-id")
                 .expect("trace header on every request");
-            assert!(h.ends_with(";Sampled=1"), "{h}");
-            h.trim_start_matches("Root=")
-                .split(';')
-                .next()
-                .unwrap()
-                .to_string()
+            let (root, sampled) = h.split_once(';').unwrap();
+            (
+                root.trim_start_matches("Root=").to_string(),
+                sampled == "Sampled=1",
+            )
         })
         .collect();
-    let recorded: HashSet<String> = records
+    let recorded: HashSet<(String, bool)> = records
         .iter()
-        .map(|r| r.trace_id.clone().unwrap())
+        .map(|r| (r.trace_id.clone().unwrap(), r.sampled))
         .collect();
     assert_eq!(sent, recorded);
     assert_eq!(sent.len(), records.len(), "ids are unique");

@@ -34,8 +34,13 @@ pub struct RunManifest {
     pub aws: Option<AwsResources>,
     /// How the run ended.
     pub status: RunStatus,
-    /// Fraction (0.0–1.0) of requests sent with `Sampled=1` in their trace header.
+    /// Fraction (0.0–1.0) of requests sent with `Sampled=1` in their trace header; with a
+    /// trace budget, the fraction of the requests beyond the budget.
     pub trace_sampling: f64,
+    /// The trace budget, traced requests per second, when the run traced on one. Which
+    /// requests were traced is in each request record (`sampled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_budget_per_sec: Option<f64>,
     /// When the run started (UTC).
     pub started_at: DateTime<Utc>,
     /// When the run ended (UTC); absent while it runs or when it was killed.
@@ -278,6 +283,7 @@ mod tests {
             }),
             status: RunStatus::Completed,
             trace_sampling: 1.0,
+            trace_budget_per_sec: None,
             started_at: t0,
             ended_at: Some(w2.end),
             phases: vec![

@@ -93,6 +93,7 @@ fn run_dir(
         }),
         status: RunStatus::Completed,
         trace_sampling: 1.0,
+        trace_budget_per_sec: None,
         started_at: start,
         ended_at: Some(window.end),
         phases: vec![Phase {
