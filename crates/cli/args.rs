@@ -316,6 +316,9 @@ pub struct CollectHow {
     /// Skip CloudWatch Logs (REPORT lines)
     #[arg(long)]
     pub no_logs: bool,
+    /// Most X-Ray traces of the run's requests to fetch: failed and slow first, then flagged, cold, and a sample per phase and endpoint
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_traces: usize,
     #[command(flatten)]
     pub timeouts: AwsTimeoutArgs,
 }

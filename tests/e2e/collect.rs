@@ -339,7 +339,7 @@ fn collects_traces_and_logs_from_the_sandbox() {
         .stdout
         .clone();
     let text = String::from_utf8(out).unwrap();
-    assert!(text.contains("traces: 1 of 1 sampled found"), "{text}");
+    assert!(text.contains("traces: 1 of 1 requested found"), "{text}");
     assert!(
         text.contains("logs: 1 REPORT lines, 1 cold starts"),
         "{text}"

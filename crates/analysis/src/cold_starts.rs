@@ -544,6 +544,7 @@ mod tests {
     fn xray_joined_requests_win_over_report_lines() {
         let spans = report("a", "2026-11-22T13:59:55Z", Some(100));
         let traced = [TracedRequest {
+            failed_or_slow: false,
             phase: 0,
             endpoint: "GET /x".into(),
             raw: Duration::from_millis(30),
@@ -566,6 +567,7 @@ mod tests {
         ]
         .concat();
         let request = |cold, ms| TracedRequest {
+            failed_or_slow: false,
             phase: 0,
             endpoint: "GET /x".into(),
             raw: Duration::from_millis(ms),

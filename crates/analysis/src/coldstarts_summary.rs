@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 use stormwatch_model::percentile::percentile_of_sorted;
+pub use stormwatch_model::text_table::{percent, thousands};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -328,24 +329,6 @@ fn traced_cost(traced: &[&TracedInvocation]) -> TracedCost {
         warm_segment_p50: warm_p50,
         cold_minus_warm_p50: cold_p50.zip(warm_p50).map(|(c, w)| Millis(c.0 - w.0)),
     }
-}
-
-/// `3120` → `3,120`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
-/// `0.013` → `1.3 %`.
-pub fn percent(rate: f64) -> String {
-    format!("{:.1} %", rate * 100.0)
 }
 
 /// `checkout: 41 cold starts in 3,120 invocations (1.3 %), init p50 380 ms / p99 910 ms,

@@ -34,7 +34,7 @@ pub fn analyze(run: &RunDir) -> Result<AnalysisReport, AnalysisError> {
 pub fn report_from(inputs: &RunInputs) -> Result<AnalysisReport, AnalysisError> {
     let mut phases = phase_stats::phase_stats(inputs)?;
     let traces = traces::breakdowns(&inputs.spans);
-    let traced = traces::join(inputs, &traces)?;
+    let (traced, population) = traces::join(inputs, &traces)?;
     let windows: Vec<_> = phases.iter().map(|p| p.window).collect();
     let server = inputs.server.phase_stats(&windows);
     let timeouts = traces::function_timeouts(&inputs.spans, &windows);
@@ -43,7 +43,12 @@ pub fn report_from(inputs: &RunInputs) -> Result<AnalysisReport, AnalysisError> 
             timeouts.fill(p.index, s);
         }
         p.server = s;
-        p.waterfall = traces::waterfall(traced.iter().filter(|t| t.phase == p.index));
+        p.waterfall = traces::waterfall(
+            traced.iter().filter(|t| t.phase == p.index),
+            p.index,
+            &population,
+            traces::cold_share(&inputs.spans, &p.window),
+        );
     }
     let mut timeline = timeline::timeline(inputs)?;
     timeline::add_server_series(&mut timeline, &inputs.server);

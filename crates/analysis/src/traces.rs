@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use polars::prelude::*;
 use stormwatch_model::analysis::{ResourceKind, ServerStats, Waterfall};
+use stormwatch_model::percentile::percentile_of_sorted;
 use stormwatch_model::{Millis, PhaseWindow, Span, SpanKind, UnixNanos};
 
 use crate::AnalysisError;
@@ -104,28 +105,48 @@ pub struct TracedRequest {
     pub endpoint: String,
     /// Client-observed latency from actual send.
     pub raw: Duration,
+    /// Failed (4xx/5xx, transport) or at or above its phase × endpoint p99: the class the
+    /// collector fetches first when `--max-traces` cuts.
+    pub failed_or_slow: bool,
     /// The trace's breakdown.
     pub trace: TraceBreakdown,
 }
 
-/// Joins sampled requests with their trace breakdowns (requests without spans are left out).
+/// The run's requests per phase, endpoint and failed-or-slow class: the population a
+/// traced sample stands for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Population(HashMap<(u32, String, bool), u64>);
+
+impl Population {
+    /// Requests of `phase`.
+    pub fn of_phase(&self, phase: u32) -> u64 {
+        self.0
+            .iter()
+            .filter(|((p, _, _), _)| *p == phase)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+/// Joins requests with their trace breakdowns (requests without spans are left out), and
+/// counts the population every traced request stands for.
 pub fn join(
     inputs: &RunInputs,
     traces: &HashMap<&str, TraceBreakdown>,
-) -> Result<Vec<TracedRequest>, AnalysisError> {
+) -> Result<(Vec<TracedRequest>, Population), AnalysisError> {
     if traces.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Population::default()));
     }
     let df = inputs
         .requests
         .clone()
         .lazy()
-        .filter(col("trace_id").is_not_null())
         .select([
             col("trace_id"),
             col("phase"),
             col("endpoint"),
             col("raw_ms"),
+            col("status"),
         ])
         .collect()
         .map_err(AnalysisError::query("joining requests with traces"))?;
@@ -136,27 +157,101 @@ pub fn join(
             df.column("phase")?.u32()?.clone(),
             df.column("endpoint")?.u32()?.clone(),
             df.column("raw_ms")?.f64()?.clone(),
+            df.column("status")?.i32()?.clone(),
         ))
     };
-    let (ids, phases, endpoints, raw) = get().map_err(err)?;
+    let (ids, phases, endpoints, raw, status) = get().map_err(err)?;
+    // The collector's "slow": at or above the nearest-rank p99 of the phase × endpoint's
+    // answered requests.
+    let mut latencies: HashMap<(u32, u32), Vec<f64>> = HashMap::new();
+    for i in 0..df.height() {
+        if let (Some(p), Some(e), Some(r), Some(s)) =
+            (phases.get(i), endpoints.get(i), raw.get(i), status.get(i))
+            && s != 0
+        {
+            latencies.entry((p, e)).or_default().push(r);
+        }
+    }
+    let p99: HashMap<(u32, u32), f64> = latencies
+        .into_iter()
+        .filter_map(|(k, mut v)| {
+            v.sort_by(f64::total_cmp);
+            percentile_of_sorted(&v, 99.0).map(|p| (k, p))
+        })
+        .collect();
+    let mut population = Population::default();
+    let mut classes = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let (Some(p), Some(e)) = (phases.get(i), endpoints.get(i)) else {
+            classes.push(false);
+            continue;
+        };
+        let s = status.get(i).unwrap_or(0);
+        let slow = s != 0
+            && raw
+                .get(i)
+                .zip(p99.get(&(p, e)))
+                .is_some_and(|(r, q)| r >= *q);
+        let fos = s == 0 || s >= 400 || slow;
+        classes.push(fos);
+        *population
+            .0
+            .entry((p, inputs.endpoints.name(e).to_owned(), fos))
+            .or_default() += 1;
+    }
     let ms = |v: Option<f64>| Duration::from_secs_f64(v.unwrap_or(0.0).max(0.0) / 1000.0);
-    Ok((0..df.height())
+    let traced = (0..df.height())
         .filter_map(|i| {
             let trace = traces.get(ids.get(i)?)?;
             Some(TracedRequest {
                 phase: phases.get(i)?,
                 endpoint: inputs.endpoints.name(endpoints.get(i)?).to_owned(),
                 raw: ms(raw.get(i)),
+                failed_or_slow: classes[i],
                 trace: trace.clone(),
             })
         })
-        .collect())
+        .collect();
+    Ok((traced, population))
 }
 
-/// Mean decomposition of the traced requests of one phase.
-pub fn waterfall<'a>(requests: impl Iterator<Item = &'a TracedRequest>) -> Option<Waterfall> {
+/// The share of the invocations starting in `window` that cold-started, from every
+/// function span (X-Ray's and those made from REPORT lines: with REPORT lines collected,
+/// every invocation once, so the share is exact).
+pub fn cold_share(spans: &[Span], window: &PhaseWindow) -> Option<f64> {
+    let with_init: BTreeSet<&str> = spans
+        .iter()
+        .filter(|s| matches!(s.kind, SpanKind::Init | SpanKind::Restore))
+        .filter_map(|s| s.parent_id.as_deref())
+        .collect();
+    let (mut n, mut cold) = (0u64, 0u64);
+    for s in spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::LambdaFunction && window.contains_nanos(s.start))
+    {
+        n += 1;
+        cold += u64::from(s.cold || with_init.contains(s.id.as_str()));
+    }
+    (n > 0).then(|| cold as f64 / n as f64)
+}
+
+/// Mean decomposition of one phase's requests, estimated from its traced ones.
+///
+/// When `--max-traces` cut, the collector fetched failed, slow and cold requests first, so
+/// the traced set over-represents them. Each traced request is therefore weighted by what
+/// it stands for: its cell (endpoint × failed-or-slow) is weighted by the phase's request
+/// count in that cell (`population`), and within a cell cold and warm requests by the
+/// phase's cold share (`cold_share`, exact from REPORT lines; when unknown, by the traced
+/// mix). Cells without a traced request drop out and the rest are renormalised.
+pub fn waterfall<'a>(
+    requests: impl Iterator<Item = &'a TracedRequest>,
+    phase: u32,
+    population: &Population,
+    cold_share: Option<f64>,
+) -> Option<Waterfall> {
+    // Per cell (endpoint, failed_or_slow, cold): the sums of the parts and the count.
+    let mut cells: BTreeMap<(&str, bool, bool), ([f64; 7], u64)> = BTreeMap::new();
     let mut n = 0u64;
-    let mut sums = [0.0f64; 7];
     for r in requests {
         let t = &r.trace;
         let function = t.function.unwrap_or(t.init + t.invocation + t.overhead);
@@ -172,17 +267,53 @@ pub fn waterfall<'a>(requests: impl Iterator<Item = &'a TracedRequest>) -> Optio
             t.downstream,
             t.overhead,
         ];
-        for (s, p) in sums.iter_mut().zip(parts) {
+        let cell = cells
+            .entry((r.endpoint.as_str(), r.failed_or_slow, t.cold))
+            .or_default();
+        for (s, p) in cell.0.iter_mut().zip(parts) {
             *s += p.as_secs_f64() * 1000.0;
         }
+        cell.1 += 1;
         n += 1;
     }
     if n == 0 {
         return None;
     }
-    let m = |i: usize| Millis(sums[i] / n as f64);
+    // Traced counts per (endpoint, failed_or_slow), for the cold/warm split when the cold
+    // share is unknown.
+    let mut traced_in: BTreeMap<(&str, bool), u64> = BTreeMap::new();
+    for (&(e, f, _), (_, k)) in &cells {
+        *traced_in.entry((e, f)).or_default() += k;
+    }
+    let mut means = [0.0f64; 7];
+    let mut total_weight = 0.0;
+    for (&(e, f, cold), (sums, k)) in &cells {
+        let stands_for = population
+            .0
+            .get(&(phase, e.to_string(), f))
+            .copied()
+            .unwrap_or(0) as f64;
+        let both_traced = cells.contains_key(&(e, f, !cold));
+        let share = match cold_share {
+            // Only one of cold and warm traced in this cell: it stands for the whole cell.
+            Some(_) if !both_traced => 1.0,
+            Some(c) if cold => c,
+            Some(c) => 1.0 - c,
+            None => *k as f64 / traced_in[&(e, f)] as f64,
+        };
+        let w = stands_for * share;
+        for (m, s) in means.iter_mut().zip(sums) {
+            *m += w * s / *k as f64;
+        }
+        total_weight += w;
+    }
+    if total_weight <= 0.0 {
+        return None;
+    }
+    let m = |i: usize| Millis(means[i] / total_weight);
     Some(Waterfall {
         traced_requests: n,
+        of_requests: population.of_phase(phase),
         network: m(0),
         api_gateway: m(1),
         lambda_placement: m(2),
@@ -264,4 +395,57 @@ pub fn function_timeouts(spans: &[Span], windows: &[PhaseWindow]) -> FunctionTim
         }
     }
     FunctionTimeoutCounts { covered, counts }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traced(
+        endpoint: &str,
+        failed_or_slow: bool,
+        cold: bool,
+        invocation_ms: u64,
+    ) -> TracedRequest {
+        let invocation = Duration::from_millis(invocation_ms);
+        let init = Duration::from_millis(if cold { 500 } else { 0 });
+        TracedRequest {
+            phase: 0,
+            endpoint: endpoint.into(),
+            raw: invocation + init,
+            failed_or_slow,
+            trace: TraceBreakdown {
+                xray: true,
+                cold,
+                init,
+                function: Some(invocation + init),
+                invocation,
+                ..TraceBreakdown::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_waterfall_weights_each_traced_request_by_what_it_stands_for() {
+        // 990 ok requests and 10 failed-or-slow; the collector fetched 10 of each, and of
+        // the ok ones 5 cold (fetched first) and 5 warm, though only 1 % cold-started.
+        let population = Population(HashMap::from([
+            ((0, "GET /a".to_string(), false), 990),
+            ((0, "GET /a".to_string(), true), 10),
+        ]));
+        let mut requests: Vec<TracedRequest> = (0..10)
+            .map(|_| traced("GET /a", true, false, 1000))
+            .collect();
+        requests.extend((0..5).map(|_| traced("GET /a", false, true, 10)));
+        requests.extend((0..5).map(|_| traced("GET /a", false, false, 10)));
+        let w = waterfall(requests.iter(), 0, &population, Some(0.01)).unwrap();
+        assert_eq!((w.traced_requests, w.of_requests), (20, 1000));
+        // Invocation: (990 × 10 + 10 × 1000) / 1000 = 19.9 ms, not the traced mean 505.
+        assert!((w.invocation.0 - 19.9).abs() < 1e-9, "{:?}", w.invocation);
+        // Init: the ok cell is 1 % cold (500 ms), the failed cell warm: 990 × 0.01 × 500 / 1000.
+        assert!((w.init.0 - 4.95).abs() < 1e-9, "{:?}", w.init);
+        // Without the cold share, the traced mix within the cell stands: half cold.
+        let w = waterfall(requests.iter(), 0, &population, None).unwrap();
+        assert!((w.init.0 - 247.5).abs() < 1e-9, "{:?}", w.init);
+    }
 }

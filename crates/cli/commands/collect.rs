@@ -42,6 +42,7 @@ pub fn options(how: &CollectHow) -> CollectOptions {
     opts.metrics = !how.no_metrics;
     opts.xray = !how.no_xray;
     opts.logs = !how.no_logs;
+    opts.max_traces = how.max_traces;
     opts.period = how.period;
     if let Some(wait) = how.wait {
         opts.wait = Some(wait);

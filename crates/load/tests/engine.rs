@@ -78,7 +78,10 @@ check = "achieved_rate >= 45"
             .iter()
             .filter(|r| r.phase == phase && r.sampled)
             .count();
-        assert!((36..=46).contains(&traced), "phase {phase}: {traced} traced");
+        assert!(
+            (36..=46).contains(&traced),
+            "phase {phase}: {traced} traced"
+        );
     }
     // The server saw nothing while the idle phase ran (allowing 50 ms for stragglers).
     let seen = srv.seen();

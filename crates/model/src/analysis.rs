@@ -313,8 +313,11 @@ impl ResourceStats {
 /// Where the time of a traced request went (means over a phase's traced requests).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Waterfall {
-    /// Traced requests averaged.
+    /// Traced requests the estimate comes from.
     pub traced_requests: u64,
+    /// The phase's requests it stands for (0 in analyses written before it was recorded).
+    #[serde(default)]
+    pub of_requests: u64,
     /// Client-observed minus API Gateway time: network, TLS, client.
     pub network: Millis,
     /// API Gateway time minus Lambda time.

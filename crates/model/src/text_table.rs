@@ -1,6 +1,7 @@
 //! The one terminal table every command prints with: columns as wide as their widest cell,
 //! text left-aligned and numbers right-aligned, two spaces between columns, no trailing
 //! blanks. Lines that are not rows (a note under a phase) keep their place among the rows.
+//! And the two number formats the tables use: `3,120` and `1.3 %`.
 
 use std::fmt::Write;
 
@@ -110,6 +111,24 @@ impl TextTable {
         }
         let _ = writeln!(out, "{}", line.trim_end());
     }
+}
+
+/// `3120` → `3,120`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// `0.013` → `1.3 %`.
+pub fn percent(rate: f64) -> String {
+    format!("{:.1} %", rate * 100.0)
 }
 
 #[cfg(test)]

@@ -55,6 +55,7 @@ fn main() {
             server: None,
             waterfall: Some(Waterfall {
                 traced_requests: 1000,
+                of_requests: 1000,
                 network: Millis(2.0),
                 api_gateway: Millis(4.0),
                 lambda_placement: Millis(1.0),

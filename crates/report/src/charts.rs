@@ -5,6 +5,7 @@
 //! a machine with no fonts installed draws exactly the same pixels.
 
 use std::sync::Once;
+use stormwatch_model::text_table::thousands;
 
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
@@ -88,7 +89,7 @@ impl Chart {
             Self::Throughput => "Offered vs achieved rate, and Lambda concurrency",
             Self::Errors => "Errors by class, and throttles",
             Self::ColdStarts => "Cold starts per second",
-            Self::Waterfall => "Where a traced request's time went (mean per phase)",
+            Self::Waterfall => "Where a request's time went (mean per phase, from traced requests)",
             Self::Distribution => "Latency percentile distribution per phase",
         }
     }
@@ -390,13 +391,24 @@ fn cold_starts<DB: DrawingBackend>(
 
 fn waterfall<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, r: &AnalysisReport) -> DrawResult {
     area.fill(&WHITE).map_err(err)?;
-    let rows: Vec<(&str, [f64; 7])> = r
+    let rows: Vec<(String, [f64; 7])> = r
         .phases
         .iter()
         .filter_map(|p| {
             let w = p.waterfall.as_ref()?;
+            // The mean is estimated from a sample when not every request was traced.
+            let label = if w.of_requests > w.traced_requests {
+                format!(
+                    "{} (from {} of {} requests)",
+                    p.name,
+                    thousands(w.traced_requests),
+                    thousands(w.of_requests)
+                )
+            } else {
+                p.name.clone()
+            };
             Some((
-                p.name.as_str(),
+                label,
                 [
                     w.network.0,
                     w.api_gateway.0,
@@ -440,7 +452,7 @@ fn waterfall<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, r: &AnalysisRepo
         let y_bottom = n - row as f64 - 0.9;
         chart
             .draw_series(std::iter::once(Text::new(
-                (*name).to_string(),
+                name.clone(),
                 (0.0, n - row as f64 - 0.08),
                 ("sans-serif", 13).into_font(),
             )))

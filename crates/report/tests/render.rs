@@ -70,6 +70,7 @@ fn report(passed: bool) -> AnalysisReport {
                 server,
                 waterfall: Some(Waterfall {
                     traced_requests: 1500,
+                    of_requests: 1500,
                     network: Millis(3.0),
                     api_gateway: Millis(4.5),
                     lambda_placement: Millis(1.2),

@@ -239,7 +239,7 @@ async fn fetch_traced(
         max_other_traces: opts.max_traces,
         filter: xray::service_filter(functions),
     };
-    let ids = xray::other_trace_ids(
+    let ids = xray::trace_summaries(
         &clients.xray,
         &pacer,
         stats,
@@ -248,7 +248,8 @@ async fn fetch_traced(
         &xopts,
         &mut report,
     )
-    .await?;
+    .await?
+    .others;
     let documents = xray::fetch_documents(
         &clients.xray,
         &pacer,

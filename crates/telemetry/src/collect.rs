@@ -26,6 +26,7 @@ use crate::queries::{self, MetricSeries, Skipped};
 use crate::skew;
 use crate::target::CollectTarget;
 
+pub use crate::trace_selection::TraceSelection;
 pub use output::{CollectSummary, MetricsReport, WindowReport, read_metrics};
 
 /// Data for a window that ended less than this long ago may still be arriving.
@@ -58,6 +59,8 @@ pub struct CollectOptions {
     pub logs: bool,
     /// BatchGetTraces calls in flight.
     pub xray_concurrency: usize,
+    /// `--max-traces`: most traces of the run's own requests to fetch.
+    pub max_traces: usize,
     /// Most traces we did not start to fetch.
     pub max_other_traces: usize,
     /// "Now" for planning; `None` is the wall clock (tests pin it).
@@ -85,6 +88,7 @@ impl Default for CollectOptions {
             xray: true,
             logs: true,
             xray_concurrency: 8,
+            max_traces: 10_000,
             max_other_traces: 10_000,
             now: None,
             period: None,
@@ -156,25 +160,28 @@ pub async fn collect(
         let windows = prepared.target.phase_windows();
         let polled = poll::poll_metrics(&clients, &stats, &prepared, &windows, opts).await?;
 
+        // REPORT lines first: the cold ones claim their share of the trace budget.
+        let mut report_lines = Vec::new();
+        let mut logs_report = None;
+        if opts.logs && !prepared.target.resources.functions.is_empty() {
+            let (lines, r) =
+                report_lines::fetch_report_lines(&clients, &stats, &prepared, &windows, opts)
+                    .await?;
+            report_lines = lines;
+            logs_report = Some(r);
+        }
+
         let mut spans: Vec<Span> = Vec::new();
         let mut xray_report = None;
         if opts.xray {
+            let cold = report_lines::cold_trace_ids(&report_lines);
             let (s, r) =
-                traces::collect_traces(&clients, &stats, &prepared, &windows, opts).await?;
+                traces::collect_traces(&clients, &stats, &prepared, &windows, opts, &cold).await?;
             spans = s;
             xray_report = Some(r);
         }
         let trace_offsets = traces::trace_start_offsets(&spans, &prepared.target.sent_traces);
-
-        let mut logs_report = None;
-        if opts.logs && !prepared.target.resources.functions.is_empty() {
-            logs_report = Some(
-                report_lines::collect_report_lines(
-                    &clients, &stats, &prepared, &windows, opts, &mut spans,
-                )
-                .await?,
-            );
-        }
+        report_lines::add_untraced(report_lines, &mut spans);
 
         let api = stats.operations();
         let summary = CollectSummary {

@@ -24,6 +24,7 @@ pub mod report_line;
 pub mod segments;
 pub mod skew;
 pub mod target;
+pub mod trace_selection;
 pub mod xray;
 
 pub use crate::aws::{AwsOptions, Timeouts};

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use stormwatch_model::{AwsResources, PhaseWindow, RequestLog, RunDir, RunStatus, UnixNanos};
+use stormwatch_model::percentile::percentile_of_sorted;
+use stormwatch_model::{
+    AwsResources, PhaseWindow, RequestLog, RequestRecord, RunDir, RunStatus, UnixNanos,
+};
 
 use crate::TelemetryError;
 
@@ -37,6 +40,22 @@ pub struct NamedWindow {
     pub window: PhaseWindow,
 }
 
+/// A traced request of the run: when it was sent, where it belongs, and what the client saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentTrace {
+    /// When the request was sent.
+    pub sent: UnixNanos,
+    /// Its phase index.
+    pub phase: u32,
+    /// Its endpoint.
+    pub endpoint: String,
+    /// Answered 4xx/5xx (throttles included) or failed in transport.
+    pub failed: bool,
+    /// At or above the 99th percentile latency of its phase and endpoint (all requests,
+    /// traced or not).
+    pub slow: bool,
+}
+
 /// Everything `collect` needs to know before it touches the network.
 #[derive(Clone, Debug)]
 pub struct CollectTarget {
@@ -46,8 +65,8 @@ pub struct CollectTarget {
     pub resources: AwsResources,
     /// The windows to collect for, in order.
     pub windows: Vec<NamedWindow>,
-    /// Sampled X-Ray trace ids we sent, with the time each request was sent.
-    pub sent_traces: HashMap<String, UnixNanos>,
+    /// Sampled X-Ray trace ids we sent, with what each request was.
+    pub sent_traces: HashMap<String, SentTrace>,
     /// Where `telemetry/` goes.
     pub out: RunDir,
 }
@@ -106,13 +125,27 @@ impl CollectTarget {
                 path: run.manifest_path(),
             });
         }
+        let records = log.map(|l| l.records).unwrap_or_default();
+        let p99 = p99_by_phase_and_endpoint(&records);
         let mut sent_traces = HashMap::new();
-        for r in log.into_iter().flat_map(|l| l.records) {
+        for r in &records {
             if r.sampled
                 && r.status != 0
-                && let Some(id) = r.trace_id
+                && let Some(id) = r.trace_id.clone()
             {
-                sent_traces.insert(id, r.sent);
+                let slow = p99
+                    .get(&(r.phase, r.endpoint.as_str()))
+                    .is_some_and(|p| r.raw_latency() >= *p);
+                sent_traces.insert(
+                    id,
+                    SentTrace {
+                        sent: r.sent,
+                        phase: r.phase,
+                        failed: r.status >= 400 || r.error.is_some(),
+                        slow,
+                        endpoint: r.endpoint.clone(),
+                    },
+                );
             }
         }
         Ok(Self {
@@ -153,4 +186,22 @@ impl CollectTarget {
     pub fn phase_windows(&self) -> Vec<PhaseWindow> {
         self.windows.iter().map(|w| w.window).collect()
     }
+}
+
+/// The nearest-rank 99th percentile raw latency of every phase × endpoint.
+fn p99_by_phase_and_endpoint(
+    records: &[RequestRecord],
+) -> HashMap<(u32, &str), std::time::Duration> {
+    let mut by: HashMap<(u32, &str), Vec<std::time::Duration>> = HashMap::new();
+    for r in records.iter().filter(|r| r.status != 0) {
+        by.entry((r.phase, r.endpoint.as_str()))
+            .or_default()
+            .push(r.raw_latency());
+    }
+    by.into_iter()
+        .filter_map(|(k, mut v)| {
+            v.sort_unstable();
+            percentile_of_sorted(&v, 99.0).map(|p| (k, p))
+        })
+        .collect()
 }

@@ -15,6 +15,7 @@ use crate::aws::ApiStats;
 use crate::error::{Api, TelemetryError};
 use crate::pacing::{Pacer, paced};
 use crate::segments::{ParseStats, parse_document};
+use crate::trace_selection::TraceSelection;
 
 /// Most ids one `BatchGetTraces` call takes.
 pub const IDS_PER_CALL: usize = 5;
@@ -57,6 +58,8 @@ pub struct XrayReport {
     pub summary_requests: usize,
     /// Segment parsing counts.
     pub parse: ParseStats,
+    /// How the traces of the run's requests were chosen (`--max-traces`).
+    pub selection: TraceSelection,
 }
 
 #[derive(Default)]
@@ -254,8 +257,10 @@ fn to_smithy(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
     aws_smithy_types::DateTime::from_millis(t.timestamp_millis())
 }
 
-/// Ids of traces in `windows` (by trace start) that are not in `ours`, at most `max`.
-pub async fn other_trace_ids<S: std::hash::BuildHasher>(
+/// `GetTraceSummaries` over `windows` (by trace start): the ids of traces not in `ours`
+/// (at most `max_other_traces`), and those of ours X-Ray flagged as an error, fault or
+/// throttle.
+pub async fn trace_summaries<S: std::hash::BuildHasher>(
     client: &aws_sdk_xray::Client,
     pacer: &Pacer,
     stats: &ApiStats,
@@ -263,8 +268,9 @@ pub async fn other_trace_ids<S: std::hash::BuildHasher>(
     ours: &HashSet<String, S>,
     opts: &XrayOptions,
     report: &mut XrayReport,
-) -> Result<Vec<String>, TelemetryError> {
+) -> Result<Summaries, TelemetryError> {
     let mut out = BTreeSet::new();
+    let mut flagged = HashSet::new();
     for chunk in summary_chunks(windows, SUMMARY_CHUNK) {
         let mut token: Option<String> = None;
         for _ in 0..10_000 {
@@ -280,10 +286,14 @@ pub async fn other_trace_ids<S: std::hash::BuildHasher>(
             .await?;
             report.summary_requests += 1;
             for s in resp.trace_summaries() {
-                if let Some(id) = s.id()
-                    && !ours.contains(id)
-                {
+                let Some(id) = s.id() else { continue };
+                if !ours.contains(id) {
                     out.insert(id.to_string());
+                } else if s.has_error() == Some(true)
+                    || s.has_fault() == Some(true)
+                    || s.has_throttle() == Some(true)
+                {
+                    flagged.insert(id.to_string());
                 }
             }
             if out.len() >= opts.max_other_traces {
@@ -302,9 +312,18 @@ pub async fn other_trace_ids<S: std::hash::BuildHasher>(
             break;
         }
     }
-    let ids: Vec<String> = out.into_iter().take(opts.max_other_traces).collect();
-    report.other_traces = ids.len();
-    Ok(ids)
+    let others: Vec<String> = out.into_iter().take(opts.max_other_traces).collect();
+    report.other_traces = others.len();
+    Ok(Summaries { others, flagged })
+}
+
+/// What `GetTraceSummaries` told about the windows.
+#[derive(Debug, Default)]
+pub struct Summaries {
+    /// Traces we did not start (at most `max_other_traces`).
+    pub others: Vec<String>,
+    /// Traces of ours X-Ray marked with an error, fault or throttle.
+    pub flagged: HashSet<String>,
 }
 
 /// A `GetTraceSummaries` filter that keeps traces through any of `functions`.

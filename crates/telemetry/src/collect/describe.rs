@@ -45,11 +45,12 @@ impl Prepared {
             );
         }
         if opts.xray {
-            let n = self.target.sent_traces.len();
+            let traced = self.target.sent_traces.len();
+            let n = traced.min(opts.max_traces);
             let _ = writeln!(
                 s,
-                "  BatchGetTraces: {} sampled trace ids in {} call(s) of <= {}, {} in flight",
-                n,
+                "  BatchGetTraces: {n} of the run's {traced} traced requests (--max-traces {}) in {} call(s) of <= {}, {} in flight",
+                opts.max_traces,
                 n.div_ceil(xray::IDS_PER_CALL),
                 xray::IDS_PER_CALL,
                 opts.xray_concurrency
@@ -94,9 +95,23 @@ impl CollectSummary {
         if let Some(x) = &self.xray {
             let _ = writeln!(
                 s,
-                "traces: {} of {} sampled found, {} other, {} cold starts, {} malformed documents skipped",
+                "traces: {} of {} requested found, {} other, {} cold starts, {} malformed documents skipped",
                 x.found, x.requested, x.other_traces, x.parse.cold_starts, x.parse.malformed
             );
+            let sel = &x.selection;
+            if sel.chosen() < sel.traced_requests {
+                let _ = writeln!(
+                    s,
+                    "  requested {} of the run's {} traced requests (--max-traces {}): {} failed or slow, {} flagged by X-Ray, {} cold, {} sampled per phase and endpoint",
+                    sel.chosen(),
+                    sel.traced_requests,
+                    sel.max_traces,
+                    sel.failed_or_slow,
+                    sel.server_flagged,
+                    sel.cold,
+                    sel.sample
+                );
+            }
         }
         if let Some(l) = &self.logs {
             for g in &l.groups {

@@ -1,5 +1,6 @@
 //! The Logs part of collecting: each function's REPORT lines over the windows' padded
-//! hull, turned into spans for the invocations X-Ray did not trace.
+//! hull (fetched before the traces, so cold starts can claim their share of the trace
+//! budget), turned into spans for the invocations X-Ray did not trace.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,25 +11,20 @@ use stormwatch_model::{PhaseWindow, Span, SpanKind};
 use super::{CollectOptions, Prepared};
 use crate::TelemetryError;
 use crate::aws::{ApiStats, AwsClients};
-use crate::logs::{self, LogsReport};
+use crate::logs::{self, LoggedReport, LogsReport};
 use crate::pacing::Pacer;
 
-/// Adds to `spans` the spans of every REPORT line whose invocation X-Ray did not trace.
-pub(super) async fn collect_report_lines(
+/// Every function's REPORT lines over the windows.
+pub(super) async fn fetch_report_lines(
     clients: &AwsClients,
     stats: &Arc<ApiStats>,
     prepared: &Prepared,
     windows: &[PhaseWindow],
     opts: &CollectOptions,
-    spans: &mut Vec<Span>,
-) -> Result<LogsReport, TelemetryError> {
+) -> Result<(Vec<LoggedReport>, LogsReport), TelemetryError> {
     let pacer = Pacer::new(opts.logs_tps);
     let mut r = LogsReport::default();
-    let traced: HashSet<String> = spans
-        .iter()
-        .filter(|s| s.kind == SpanKind::LambdaFunction)
-        .map(|s| s.trace_id.clone())
-        .collect();
+    let mut lines = Vec::new();
     let range = padded_hull(windows, opts.pad);
     for f in &prepared.target.resources.functions {
         let (reports, g) = logs::fetch_reports(
@@ -40,21 +36,40 @@ pub(super) async fn collect_report_lines(
             &prepared.logs_query,
         )
         .await?;
-        for rep in reports {
-            // X-Ray already has this invocation: its spans are richer.
-            if rep
-                .line
-                .trace_id
-                .as_ref()
-                .is_some_and(|t| traced.contains(t))
-            {
-                continue;
-            }
-            spans.extend(rep.line.spans(&rep.function, rep.at));
-        }
+        lines.extend(reports);
         r.groups.push(g);
     }
-    Ok(r)
+    Ok((lines, r))
+}
+
+/// The trace ids of the invocations that cold-started (REPORT lines with an `XRAY TraceId`).
+pub(super) fn cold_trace_ids(lines: &[LoggedReport]) -> HashSet<String> {
+    lines
+        .iter()
+        .filter(|r| r.line.cold())
+        .filter_map(|r| r.line.trace_id.clone())
+        .collect()
+}
+
+/// Adds to `spans` the spans of every REPORT line whose invocation X-Ray did not trace.
+pub(super) fn add_untraced(lines: Vec<LoggedReport>, spans: &mut Vec<Span>) {
+    let traced: HashSet<String> = spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::LambdaFunction)
+        .map(|s| s.trace_id.clone())
+        .collect();
+    for rep in lines {
+        // X-Ray already has this invocation: its spans are richer.
+        if rep
+            .line
+            .trace_id
+            .as_ref()
+            .is_some_and(|t| traced.contains(t))
+        {
+            continue;
+        }
+        spans.extend(rep.line.spans(&rep.function, rep.at));
+    }
 }
 
 fn padded_hull(windows: &[PhaseWindow], pad: Duration) -> PhaseWindow {

@@ -1,46 +1,41 @@
-//! The X-Ray part of collecting: the traces we sent, then the other traces of the
-//! functions' service in the windows, and the send-to-segment offsets the clock-skew
-//! estimate needs.
+//! The X-Ray part of collecting: `GetTraceSummaries` over the windows (the traces we did
+//! not start, and which of ours X-Ray flagged), the choice of our traces within
+//! `--max-traces`, then `BatchGetTraces` for both; and the send-to-segment offsets the
+//! clock-skew estimate needs.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use stormwatch_model::{PhaseWindow, Span, SpanKind, UnixNanos};
+use stormwatch_model::{PhaseWindow, Span, SpanKind};
 
 use super::{CollectOptions, Prepared};
 use crate::TelemetryError;
 use crate::aws;
 use crate::pacing::Pacer;
+use crate::target::SentTrace;
+use crate::trace_selection;
 use crate::xray::{self, XrayOptions, XrayReport};
 
-/// Our sampled traces and the others of the windows, as spans.
+/// Our chosen traces and the others of the windows, as spans. `cold` holds the trace ids
+/// REPORT lines say cold-started.
 pub(super) async fn collect_traces(
     clients: &aws::AwsClients,
     stats: &Arc<aws::ApiStats>,
     prepared: &Prepared,
     windows: &[PhaseWindow],
     opts: &CollectOptions,
+    cold: &HashSet<String>,
 ) -> Result<(Vec<Span>, XrayReport), TelemetryError> {
     let pacer = Arc::new(Pacer::new(opts.xray_tps));
     let mut report = XrayReport::default();
-    let ours: Vec<String> = prepared.target.sent_traces.keys().cloned().collect();
-    report.requested = ours.len();
-    let mut spans = xray::fetch_traces(
-        &clients.xray,
-        &pacer,
-        stats,
-        &ours,
-        opts.xray_concurrency,
-        &mut report,
-    )
-    .await?;
-    let ours: HashSet<String> = ours.into_iter().collect();
+    let sent = &prepared.target.sent_traces;
+    let ours: HashSet<String> = sent.keys().cloned().collect();
     let xopts = XrayOptions {
         concurrency: opts.xray_concurrency,
         max_other_traces: opts.max_other_traces,
         filter: xray::service_filter(&prepared.target.resources.functions),
     };
-    let others = xray::other_trace_ids(
+    let summaries = xray::trace_summaries(
         &clients.xray,
         &pacer,
         stats,
@@ -50,7 +45,20 @@ pub(super) async fn collect_traces(
         &mut report,
     )
     .await?;
-    if !others.is_empty() {
+    let (chosen, selection) =
+        trace_selection::select(sent, &summaries.flagged, cold, opts.max_traces);
+    report.selection = selection;
+    report.requested = chosen.len();
+    let mut spans = xray::fetch_traces(
+        &clients.xray,
+        &pacer,
+        stats,
+        &chosen,
+        opts.xray_concurrency,
+        &mut report,
+    )
+    .await?;
+    if !summaries.others.is_empty() {
         // Counted apart: `found`/`not_found` describe our own traces only.
         let mut other_report = XrayReport::default();
         spans.extend(
@@ -58,7 +66,7 @@ pub(super) async fn collect_traces(
                 &clients.xray,
                 &pacer,
                 stats,
-                &others,
+                &summaries.others,
                 opts.xray_concurrency,
                 &mut other_report,
             )
@@ -74,12 +82,12 @@ pub(super) async fn collect_traces(
 }
 
 /// API Gateway segment start − our send time (ms), per traced request of ours.
-pub(super) fn trace_start_offsets(spans: &[Span], sent: &HashMap<String, UnixNanos>) -> Vec<f64> {
+pub(super) fn trace_start_offsets(spans: &[Span], sent: &HashMap<String, SentTrace>) -> Vec<f64> {
     spans
         .iter()
         .filter(|s| s.kind == SpanKind::ApiGateway)
         .filter_map(|s| {
-            let at = sent.get(&s.trace_id)?;
+            let at = sent.get(&s.trace_id)?.sent;
             Some((s.start.0 - at.0) as f64 / 1e6)
         })
         .collect()
