@@ -184,16 +184,28 @@ pub(crate) fn run_and_collect(
     scenario: &str,
     xray: bool,
 ) -> (AnalysisReport, RunDir) {
+    run_and_collect_with(dir, config, scenario, |o| {
+        o.xray = xray;
+        o.logs = !xray;
+    })
+}
+
+/// The same with the collector's options (1 s periods, 5 s of padding) adjusted by `adjust`.
+pub(crate) fn run_and_collect_with(
+    dir: &Path,
+    config: &str,
+    scenario: &str,
+    adjust: impl FnOnce(&mut stormwatch_telemetry::CollectOptions),
+) -> (AnalysisReport, RunDir) {
     let run = RunDir::new(dir.join("run"));
     runtime().block_on(async {
         let (sandbox, _) = start_and_load(dir, config, scenario, &run).await;
         let mut opts = stormwatch_telemetry::CollectOptions {
             period: Some(1),
             pad: Duration::from_secs(5),
-            xray,
-            logs: !xray,
             ..stormwatch_telemetry::CollectOptions::default()
         };
+        adjust(&mut opts);
         opts.aws.use_local_endpoint(&sandbox.api_url);
         let target = stormwatch_telemetry::CollectTarget::from_run(run.root()).unwrap();
         let prepared = stormwatch_telemetry::prepare(target, &opts).unwrap();
@@ -341,7 +353,7 @@ pub(crate) fn truth_lines(dir: &Path) -> Vec<serde_json::Value> {
 
 /// The cold-start scenario: `warm` starts a few environments, `idle` outlasts their 2 s idle
 /// lifetime, `burst` needs many at once. `sampling` is the load engine's trace sampling.
-fn cold_start_case(tracing: &str, sampling: f64) -> (String, String) {
+pub(crate) fn cold_start_case(tracing: &str, sampling: f64) -> (String, String) {
     let config = sandbox_config(
         "",
         &format!("idle_timeout = \"2s\"\ntracing = \"{tracing}\""),

@@ -170,12 +170,12 @@ fn demo_runs_the_pipeline_and_prints_the_report_path_last() {
         "Throttles metric {throttles} vs ground truth {lambda_throttled}"
     );
     assert!(metrics.iter().all(|p| p.period_secs == 1));
-    // ...and every cold start (all requests are sampled) is one X-Ray trace with an init
-    // subsegment, which the analysis counts from the traces.
+    // ...and every cold start is counted: from X-Ray's init subsegment for a traced request,
+    // from its REPORT line for one outside the trace budget.
     let cold = truth.iter().filter(|t| t["cold"] == true).count() as u64;
     assert!(cold > 0, "no cold start in the demo");
     let cold_starts = report.cold_starts.as_ref().expect("cold-start summary");
-    assert_eq!(cold_starts.source, "xray");
+    assert_eq!(cold_starts.source, "logs");
     assert_eq!(cold_starts.count, cold);
     let collect: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.collect_path()).unwrap()).unwrap();

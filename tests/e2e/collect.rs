@@ -155,7 +155,7 @@ fn dry_run_prints_queries_and_calls_without_network() {
                 ))
                 .and(predicate::str::contains("GetMetricData #1"))
                 .and(predicate::str::contains(
-                    "BatchGetTraces: 1 sampled trace ids",
+                    "BatchGetTraces: 1 of the run's 1 traced requests",
                 ))
                 .and(predicate::str::contains("/aws/lambda/f")),
         );
@@ -183,7 +183,7 @@ fn a_run_killed_in_its_first_second_is_still_collectable() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "BatchGetTraces: 1 sampled trace ids",
+            "BatchGetTraces: 1 of the run's 1 traced requests",
         ));
 }
 
@@ -281,7 +281,7 @@ fn access_denied_names_the_iam_action_and_exits_3() {
         .assert()
         .code(3)
         .stderr(
-            predicate::str::contains("`xray:BatchGetTraces`")
+            predicate::str::contains("`xray:GetTraceSummaries`")
                 .and(predicate::str::contains("IAM policy"))
                 .and(predicate::str::contains("AKIDTEST").not())
                 .and(predicate::str::contains("not-a-secret").not()),

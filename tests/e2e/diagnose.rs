@@ -179,7 +179,7 @@ fn a_refused_collect_exits_3_after_writing_the_client_side_report() {
         .clone();
     s.runtime.block_on(s.sandbox.stop()).unwrap();
     let stderr = String::from_utf8(out.stderr.clone()).unwrap();
-    assert!(stderr.contains("xray:BatchGetTraces"), "{stderr}");
+    assert!(stderr.contains("xray:GetTraceSummaries"), "{stderr}");
     let (html, _) = html_and_run(&out.stdout);
     assert!(html.is_file());
 }

@@ -12,4 +12,5 @@ mod examples;
 mod run;
 mod runs_list;
 mod sandbox;
+mod trace_budget;
 mod util;

@@ -64,7 +64,7 @@ pub(crate) fn access_denied_server() -> String {
                     }
                 }
             }
-            let body = r#"{"Message":"User: arn:aws:iam::123456789012:user/ci is not authorized to perform: xray:BatchGetTraces"}"#;
+            let body = r#"{"Message":"User: arn:aws:iam::123456789012:user/ci is not authorized to perform: xray:GetTraceSummaries"}"#;
             let _ = write!(
                 s,
                 "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nx-amzn-ErrorType: AccessDeniedException\r\nx-amzn-RequestId: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -36,19 +36,23 @@ fn latency_summary(mut v: Vec<f64>) -> LatencySummary {
     }
 }
 
-/// Cold-start summary, from the best source at hand: X-Ray traces joined to requests, else
-/// the REPORT-line spans (`source = "logs"`), else an estimate from metrics.
+/// Cold-start summary, from the best source at hand: every invocation when REPORT lines
+/// were collected (`source = "logs"`: their spans plus X-Ray's for the invocations X-Ray
+/// traced, so exact however few requests were traced), else X-Ray traces joined to requests
+/// (exact only when every request was traced), else an estimate from metrics.
 pub fn summary(
     traced: &[TracedRequest],
     spans: &[Span],
     server: &ServerSeries,
     phases: &[PhaseStats],
 ) -> Option<ColdStartSummary> {
+    if spans.iter().any(traces::from_logs)
+        && let Some(s) = from_logs(spans, traced, phases)
+    {
+        return Some(s);
+    }
     if traced.iter().any(|t| t.trace.xray) {
         return Some(from_traces(traced, phases));
-    }
-    if let Some(s) = from_logs(spans, traced, phases) {
-        return Some(s);
     }
     if traced.is_empty() {
         estimate_from_concurrency(server, phases)
@@ -122,7 +126,7 @@ fn from_traces(traced: &[TracedRequest], phases: &[PhaseStats]) -> ColdStartSumm
     }
 }
 
-/// One invocation as its REPORT line tells it.
+/// One invocation, from its REPORT line or its X-Ray function segment.
 struct LoggedInvocation<'a> {
     /// The function (its log group).
     function: &'a str,
@@ -134,14 +138,16 @@ struct LoggedInvocation<'a> {
     init: Duration,
 }
 
-/// The invocations the collector made from REPORT lines: each `lambda_function` span with a
-/// `report:` id, with its `init`/`restore` children.
+/// Every invocation the spans hold: each `lambda_function` span, the ones the collector made
+/// from REPORT lines (`report:` ids) and X-Ray's (the collector keeps a REPORT line only when
+/// X-Ray did not trace its invocation, so none is counted twice), with its `init`/`restore`
+/// children.
 fn logged_invocations(spans: &[Span]) -> Vec<LoggedInvocation<'_>> {
     // Init/Restore spans by their parent (the function span): summed length, earliest start.
     let mut inits: HashMap<&str, (Duration, UnixNanos)> = HashMap::new();
     for s in spans
         .iter()
-        .filter(|s| traces::from_logs(s) && matches!(s.kind, SpanKind::Init | SpanKind::Restore))
+        .filter(|s| matches!(s.kind, SpanKind::Init | SpanKind::Restore))
     {
         let Some(parent) = s.parent_id.as_deref() else {
             continue;
@@ -152,7 +158,7 @@ fn logged_invocations(spans: &[Span]) -> Vec<LoggedInvocation<'_>> {
     }
     spans
         .iter()
-        .filter(|s| s.kind == SpanKind::LambdaFunction && traces::from_logs(s))
+        .filter(|s| s.kind == SpanKind::LambdaFunction)
         .map(|s| match inits.get(s.id.as_str()) {
             Some(&(init, start)) => LoggedInvocation {
                 function: &s.name,
@@ -540,23 +546,46 @@ mod tests {
         );
     }
 
+    /// The spans of an invocation X-Ray traced (X-Ray's hex ids, not `report:`).
+    fn xray(id: &str, invoked: &str, init_ms: Option<u64>) -> Vec<Span> {
+        let mut spans = report(id, invoked, init_ms);
+        for s in &mut spans {
+            s.id = s.id.replace("report:", "1a2b");
+            s.parent_id = s.parent_id.as_ref().map(|p| p.replace("report:", "1a2b"));
+        }
+        spans
+    }
+
     #[test]
-    fn xray_joined_requests_win_over_report_lines() {
-        let spans = report("a", "2026-11-22T13:59:55Z", Some(100));
+    fn report_lines_and_xray_segments_count_every_invocation_once() {
+        // A trace budget: X-Ray traced invocation `a`, REPORT lines gave the untraced `b`
+        // and `c` (the collector drops the REPORT line of an invocation X-Ray traced).
+        let spans = [
+            xray("a", "2026-11-22T13:59:55Z", Some(100)),
+            report("b", "2026-11-22T13:59:56Z", Some(120)),
+            report("c", "2026-11-22T13:59:57Z", None),
+        ]
+        .concat();
         let traced = [TracedRequest {
             failed_or_slow: false,
             phase: 0,
             endpoint: "GET /x".into(),
-            raw: Duration::from_millis(30),
+            raw: Duration::from_millis(130),
             trace: TraceBreakdown {
                 xray: true,
+                cold: true,
                 ..TraceBreakdown::default()
             },
         }];
         let c = summary(&traced, &spans, &ServerSeries::default(), &phases()).unwrap();
+        assert_eq!(c.source, "logs");
+        assert_eq!(c.count, 2, "{c:#?}");
+        assert!((c.share - 2.0 / 3.0).abs() < 1e-9);
+        // Without REPORT lines (`--no-logs`) the traced requests are all there is.
+        let only_xray = xray("a", "2026-11-22T13:59:55Z", Some(100));
+        let c = summary(&traced, &only_xray, &ServerSeries::default(), &phases()).unwrap();
         assert_eq!(c.source, "xray");
-        assert_eq!(c.count, 0);
-        assert!(c.by_minute.is_empty());
+        assert_eq!(c.count, 1);
     }
 
     #[test]

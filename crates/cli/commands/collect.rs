@@ -22,6 +22,9 @@ pub async fn run(args: &CollectArgs, quiet: bool) -> anyhow::Result<Exit> {
         return Ok(Exit::Ok);
     }
     let dir = prepared.target.out.clone();
+    if !quiet {
+        eprintln!("{}", prepared.cost_line(&opts));
+    }
     let summary = stormwatch_telemetry::collect(prepared, &opts)
         .await
         .map_err(tag)?;
@@ -52,10 +55,18 @@ pub fn options(how: &CollectHow) -> CollectOptions {
     opts
 }
 
-/// Collects for the run in `dir` (its manifest's resources and windows).
-pub async fn collect_run(dir: &Path, opts: &CollectOptions) -> anyhow::Result<CollectSummary> {
+/// Collects for the run in `dir` (its manifest's resources and windows), saying the
+/// estimated cost on stderr first unless `quiet`.
+pub async fn collect_run(
+    dir: &Path,
+    opts: &CollectOptions,
+    quiet: bool,
+) -> anyhow::Result<CollectSummary> {
     let target = CollectTarget::from_run(dir).map_err(tag)?;
     let prepared = stormwatch_telemetry::prepare(target, opts).map_err(tag)?;
+    if !quiet {
+        eprintln!("{}", prepared.cost_line(opts));
+    }
     stormwatch_telemetry::collect(prepared, opts)
         .await
         .map_err(tag)

@@ -105,7 +105,7 @@ pub async fn run(pipeline: Pipeline, progress: Progress) -> anyhow::Result<Analy
         Collect::Skip(reason) => progress.say(reason),
         Collect::Run { opts, what } => {
             progress.say(what);
-            match collect::collect_run(dir.root(), &opts).await {
+            match collect::collect_run(dir.root(), &opts, progress.quiet).await {
                 Ok(summary) => {
                     if !progress.quiet {
                         eprint!("{}", summary.describe());

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use stormwatch_model::analysis::ThresholdResult;
+use stormwatch_model::pricing::{PRICES_AS_OF, Usage, usd_text};
 use stormwatch_model::text_table::{Align, TextTable};
 use stormwatch_model::threshold::{Observation, Scope, judge};
 use stormwatch_model::{PhaseModel, RunManifest, ThresholdMetric, ThresholdSpec};
@@ -92,7 +93,7 @@ pub fn dry_run_text(plan: &Plan) -> String {
     );
     let _ = writeln!(
         out,
-        "traces: {}: ~{traced:.0} of the ~{total:.0} requests in open phases{}",
+        "traces: {}: ~{traced:.0} of the ~{total:.0} requests in open phases{}; X-Ray records them for ~{} ({})",
         plan.sampling.describe(),
         if plan
             .phases
@@ -102,7 +103,15 @@ pub fn dry_run_text(plan: &Plan) -> String {
             "; closed phases by the same rule"
         } else {
             ""
-        }
+        },
+        usd_text(
+            Usage {
+                traces_recorded: traced,
+                ..Usage::default()
+            }
+            .usd()
+        ),
+        PRICES_AS_OF
     );
     out
 }

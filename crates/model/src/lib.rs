@@ -22,6 +22,7 @@ pub mod metric;
 pub mod parquet;
 pub mod parse;
 pub mod percentile;
+pub mod pricing;
 pub mod request;
 pub mod run_dir;
 pub mod schema;

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use stormwatch_model::Span;
+use stormwatch_model::pricing::Usage;
 
 use crate::TelemetryError;
 use crate::aws::{self, AwsOptions, OperationStats};
@@ -27,7 +28,7 @@ use crate::skew;
 use crate::target::CollectTarget;
 
 pub use crate::trace_selection::TraceSelection;
-pub use output::{CollectSummary, MetricsReport, WindowReport, read_metrics};
+pub use output::{CollectSummary, CostReport, MetricsReport, WindowReport, read_metrics};
 
 /// Data for a window that ended less than this long ago may still be arriving.
 pub const SETTLE: Duration = Duration::from_secs(5 * 60);
@@ -183,6 +184,17 @@ pub async fn collect(
         let trace_offsets = traces::trace_start_offsets(&spans, &prepared.target.sent_traces);
         report_lines::add_untraced(report_lines, &mut spans);
 
+        let cost = CostReport::new(Usage {
+            traces_recorded: 0.0,
+            traces_retrieved_or_scanned: xray_report.as_ref().map_or(0.0, |x| {
+                (x.requested + x.other_traces) as f64 + x.traces_scanned as f64
+            }),
+            metrics_requested: polled.report.metrics_requested as f64,
+            logs_bytes_scanned: logs_report
+                .as_ref()
+                .map_or(0, |l| l.groups.iter().map(|g| g.bytes_scanned).sum::<u64>())
+                as f64,
+        });
         let api = stats.operations();
         let summary = CollectSummary {
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -199,6 +211,7 @@ pub async fn collect(
             api,
             clock_skew: skew::estimate(&stats.skew_samples(), &trace_offsets),
             spans: spans.len(),
+            cost,
         };
         output::write(&prepared.target.out, opts, &polled.points, &spans, &summary)?;
         Ok(summary)

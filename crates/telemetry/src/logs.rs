@@ -60,6 +60,8 @@ pub struct GroupReport {
     pub fallback_reason: Option<String>,
     /// Insights queries run (after splitting).
     pub queries: usize,
+    /// Bytes those queries scanned (what Logs Insights is billed by).
+    pub bytes_scanned: u64,
     /// Chunks split because they hit the row limit.
     pub splits: usize,
     /// REPORT lines parsed.
@@ -99,8 +101,9 @@ pub async fn fetch_reports(
             continue;
         }
         match insights(client, pacer, stats, &group, &chunk, query).await {
-            Ok(Some(rows)) => {
+            Ok(Some((rows, scanned))) => {
                 report.queries += 1;
+                report.bytes_scanned += scanned;
                 let secs = (chunk.end - chunk.start).num_seconds();
                 if rows.len() >= INSIGHTS_ROW_LIMIT && secs > 1 && depth < 12 {
                     // Possibly truncated: split and ask again.
@@ -194,7 +197,8 @@ pub fn chunks(range: &PhaseWindow, len: Duration) -> Vec<PhaseWindow> {
     out
 }
 
-/// Runs one Insights query; `Ok(None)` when it did not complete.
+/// Runs one Insights query: its rows and the bytes it scanned; `Ok(None)` when it did not
+/// complete.
 async fn insights(
     client: &aws_sdk_cloudwatchlogs::Client,
     pacer: &Pacer,
@@ -202,7 +206,7 @@ async fn insights(
     group: &str,
     chunk: &PhaseWindow,
     query: &str,
-) -> Result<Option<Vec<Event>>, TelemetryError> {
+) -> Result<Option<(Vec<Event>, u64)>, TelemetryError> {
     // Insights takes whole seconds, both ends inclusive: ask for [start, end − 1 s] and
     // keep only events inside the half-open chunk.
     let end_secs = (chunk.end.timestamp() - 1).max(chunk.start.timestamp());
@@ -250,7 +254,11 @@ async fn insights(
                         })
                     })
                     .collect();
-                return Ok(Some(rows));
+                // Whole bytes, reported as a double.
+                let scanned = r
+                    .statistics()
+                    .map_or(0, |s| s.bytes_scanned().max(0.0) as u64);
+                return Ok(Some((rows, scanned)));
             }
             Some(QueryStatus::Scheduled | QueryStatus::Running) | None
                 if tokio::time::Instant::now() < deadline => {}

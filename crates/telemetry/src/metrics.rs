@@ -54,6 +54,8 @@ pub struct MetricsOutcome {
     pub series: Vec<SeriesReport>,
     /// GetMetricData requests made (pages included, SDK retries not).
     pub requests: usize,
+    /// Metrics requested over those requests (what GetMetricData is billed by).
+    pub metrics_requested: usize,
 }
 
 fn to_smithy(t: DateTime<Utc>) -> aws_smithy_types::DateTime {
@@ -114,6 +116,7 @@ pub async fn fetch(
         for _page in 0..max_pages {
             let resp = send_paced(client, pacer, stats, call, &queries, token.clone()).await?;
             out.requests += 1;
+            out.metrics_requested += queries.len();
             for r in resp.metric_data_results() {
                 let Some(id) = r.id() else { continue };
                 let entry = values.entry(id.to_string()).or_default();

@@ -67,6 +67,8 @@ pub struct CollectTarget {
     pub windows: Vec<NamedWindow>,
     /// Sampled X-Ray trace ids we sent, with what each request was.
     pub sent_traces: HashMap<String, SentTrace>,
+    /// The run's answered requests (`None` without a run): what the functions' logs hold.
+    pub answered_requests: Option<usize>,
     /// Where `telemetry/` goes.
     pub out: RunDir,
 }
@@ -152,6 +154,7 @@ impl CollectTarget {
             run_id: Some(manifest.run_id),
             resources,
             windows,
+            answered_requests: Some(records.iter().filter(|r| r.status != 0).count()),
             sent_traces,
             out: run,
         })
@@ -178,6 +181,7 @@ impl CollectTarget {
                 window,
             }],
             sent_traces: HashMap::new(),
+            answered_requests: None,
             out: RunDir::new(out),
         })
     }

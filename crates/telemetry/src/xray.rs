@@ -56,6 +56,8 @@ pub struct XrayReport {
     pub batch_requests: usize,
     /// GetTraceSummaries requests (pages included).
     pub summary_requests: usize,
+    /// Traces `GetTraceSummaries` processed (what it is billed by).
+    pub traces_scanned: u64,
     /// Segment parsing counts.
     pub parse: ParseStats,
     /// How the traces of the run's requests were chosen (`--max-traces`).
@@ -285,6 +287,8 @@ pub async fn trace_summaries<S: std::hash::BuildHasher>(
             })
             .await?;
             report.summary_requests += 1;
+            report.traces_scanned +=
+                u64::try_from(resp.traces_processed_count().unwrap_or(0)).unwrap_or(0);
             for s in resp.trace_summaries() {
                 let Some(id) = s.id() else { continue };
                 if !ours.contains(id) {

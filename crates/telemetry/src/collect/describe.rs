@@ -3,10 +3,69 @@
 
 use std::fmt::Write as _;
 
+use stormwatch_model::pricing::{LOG_BYTES_PER_INVOCATION, PRICES_AS_OF, Usage, usd_text};
+use stormwatch_model::text_table::thousands;
+
 use super::{CollectOptions, CollectSummary, Prepared};
 use crate::xray;
 
 impl Prepared {
+    /// The AWS usage this collection is expected to cost: the planned GetMetricData metrics
+    /// (one round; `--wait` repeats them), our traces to retrieve and those GetTraceSummaries
+    /// scans, and the log bytes Logs Insights scans for the REPORT lines (estimated from the
+    /// run's answered requests).
+    pub fn estimate(&self, opts: &CollectOptions) -> Usage {
+        let traced = self.target.sent_traces.len() as f64;
+        let invocations = self.target.answered_requests.unwrap_or(0) as f64;
+        Usage {
+            traces_recorded: 0.0,
+            traces_retrieved_or_scanned: if opts.xray {
+                traced.min(opts.max_traces as f64) + traced
+            } else {
+                0.0
+            },
+            metrics_requested: if opts.metrics {
+                self.calls
+                    .iter()
+                    .map(|c| (c.queries.len() * c.expected_pages.max(1)) as f64)
+                    .sum()
+            } else {
+                0.0
+            },
+            logs_bytes_scanned: if opts.logs && !self.target.resources.functions.is_empty() {
+                invocations * LOG_BYTES_PER_INVOCATION
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// The estimate as one line, said before collecting.
+    pub fn cost_line(&self, opts: &CollectOptions) -> String {
+        let u = self.estimate(opts);
+        format!(
+            "estimated AWS cost: {} ({} metrics requested per round, {} traces retrieved or scanned{}, ~{:.3} GB of logs scanned{}; list prices of {})",
+            usd_text(u.usd()),
+            thousands(u.metrics_requested as u64),
+            thousands(u.traces_retrieved_or_scanned as u64),
+            if opts.xray {
+                format!(
+                    " plus up to {} traces we did not start",
+                    thousands(opts.max_other_traces as u64)
+                )
+            } else {
+                String::new()
+            },
+            u.logs_bytes_scanned / 1e9,
+            if self.target.answered_requests.is_none() && opts.logs {
+                ", unknown without a run"
+            } else {
+                ""
+            },
+            PRICES_AS_OF
+        )
+    }
+
     /// What `--dry-run` prints: the rendered queries and the planned API calls.
     pub fn describe(&self, opts: &CollectOptions) -> String {
         let mut s = String::new();
@@ -76,6 +135,7 @@ impl Prepared {
                 }
             }
         }
+        let _ = writeln!(s, "{}", self.cost_line(opts));
         s
     }
 }
@@ -122,6 +182,15 @@ impl CollectSummary {
                 );
             }
         }
+        let u = &self.cost.usage;
+        let _ = writeln!(
+            s,
+            "cost: {} at list prices ({} metrics requested, {} traces retrieved or scanned, {:.3} GB of logs scanned)",
+            usd_text(self.cost.usd),
+            thousands(u.metrics_requested as u64),
+            thousands(u.traces_retrieved_or_scanned as u64),
+            u.logs_bytes_scanned / 1e9
+        );
         let _ = writeln!(
             s,
             "api: {} throttled attempts, {} retries; clock skew {}",

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use stormwatch_model::pricing::{PRICES_AS_OF, Usage};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -44,6 +45,8 @@ pub struct MetricsReport {
     pub requests_last_round: usize,
     /// GetMetricData requests over all rounds.
     pub requests_total: usize,
+    /// Metrics requested over all rounds and pages (what GetMetricData is billed by).
+    pub metrics_requested: usize,
     /// Rows written (filled zeros included).
     pub datapoints: usize,
     /// Rows that are filled zeros.
@@ -85,6 +88,30 @@ pub struct CollectSummary {
     pub clock_skew: SkewEstimate,
     /// Spans written.
     pub spans: usize,
+    /// What was requested from AWS and what it costs at list prices.
+    pub cost: CostReport,
+}
+
+/// AWS usage of one collection and its estimated cost.
+#[derive(Clone, Debug, Serialize)]
+pub struct CostReport {
+    /// What was requested.
+    pub usage: Usage,
+    /// Its cost in US dollars at list prices.
+    pub usd: f64,
+    /// Which prices.
+    pub prices_as_of: &'static str,
+}
+
+impl CostReport {
+    /// Prices `usage`.
+    pub fn new(usage: Usage) -> Self {
+        Self {
+            usd: usage.usd(),
+            usage,
+            prices_as_of: PRICES_AS_OF,
+        }
+    }
 }
 
 /// Writes the metrics and the spans of the sources that ran, then `collect.json`.

@@ -55,6 +55,7 @@ pub(super) async fn poll_metrics(
     .await?;
     report.rounds = 1;
     report.requests_total = outcome.requests;
+    report.metrics_requested = outcome.metrics_requested;
     let last = windows.last().copied().filter(|_| opts.metrics);
     let mut stable_windows = false;
     if let (Some(wait), Some(last)) = (opts.wait, last) {
@@ -88,6 +89,7 @@ pub(super) async fn poll_metrics(
             .await?;
             report.rounds += 1;
             report.requests_total += outcome.requests;
+            report.metrics_requested += outcome.metrics_requested;
             let current = metrics::snapshot(&outcome.points, &last);
             let settled_by_age =
                 now - last.end > chrono::Duration::from_std(SETTLE).unwrap_or_default();
