@@ -319,6 +319,9 @@ pub struct CollectHow {
     /// Most X-Ray traces of the run's requests to fetch: failed and slow first, then flagged, cold, and a sample per phase and endpoint
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub max_traces: usize,
+    /// Logs Insights queries run at once; the account's quota is shared (30 per the API reference, 100 per the user guide)
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub insights_concurrency: u16,
     #[command(flatten)]
     pub timeouts: AwsTimeoutArgs,
 }

@@ -24,6 +24,16 @@ use crate::{LogStore, MetricStore, SegmentStore, Stores};
 /// Largest API request body read (X-Ray takes up to 64 kB per document, batched).
 pub const MAX_API_BODY: usize = 16 * 1024 * 1024;
 
+/// Which telemetry API serves `req` (from its method, path and `X-Amz-Target` alone), or
+/// `None` for any other request.
+pub fn route_of<B>(req: &Request<B>) -> Option<Route> {
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok());
+    TelemetryApis::route(req.method().as_str(), req.uri().path(), target)
+}
+
 /// Answers a request on `route` (from [`TelemetryApis::route`]): reads its body, refusing
 /// one over [`MAX_API_BODY`] in the request's protocol, and hands it to the API.
 pub async fn respond(
@@ -176,13 +186,7 @@ async fn serve(listener: TcpListener, state: Arc<State>, mut stop: watch::Receiv
             let svc = service_fn(move |req: Request<Incoming>| {
                 let state = Arc::clone(&state);
                 async move {
-                    let target = req
-                        .headers()
-                        .get("x-amz-target")
-                        .and_then(|v| v.to_str().ok());
-                    let route =
-                        TelemetryApis::route(req.method().as_str(), req.uri().path(), target);
-                    let resp = match route {
+                    let resp = match route_of(&req) {
                         Some(route) => respond(&state.apis, &state.stores(), route, req).await,
                         None => to_http(ApiResponse {
                             status: 404,

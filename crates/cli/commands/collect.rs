@@ -46,6 +46,7 @@ pub fn options(how: &CollectHow) -> CollectOptions {
     opts.xray = !how.no_xray;
     opts.logs = !how.no_logs;
     opts.max_traces = how.max_traces;
+    opts.insights_concurrency = usize::from(how.insights_concurrency);
     opts.period = how.period;
     if let Some(wait) = how.wait {
         opts.wait = Some(wait);

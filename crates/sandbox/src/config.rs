@@ -7,13 +7,14 @@ use std::ops::RangeInclusive;
 use std::path::Path;
 use std::time::Duration;
 
+use stormwatch_aws_emulator::api::ApiQuotas;
 use toml::Spanned;
 
 use crate::config_check::{NameKind, brief, check_name, key_path};
 use crate::config_ctx::Ctx;
 use crate::config_limits::{
-    DEFAULT_API_RATE_LIMIT, MAX_API_RATE, MAX_CALLS, MAX_CAPACITY, MAX_CONCURRENCY, MAX_FACTOR,
-    MAX_MEMORY_MB, MAX_RATE, MAX_RESPONSE_BYTES, MAX_RETRIES,
+    MAX_API_RATE, MAX_CALLS, MAX_CAPACITY, MAX_CONCURRENCY, MAX_FACTOR, MAX_MEMORY_MB, MAX_RATE,
+    MAX_RESPONSE_BYTES, MAX_RETRIES,
 };
 use crate::config_raw::{
     ApiKind, InitSubsegment, LogFormat, RawApi, RawConfig, RawFault, RawTelemetry, TracingMode,
@@ -32,9 +33,9 @@ pub struct Config {
     pub api: ApiConfig,
     /// Metric period: 60 s like CloudWatch, or shorter for fast tests.
     pub resolution: Duration,
-    /// Calls per second each telemetry API (CloudWatch, X-Ray, Logs) answers before it
-    /// throttles, so client backoff can be exercised.
-    pub api_rate_limit: f64,
+    /// How much each telemetry API answers before it throttles: AWS's account quotas, or
+    /// `[telemetry] api_rate_limit` calls per second for every API.
+    pub api_quotas: ApiQuotas,
     /// Functions by name.
     pub functions: BTreeMap<String, FunctionConfig>,
     /// Routes, matched in order.
@@ -214,9 +215,11 @@ impl Config {
             }
             None => Duration::from_secs(60),
         };
-        let api_rate_limit = match &raw.telemetry.api_rate_limit {
-            Some(r) => cx.float(r, "telemetry.api_rate_limit", 1.0..=MAX_API_RATE)?,
-            None => DEFAULT_API_RATE_LIMIT,
+        let api_quotas = match &raw.telemetry.api_rate_limit {
+            Some(r) => {
+                ApiQuotas::uniform(cx.float(r, "telemetry.api_rate_limit", 1.0..=MAX_API_RATE)?)
+            }
+            None => ApiQuotas::AWS,
         };
         let mut functions = BTreeMap::new();
         for (name, f) in raw.functions {
@@ -386,7 +389,7 @@ impl Config {
         Ok(Self {
             api,
             resolution,
-            api_rate_limit,
+            api_quotas,
             functions,
             routes,
             tables,

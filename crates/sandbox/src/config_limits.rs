@@ -28,9 +28,6 @@ pub(crate) const MAX_RESPONSE_BYTES: usize = 6 * 1024 * 1024;
 /// Largest in-memory telemetry budget, MB.
 pub(crate) const MAX_MEMORY_MB: usize = 65_536;
 
-/// Default `telemetry.api_rate_limit`: GetMetricData's quota, 50 calls per second.
-pub const DEFAULT_API_RATE_LIMIT: f64 = 50.0;
-
 pub(crate) use stormwatch_model::parse::line_of;
 
 /// Parses `250ms`, `2s`, `1.5s`, `10m` up to [`MAX_DURATION`]; negative, unit-less or longer

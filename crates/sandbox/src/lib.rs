@@ -35,7 +35,6 @@ use std::sync::Arc;
 
 pub use app::{App, Reply};
 pub use config::{ApiConfig, Config, FunctionConfig, RouteConfig, TracingConfig};
-pub use config_limits::DEFAULT_API_RATE_LIMIT;
 pub use config_raw::{ApiKind, InitSubsegment, LogFormat, TracingMode};
 pub use config_services::{AuthConfig, QueueConfig, RouteAction, StreamConfig};
 pub use dist::Dist;
@@ -83,7 +82,7 @@ impl Sandbox {
         opts: Options,
         data_dir: Option<&std::path::Path>,
     ) -> Result<Self, SandboxError> {
-        let apis = Arc::new(TelemetryApis::new(config.api_rate_limit));
+        let apis = Arc::new(TelemetryApis::with_quotas(config.api_quotas));
         let app = Arc::new(App::new(config, opts.seed, opts.ground_truth, data_dir)?);
         let listener = tokio::net::TcpListener::bind(opts.listen)
             .await

@@ -41,13 +41,7 @@ pub async fn serve(
                 let app = Arc::clone(&app);
                 let apis = Arc::clone(&apis);
                 async move {
-                    let target = req
-                        .headers()
-                        .get("x-amz-target")
-                        .and_then(|v| v.to_str().ok());
-                    let route =
-                        TelemetryApis::route(req.method().as_str(), req.uri().path(), target);
-                    let resp = match route {
+                    let resp = match http::route_of(&req) {
                         Some(route) => http::respond(&apis, &app.stores(), route, req).await,
                         None => respond(&app, &req).await,
                     };

@@ -52,6 +52,8 @@ pub struct CollectOptions {
     pub xray_tps: f64,
     /// Our pace for Logs calls.
     pub logs_tps: f64,
+    /// Logs Insights queries run at once (the account's concurrent-query quota).
+    pub insights_concurrency: usize,
     /// Fetch CloudWatch metrics.
     pub metrics: bool,
     /// Fetch X-Ray traces.
@@ -85,6 +87,7 @@ impl Default for CollectOptions {
             metrics_tps: 40.0,
             xray_tps: 25.0,
             logs_tps: 5.0,
+            insights_concurrency: 30,
             metrics: true,
             xray: true,
             logs: true,

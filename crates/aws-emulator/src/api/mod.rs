@@ -56,6 +56,41 @@ pub enum Route {
     Logs,
 }
 
+/// How much each API answers before it refuses, as AWS's account quotas do (see
+/// `docs/collection.md` for the numbers and their sources).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ApiQuotas {
+    /// CloudWatch calls per second (GetMetricData: 50 TPS).
+    pub cloudwatch_tps: f64,
+    /// X-Ray calls per second (no published per-operation quota for the read APIs; 25).
+    pub xray_tps: f64,
+    /// CloudWatch Logs calls per second (FilterLogEvents: 5 TPS; StartQuery and
+    /// GetQueryResults share the bucket).
+    pub logs_tps: f64,
+    /// Logs Insights queries running at once per account (the API reference: 30).
+    pub insights_concurrent_queries: usize,
+}
+
+impl ApiQuotas {
+    /// AWS's default account quotas.
+    pub const AWS: Self = Self {
+        cloudwatch_tps: 50.0,
+        xray_tps: 25.0,
+        logs_tps: 5.0,
+        insights_concurrent_queries: 30,
+    };
+
+    /// Every API at `rate_per_sec`, with AWS's Insights concurrency.
+    pub fn uniform(rate_per_sec: f64) -> Self {
+        Self {
+            cloudwatch_tps: rate_per_sec,
+            xray_tps: rate_per_sec,
+            logs_tps: rate_per_sec,
+            ..Self::AWS
+        }
+    }
+}
+
 /// The telemetry APIs and their state.
 pub struct TelemetryApis {
     cloudwatch: cloudwatch::CloudWatchApi,
@@ -67,10 +102,16 @@ pub struct TelemetryApis {
 impl TelemetryApis {
     /// APIs answering at most `rate_per_sec` calls per second each.
     pub fn new(rate_per_sec: f64) -> Self {
+        Self::with_quotas(ApiQuotas::uniform(rate_per_sec))
+    }
+
+    /// APIs that refuse beyond `quotas`.
+    pub fn with_quotas(quotas: ApiQuotas) -> Self {
         Self {
-            cloudwatch: cloudwatch::CloudWatchApi::new(rate_per_sec),
-            xray: xray::XrayApi::new(rate_per_sec),
-            logs: logs::LogsApi::new(rate_per_sec, REGION),
+            cloudwatch: cloudwatch::CloudWatchApi::new(quotas.cloudwatch_tps),
+            xray: xray::XrayApi::new(quotas.xray_tps),
+            logs: logs::LogsApi::new(quotas.logs_tps, REGION)
+                .with_concurrent_queries(quotas.insights_concurrent_queries),
             request_seq: AtomicU64::new(0),
         }
     }

@@ -6,6 +6,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
 use stormwatch_model::{PhaseWindow, Span, SpanKind};
 
 use super::{CollectOptions, Prepared};
@@ -14,7 +17,9 @@ use crate::aws::{ApiStats, AwsClients};
 use crate::logs::{self, LoggedReport, LogsReport};
 use crate::pacing::Pacer;
 
-/// Every function's REPORT lines over the windows.
+/// Every function's REPORT lines over the windows: the functions' log groups are queried
+/// side by side, at most `insights_concurrency` at once (Logs Insights' concurrent-query
+/// quota is per account), every call paced at `logs_tps`.
 pub(super) async fn fetch_report_lines(
     clients: &AwsClients,
     stats: &Arc<ApiStats>,
@@ -22,20 +27,35 @@ pub(super) async fn fetch_report_lines(
     windows: &[PhaseWindow],
     opts: &CollectOptions,
 ) -> Result<(Vec<LoggedReport>, LogsReport), TelemetryError> {
-    let pacer = Pacer::new(opts.logs_tps);
+    let pacer = Arc::new(Pacer::new(opts.logs_tps));
+    let permits = Arc::new(Semaphore::new(opts.insights_concurrency.max(1)));
+    let range = padded_hull(windows, opts.pad);
+    let mut tasks = JoinSet::new();
+    for (i, f) in prepared.target.resources.functions.iter().enumerate() {
+        let (client, pacer, stats, permits) = (
+            clients.logs.clone(),
+            Arc::clone(&pacer),
+            Arc::clone(stats),
+            Arc::clone(&permits),
+        );
+        let (function, query) = (f.clone(), prepared.logs_query.clone());
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let got = logs::fetch_reports(&client, &pacer, &stats, &function, &range, &query).await;
+            (i, got)
+        });
+    }
+    let mut by_function = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        // A task only fails by panicking (none is aborted): pass the panic on.
+        let (i, got) = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        by_function.push((i, got?));
+    }
+    // In the order the functions were named, whatever order they finished in.
+    by_function.sort_by_key(|(i, _)| *i);
     let mut r = LogsReport::default();
     let mut lines = Vec::new();
-    let range = padded_hull(windows, opts.pad);
-    for f in &prepared.target.resources.functions {
-        let (reports, g) = logs::fetch_reports(
-            &clients.logs,
-            &pacer,
-            stats,
-            f,
-            &range,
-            &prepared.logs_query,
-        )
-        .await?;
+    for (_, (reports, g)) in by_function {
         lines.extend(reports);
         r.groups.push(g);
     }
