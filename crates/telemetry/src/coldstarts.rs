@@ -7,7 +7,7 @@
 //! starts added.
 //!
 //! Built from the collector's parts: [`aws::connect`], [`logs::fetch_reports`] (Logs
-//! Insights, FilterLogEvents as the fallback), [`xray::other_trace_ids`] +
+//! Insights, FilterLogEvents as the fallback), [`xray::trace_summaries`] +
 //! [`xray::fetch_documents`] (GetTraceSummaries filtered by the functions' service, then
 //! BatchGetTraces) and [`segments::parse_document`]. Nothing is written here.
 //!
@@ -177,8 +177,16 @@ pub async fn fetch(
             let mut report = LogsReport::default();
             let mut invocations = Vec::new();
             for f in &names {
-                let (lines, group) =
-                    logs::fetch_reports(&clients.logs, &pacer, &stats, f, &range, &query).await?;
+                let (lines, group) = logs::fetch_reports(
+                    &clients.logs,
+                    &pacer,
+                    &stats,
+                    f,
+                    &range,
+                    &query,
+                    logs::CHUNK,
+                )
+                .await?;
                 invocations.extend(lines.into_iter().map(from_report));
                 report.groups.push(group);
             }

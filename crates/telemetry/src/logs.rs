@@ -83,6 +83,7 @@ pub async fn fetch_reports(
     function: &str,
     range: &PhaseWindow,
     query: &str,
+    chunk: Duration,
 ) -> Result<(Vec<LoggedReport>, GroupReport), TelemetryError> {
     let name = function.split(':').next().unwrap_or(function);
     let group = format!("/aws/lambda/{name}");
@@ -93,7 +94,7 @@ pub async fn fetch_reports(
     };
     let mut messages: Vec<Event> = Vec::new();
     let mut todo: Vec<(PhaseWindow, u32)> =
-        chunks(range, CHUNK).into_iter().map(|c| (c, 0)).collect();
+        chunks(range, chunk).into_iter().map(|c| (c, 0)).collect();
     let mut insights_ok = true;
     while let Some((chunk, depth)) = todo.pop() {
         if !insights_ok {
@@ -180,6 +181,22 @@ fn not_found(group: &str, function: &str, e: TelemetryError) -> TelemetryError {
             message,
         },
         other => other,
+    }
+}
+
+/// The query chunk for `requests` answered over `range`: long enough for 80 % of the
+/// 10,000-row limit at that rate (every request assumed to reach the function), so a busy
+/// run is not queried in 15-minute chunks that each come back full and must be split and
+/// asked again; at most [`CHUNK`], at least one second. [`CHUNK`] when the rate is unknown.
+pub fn chunk_for(requests: Option<usize>, range: &PhaseWindow) -> Duration {
+    let secs = (range.end - range.start).num_milliseconds() as f64 / 1000.0;
+    match requests {
+        Some(n) if n > 0 && secs > 0.0 => {
+            let rate = n as f64 / secs;
+            Duration::from_secs_f64((0.8 * INSIGHTS_ROW_LIMIT as f64 / rate).floor().max(1.0))
+                .min(CHUNK)
+        }
+        _ => CHUNK,
     }
 }
 
@@ -357,5 +374,20 @@ mod tests {
         let c = chunks(&r, CHUNK);
         assert_eq!(c.len(), 3);
         assert_eq!(c[2].duration(), Duration::from_secs(600));
+    }
+
+    #[test]
+    fn chunks_hold_most_of_the_row_limit_at_the_runs_rate() {
+        let s = DateTime::parse_from_rfc3339("2026-06-01T14:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        // 30 minutes at 500 requests/s: 16 s chunks (8,000 rows each), not 15 minutes.
+        let r = PhaseWindow::starting_at(s, Duration::from_secs(1800));
+        assert_eq!(chunk_for(Some(900_000), &r), Duration::from_secs(16));
+        // A quiet run keeps 15-minute chunks; an unknown rate too.
+        assert_eq!(chunk_for(Some(1_000), &r), CHUNK);
+        assert_eq!(chunk_for(None, &r), CHUNK);
+        // Faster than 8,000 a second: one-second chunks (splitting does the rest).
+        assert_eq!(chunk_for(Some(100_000_000), &r), Duration::from_secs(1));
     }
 }

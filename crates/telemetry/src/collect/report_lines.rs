@@ -30,6 +30,7 @@ pub(super) async fn fetch_report_lines(
     let pacer = Arc::new(Pacer::new(opts.logs_tps));
     let permits = Arc::new(Semaphore::new(opts.insights_concurrency.max(1)));
     let range = padded_hull(windows, opts.pad);
+    let chunk = logs::chunk_for(prepared.target.answered_requests, &range);
     let mut tasks = JoinSet::new();
     for (i, f) in prepared.target.resources.functions.iter().enumerate() {
         let (client, pacer, stats, permits) = (
@@ -41,7 +42,9 @@ pub(super) async fn fetch_report_lines(
         let (function, query) = (f.clone(), prepared.logs_query.clone());
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            let got = logs::fetch_reports(&client, &pacer, &stats, &function, &range, &query).await;
+            let got =
+                logs::fetch_reports(&client, &pacer, &stats, &function, &range, &query, chunk)
+                    .await;
             (i, got)
         });
     }
