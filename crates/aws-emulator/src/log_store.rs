@@ -1,8 +1,17 @@
 //! The CloudWatch Logs store: log events per log group (`/aws/lambda/<function>`), as the
 //! Lambda service writes them (REPORT lines and, in JSON log format, `platform.report`).
+//!
+//! Events are kept compactly: per group, in one byte buffer per second of event time, each
+//! event as its time within the second, its ingestion delay, its stream (an index into a
+//! store-wide table) and its message split into a *skeleton* (the text with its numbers and
+//! hex runs taken out, also an index into a table: a REPORT line has a handful of distinct
+//! skeletons) and the values taken out (numbers as varints, hex runs as bytes). Reading
+//! puts the message back exactly.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+
+use crate::segment_store::{Interner, Reader, put_varint, write_hex};
 
 /// One log event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,26 +26,208 @@ pub struct LogEvent {
     pub message: String,
 }
 
-impl LogEvent {
-    /// Memory an event holds in the store: its strings plus the map entry around them.
-    fn footprint(&self) -> usize {
-        self.stream.len() + self.message.len() + 112
-    }
+/// Per-chunk memory besides its bytes: the map entry and the allocation header.
+const CHUNK_OVERHEAD: usize = 64;
+/// Placeholder in a skeleton: `MARK` then `DIGITS` or `HEX`.
+const MARK: char = '\0';
+const DIGITS: char = 'D';
+const HEX: char = 'H';
+/// Most digits one number token holds (so `value * 20 + length` fits a u64).
+const MAX_DIGITS: usize = 17;
+/// Shortest hex run (with at least one letter) taken out of a message.
+const MIN_HEX: usize = 4;
+
+/// One second of a group's events, in arrival order.
+#[derive(Default)]
+struct Chunk {
+    data: Vec<u8>,
+    events: u64,
 }
 
-/// A group's events keyed by (timestamp, arrival sequence), and their footprint in bytes.
+/// A group's events by second of event time, and their footprint in bytes.
 #[derive(Default)]
 struct Group {
-    events: BTreeMap<(u64, u64), LogEvent>,
+    chunks: BTreeMap<u64, Chunk>,
     bytes: usize,
 }
 
+struct State {
+    groups: HashMap<String, Group>,
+    streams: Interner,
+    skeletons: Interner,
+    dropped: u64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self {
+            groups: HashMap::new(),
+            streams: Interner::default(),
+            // JSON-format platform records have skeletons of 250–400 bytes.
+            skeletons: Interner::with_max_len(512),
+            dropped: 0,
+        }
+    }
+}
+
+/// Splits a message into its skeleton and values; `None` when it holds a NUL.
+fn split_message(message: &str, values: &mut Vec<u8>) -> Option<String> {
+    if message.contains(MARK) {
+        return None;
+    }
+    let b = message.as_bytes();
+    let mut skeleton = String::with_capacity(message.len());
+    let mut i = 0;
+    while i < b.len() {
+        let is_hex = |c: u8| c.is_ascii_digit() || (b'a'..=b'f').contains(&c);
+        if !is_hex(b[i]) {
+            // Copy up to the next hex character (char boundaries: hex is ASCII).
+            let j = b[i..]
+                .iter()
+                .position(|&c| is_hex(c))
+                .map_or(b.len(), |p| i + p);
+            skeleton.push_str(&message[i..j]);
+            i = j;
+            continue;
+        }
+        let j = b[i..]
+            .iter()
+            .position(|&c| !is_hex(c))
+            .map_or(b.len(), |p| i + p);
+        let run = &message[i..j];
+        if run.bytes().all(|c| c.is_ascii_digit()) {
+            for chunk in run.as_bytes().chunks(MAX_DIGITS) {
+                let digits = std::str::from_utf8(chunk).ok()?;
+                let v: u64 = digits.parse().ok()?;
+                put_varint(values, v * 20 + chunk.len() as u64);
+                skeleton.push(MARK);
+                skeleton.push(DIGITS);
+            }
+        } else if run.len() >= MIN_HEX {
+            for chunk in run.as_bytes().chunks(254) {
+                values.push(chunk.len() as u8);
+                let nib = |c: u8| {
+                    if c.is_ascii_digit() {
+                        c - b'0'
+                    } else {
+                        c - b'a' + 10
+                    }
+                };
+                for pair in chunk.chunks(2) {
+                    let lo = pair.get(1).map_or(0, |&c| nib(c));
+                    values.push(nib(pair[0]) << 4 | lo);
+                }
+                skeleton.push(MARK);
+                skeleton.push(HEX);
+            }
+        } else {
+            skeleton.push_str(run);
+        }
+        i = j;
+    }
+    Some(skeleton)
+}
+
+/// Puts a message back from its skeleton and values.
+fn join_message(skeleton: &str, r: &mut Reader<'_>, out: &mut String) -> Option<()> {
+    let mut parts = skeleton.split(MARK);
+    out.push_str(parts.next()?);
+    for part in parts {
+        let mut chars = part.chars();
+        match chars.next()? {
+            DIGITS => {
+                let v = r.varint()?;
+                let (value, len) = (v / 20, (v % 20) as usize);
+                let text = value.to_string();
+                for _ in text.len()..len {
+                    out.push('0');
+                }
+                out.push_str(&text);
+            }
+            HEX => {
+                let n = r.byte()? as usize;
+                let packed = r.bytes(n.div_ceil(2))?;
+                let mut s = String::with_capacity(n + 1);
+                write_hex(packed, &mut s);
+                out.push_str(&s[..n]);
+            }
+            _ => return None,
+        }
+        out.push_str(chars.as_str());
+    }
+    Some(())
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    (v >> 1) as i64 ^ -((v & 1) as i64)
+}
+
+impl State {
+    /// The event's record: `[ms within the second][ingestion delay][stream][message]`.
+    fn encode(&mut self, e: &LogEvent) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32 + e.message.len() / 3);
+        put_varint(&mut out, e.timestamp_ms % 1000);
+        put_varint(
+            &mut out,
+            zigzag(e.ingestion_ms.wrapping_sub(e.timestamp_ms) as i64),
+        );
+        if let Some(i) = self.streams.intern(&e.stream) {
+            put_varint(&mut out, u64::from(i) + 1);
+        } else {
+            put_varint(&mut out, 0);
+            put_varint(&mut out, e.stream.len() as u64);
+            out.extend_from_slice(e.stream.as_bytes());
+        }
+        let mut values = Vec::new();
+        let skeleton =
+            split_message(&e.message, &mut values).and_then(|s| self.skeletons.intern(&s));
+        if let Some(i) = skeleton {
+            put_varint(&mut out, u64::from(i) + 1);
+            out.extend_from_slice(&values);
+        } else {
+            put_varint(&mut out, 0);
+            put_varint(&mut out, e.message.len() as u64);
+            out.extend_from_slice(e.message.as_bytes());
+        }
+        out
+    }
+
+    /// Decodes one record of the chunk of `second`.
+    fn decode(&self, second: u64, r: &mut Reader<'_>) -> Option<LogEvent> {
+        let timestamp_ms = second * 1000 + r.varint()?;
+        let ingestion_ms = timestamp_ms.wrapping_add(unzigzag(r.varint()?) as u64);
+        let stream = match r.varint()? {
+            0 => r.str()?.to_owned(),
+            i => self.streams.get(u32::try_from(i - 1).ok()?)?.to_owned(),
+        };
+        let message = match r.varint()? {
+            0 => r.str()?.to_owned(),
+            i => {
+                let skeleton = self.skeletons.get(u32::try_from(i - 1).ok()?)?;
+                let mut m = String::with_capacity(skeleton.len() + 48);
+                join_message(skeleton, r, &mut m)?;
+                m
+            }
+        };
+        Some(LogEvent {
+            timestamp_ms,
+            ingestion_ms,
+            stream,
+            message,
+        })
+    }
+}
+
 /// Thread-safe store of log events, ordered by time within each group. Each group holds at
-/// most `max_bytes_per_group` bytes of events (the oldest are dropped beyond it), so a long
-/// load test runs in flat memory; the sandbox's data directory keeps every line.
+/// most `max_bytes_per_group` bytes of events (the oldest second of events is dropped
+/// beyond it), so a long load test runs in flat memory; the sandbox's data directory keeps
+/// every line.
 pub struct LogStore {
-    groups: Mutex<HashMap<String, Group>>,
-    seq: std::sync::atomic::AtomicU64,
+    state: Mutex<State>,
     max_bytes_per_group: usize,
 }
 
@@ -53,52 +244,110 @@ impl LogStore {
     }
 
     /// An empty store keeping at most `max_bytes_per_group` bytes of events per group (at
-    /// least the newest event is always kept).
+    /// least the newest second of events is always kept).
     pub fn with_limit(max_bytes_per_group: usize) -> Self {
         Self {
-            groups: Mutex::default(),
-            seq: std::sync::atomic::AtomicU64::new(0),
+            state: Mutex::default(),
             max_bytes_per_group,
         }
     }
 
     /// Appends an event to a group (created on first use).
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "the event is stored (encoded); callers hand it over"
+    )]
     pub fn put(&self, group: &str, event: LogEvent) {
-        let seq = self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut groups = self.groups.lock().expect("log store poisoned");
-        if !groups.contains_key(group) {
-            groups.insert(group.to_owned(), Group::default());
+        let mut state = self.state.lock().expect("log store poisoned");
+        let record = state.encode(&event);
+        if !state.groups.contains_key(group) {
+            state.groups.insert(group.to_owned(), Group::default());
         }
+        let State {
+            groups, dropped, ..
+        } = &mut *state;
         let Some(g) = groups.get_mut(group) else {
             return;
         };
-        g.bytes += event.footprint();
-        g.events.insert((event.timestamp_ms, seq), event);
-        while g.bytes > self.max_bytes_per_group && g.events.len() > 1 {
-            if let Some((_, oldest)) = g.events.pop_first() {
-                g.bytes -= oldest.footprint();
+        let second = event.timestamp_ms / 1000;
+        let latest = g.chunks.last_key_value().map(|(k, _)| *k);
+        if latest.is_some_and(|l| l < second)
+            && let Some((_, prev)) = g.chunks.last_key_value()
+        {
+            // The previous newest second is (mostly) complete: give back its spare room.
+            let before = prev.data.capacity();
+            if let Some(mut prev) = g.chunks.last_entry() {
+                prev.get_mut().data.shrink_to_fit();
+                g.bytes = g.bytes + prev.get().data.capacity() - before;
+            }
+        }
+        let chunk = g.chunks.entry(second).or_insert_with(|| {
+            g.bytes += CHUNK_OVERHEAD;
+            Chunk::default()
+        });
+        let before = chunk.data.capacity();
+        if latest.is_some_and(|l| second < l) {
+            chunk.data.reserve_exact(record.len());
+        }
+        chunk.data.extend_from_slice(&record);
+        chunk.events += 1;
+        g.bytes = g.bytes + chunk.data.capacity() - before;
+        while g.bytes > self.max_bytes_per_group && g.chunks.len() > 1 {
+            if let Some((_, oldest)) = g.chunks.pop_first() {
+                g.bytes -= oldest.data.capacity() + CHUNK_OVERHEAD;
+                *dropped += oldest.events;
             }
         }
     }
 
     /// Group names, sorted.
     pub fn groups(&self) -> Vec<String> {
-        let groups = self.groups.lock().expect("log store poisoned");
-        let mut names: Vec<_> = groups.keys().cloned().collect();
+        let state = self.state.lock().expect("log store poisoned");
+        let mut names: Vec<_> = state.groups.keys().cloned().collect();
         names.sort();
         names
     }
 
-    /// Events of a group with timestamp in `[from_ms, to_ms)`, oldest first; `None` when the
-    /// group does not exist (AWS answers ResourceNotFoundException).
+    /// Events of a group with timestamp in `[from_ms, to_ms)`, oldest first (in arrival
+    /// order at equal times); `None` when the group does not exist (AWS answers
+    /// ResourceNotFoundException).
     pub fn events(&self, group: &str, from_ms: u64, to_ms: u64) -> Option<Vec<LogEvent>> {
-        let groups = self.groups.lock().expect("log store poisoned");
-        groups.get(group).map(|g| {
-            g.events
-                .range((from_ms, 0)..(to_ms, 0))
-                .map(|(_, e)| e.clone())
-                .collect()
-        })
+        let state = self.state.lock().expect("log store poisoned");
+        let g = state.groups.get(group)?;
+        let mut out = Vec::new();
+        if from_ms >= to_ms {
+            return Some(out);
+        }
+        for (&second, chunk) in g.chunks.range(from_ms / 1000..=(to_ms - 1) / 1000) {
+            let start = out.len();
+            let mut r = Reader::new(&chunk.data);
+            while !r.at_end() {
+                let Some(e) = state.decode(second, &mut r) else {
+                    break;
+                };
+                if (from_ms..to_ms).contains(&e.timestamp_ms) {
+                    out.push(e);
+                }
+            }
+            // Stable: arrival order among equal times.
+            out[start..].sort_by_key(|e| e.timestamp_ms);
+        }
+        Some(out)
+    }
+
+    /// Memory the store holds, bytes (its own estimate: event records, per-second chunks
+    /// and the stream and skeleton tables), what the budgets are checked against (per group,
+    /// the tables apart).
+    pub fn bytes(&self) -> usize {
+        let state = self.state.lock().expect("log store poisoned");
+        state.groups.values().map(|g| g.bytes).sum::<usize>()
+            + state.streams.bytes()
+            + state.skeletons.bytes()
+    }
+
+    /// Events dropped so far to stay within the budgets.
+    pub fn dropped_events(&self) -> u64 {
+        self.state.lock().expect("log store poisoned").dropped
     }
 }
 
@@ -134,16 +383,62 @@ mod tests {
 
     #[test]
     fn a_group_keeps_its_newest_events_within_its_byte_budget() {
-        let one = ev(0, "x").footprint();
-        let s = LogStore::with_limit(10 * one);
+        // One event per second, so each is its own chunk.
+        let probe = LogStore::new();
+        probe.put("/aws/lambda/f", ev(0, "x"));
+        let first = probe.bytes();
+        probe.put("/aws/lambda/f", ev(1_000, "x"));
+        let one = probe.bytes() - first;
+        let s = LogStore::with_limit(10 * one + one / 2);
         for t in 0..1_000 {
-            s.put("/aws/lambda/f", ev(t, "x"));
+            s.put("/aws/lambda/f", ev(t * 1_000, "x"));
         }
-        let kept = s.events("/aws/lambda/f", 0, 2_000).unwrap();
-        let times: Vec<_> = kept.iter().map(|e| e.timestamp_ms).collect();
+        let kept = s.events("/aws/lambda/f", 0, 2_000_000).unwrap();
+        let times: Vec<_> = kept.iter().map(|e| e.timestamp_ms / 1_000).collect();
         assert_eq!(times, (990..1_000).collect::<Vec<_>>());
+        assert_eq!(s.dropped_events(), 990);
         // An event larger than the budget is still kept (alone).
-        s.put("/aws/lambda/f", ev(5_000, &"y".repeat(20 * one)));
-        assert_eq!(s.events("/aws/lambda/f", 0, 10_000).unwrap().len(), 1);
+        s.put("/aws/lambda/f", ev(5_000_000, &"y".repeat(20 * one + 600)));
+        assert_eq!(s.events("/aws/lambda/f", 0, 10_000_000).unwrap().len(), 1);
+        assert_eq!(s.dropped_events(), 1_000);
+    }
+
+    /// Messages come back exactly (numbers with leading zeros, hex runs of odd length,
+    /// uppercase, long digit runs, non-ASCII, NUL), in time order, arrival order at equal
+    /// times, whichever second they arrive in.
+    #[test]
+    fn events_read_back_exactly() {
+        let report = "REPORT RequestId: 9f1c2b3a-1d2e-4f00-8abc-0123456789ab\tDuration: 2.05 ms\tBilled Duration: 3 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\t\nXRAY TraceId: 1-6a000000-000000000000000000000001\tSegmentId: 0000000000000002\tSampled: true\t";
+        let messages = [
+            report,
+            "START RequestId: 9f1c2b3a-1d2e-4f00-8abc-0123456789ab Version: $LATEST",
+            r#"{"time":"2026-11-18T10:00:00.007Z","type":"platform.report","record":{"metrics":{"durationMs":2.7500000000000004}}}"#,
+            "abcde 0x1F 00000000000000000000000000000000000000042 été \0 fin",
+            "nul \u{0} inside",
+            "",
+            "deadbeef1",
+        ];
+        let s = LogStore::new();
+        let mut at = 5_000;
+        for m in messages {
+            s.put("/aws/lambda/f", ev(at, &m.replace("\\u{0}", "\u{0}")));
+            at -= 700;
+        }
+        let got = s.events("/aws/lambda/f", 0, 10_000).unwrap();
+        let mut want: Vec<_> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (5_000 - 700 * i as u64, m.replace("\\u{0}", "\u{0}")))
+            .collect();
+        want.reverse();
+        let got: Vec<_> = got
+            .into_iter()
+            .map(|e| (e.timestamp_ms, e.message))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(s.events("/aws/lambda/f", 800, 801).unwrap().len(), 1);
+        assert!(s.events("/aws/lambda/f", 801, 801).unwrap().is_empty());
+        let e = &s.events("/aws/lambda/f", 5_000, 5_001).unwrap()[0];
+        assert_eq!((e.ingestion_ms, e.stream.as_str()), (5_005, "s"));
     }
 }

@@ -58,6 +58,8 @@ pub struct App {
     platform: Platform,
     metrics: MetricStore,
     segments: SegmentStore,
+    /// Set once the segment store first dropped a trace (reported once on stderr).
+    segments_dropping: AtomicBool,
     logs: LambdaLogs,
     sampler: Sampler,
     jobs: Jobs,
@@ -96,6 +98,7 @@ impl App {
             platform: Platform::new(&config.functions),
             metrics: MetricStore::new(config.resolution),
             segments: SegmentStore::with_limit(config.tracing.trace_memory),
+            segments_dropping: AtomicBool::new(false),
             logs: LambdaLogs::new(
                 config.functions.keys(),
                 config.tracing.log_memory_per_group,
@@ -377,6 +380,17 @@ impl App {
         }
         // Documents built here always carry the fields the store requires.
         let _ = self.segments.put(doc);
+        if !self.segments_dropping.load(Ordering::Relaxed)
+            && self.segments.dropped_traces() > 0
+            && !self.segments_dropping.swap(true, Ordering::Relaxed)
+        {
+            eprintln!(
+                "stormwatch-sandbox: the trace store is full ([telemetry] trace_memory_mb = {}): \
+                 the earliest traces are being dropped, and BatchGetTraces answers their ids as \
+                 unknown ones (UnprocessedTraceIds); --data-dir keeps every document",
+                self.config.tracing.trace_memory >> 20
+            );
+        }
     }
 }
 

@@ -402,6 +402,13 @@ impl Config {
     }
 }
 
+/// Default `trace_memory_mb`: a 30-minute test at 500 requests/s, every request traced
+/// (900,000 REST traces of three segments, ~615 bytes each encoded), fits with room to spare.
+pub(crate) const DEFAULT_TRACE_MEMORY_MB: usize = 768;
+/// Default `log_memory_mb` (per log group): the START/END/REPORT lines of those 900,000
+/// invocations (~115 bytes per invocation encoded) fit in one group.
+pub(crate) const DEFAULT_LOG_MEMORY_MB: usize = 128;
+
 fn check_tracing(cx: &Ctx<'_>, t: &RawTelemetry) -> Result<TracingConfig, SandboxError> {
     let rate = match &t.sampling_rate {
         Some(r) => cx.float(r, "telemetry.sampling_rate", 0.0..=1.0)?,
@@ -420,8 +427,16 @@ fn check_tracing(cx: &Ctx<'_>, t: &RawTelemetry) -> Result<TracingConfig, Sandbo
             1,
         )?,
         rate,
-        trace_memory: mb(t.trace_memory_mb.as_ref(), "trace_memory_mb", 64)?,
-        log_memory_per_group: mb(t.log_memory_mb.as_ref(), "log_memory_mb", 32)?,
+        trace_memory: mb(
+            t.trace_memory_mb.as_ref(),
+            "trace_memory_mb",
+            DEFAULT_TRACE_MEMORY_MB,
+        )?,
+        log_memory_per_group: mb(
+            t.log_memory_mb.as_ref(),
+            "log_memory_mb",
+            DEFAULT_LOG_MEMORY_MB,
+        )?,
     })
 }
 

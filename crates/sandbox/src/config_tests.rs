@@ -375,3 +375,15 @@ mod fuzz {
         );
     }
 }
+
+#[test]
+fn telemetry_memory_defaults_hold_a_30_minute_test_at_500_per_second() {
+    let c = Config::parse(Path::new("c.toml"), OK).unwrap();
+    assert_eq!(c.tracing.trace_memory, DEFAULT_TRACE_MEMORY_MB << 20);
+    assert_eq!(c.tracing.log_memory_per_group, DEFAULT_LOG_MEMORY_MB << 20);
+    // benches/telemetry_stores.rs: ~615 bytes per traced request, ~115 bytes of log events
+    // per invocation; 900,000 requests with a quarter to spare, and both within 1.5 GB.
+    assert!(c.tracing.trace_memory >= 900_000 * 615 * 5 / 4);
+    assert!(c.tracing.log_memory_per_group >= 900_000 * 115 * 5 / 4);
+    assert!(c.tracing.trace_memory + c.tracing.log_memory_per_group <= 1_500_000_000);
+}

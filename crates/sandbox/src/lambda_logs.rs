@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
@@ -84,6 +85,10 @@ pub struct LambdaLogs {
     store: LogStore,
     groups: HashMap<String, String>,
     data_dir: Option<DataDir>,
+    /// The per-group budget, MB (for the message when it is first exceeded).
+    budget_mb: usize,
+    /// Set once the store first dropped events (reported once on stderr).
+    dropping: AtomicBool,
 }
 
 impl LambdaLogs {
@@ -99,6 +104,8 @@ impl LambdaLogs {
                 .map(|f| (f.clone(), format!("/aws/lambda/{f}")))
                 .collect(),
             data_dir,
+            budget_mb: max_bytes >> 20,
+            dropping: AtomicBool::new(false),
         }
     }
 
@@ -118,6 +125,16 @@ impl LambdaLogs {
         }
         if let Some(group) = self.groups.get(function) {
             self.store.put(group, event);
+            if !self.dropping.load(Ordering::Relaxed)
+                && self.store.dropped_events() > 0
+                && !self.dropping.swap(true, Ordering::Relaxed)
+            {
+                eprintln!(
+                    "stormwatch-sandbox: log group {group} is full ([telemetry] log_memory_mb = {}): \
+                     its oldest events are being dropped; --data-dir keeps every event",
+                    self.budget_mb
+                );
+            }
         }
     }
 

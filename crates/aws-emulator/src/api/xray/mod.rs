@@ -162,7 +162,9 @@ fn batch_get_traces(store: &SegmentStore, input: &Value) -> JsonReply {
     for (ti, id) in ids.iter().enumerate().skip(first_trace) {
         let segments = store.trace(id);
         if segments.is_empty() {
-            // Reported once, on the page that reached the id.
+            // An id the store holds nothing for — never recorded, or dropped to stay within
+            // its budget (as AWS drops traces past retention) — is listed as unprocessed,
+            // once, on the page that reached it; never in `Traces`.
             unprocessed.push(json!(id));
             continue;
         }
@@ -382,6 +384,47 @@ mod tests {
         );
         assert_eq!(s, 400);
         assert_eq!(out["__type"], "InvalidRequestException");
+    }
+
+    /// A trace dropped to stay within the store's budget is answered as X-Ray answers any
+    /// id it holds no segments for: absent from `Traces`, listed in `UnprocessedTraceIds`.
+    #[test]
+    fn dropped_traces_are_answered_as_unknown_ids() {
+        let api = XrayApi::new(1000.0);
+        let one = doc(T1, "0000000000000001", 1.6e9, "");
+        let store = SegmentStore::with_limit(one.len());
+        let t2 = "1-5f000000-000000000000000000000002";
+        store.put(&one).unwrap();
+        store
+            .put(&doc(t2, "0000000000000002", 1.6e9 + 1.0, ""))
+            .unwrap();
+        assert_eq!(store.dropped_traces(), 1);
+        let never = "1-5f000000-00000000000000000000dead";
+        let (s, out) = call(
+            &api,
+            &store,
+            "/Traces",
+            &json!({"TraceIds": [T1, t2, never]}),
+        );
+        assert_eq!(s, 200);
+        let traces = out["Traces"].as_array().unwrap();
+        assert_eq!(traces.len(), 1);
+        assert_eq!(traces[0]["Id"], t2);
+        assert_eq!(out["UnprocessedTraceIds"], json!([T1, never]));
+        // GetTraceSummaries no longer finds it either.
+        let (_, out) = call(
+            &api,
+            &store,
+            "/TraceSummaries",
+            &json!({"StartTime": 1.5e9, "EndTime": 1.7e9}),
+        );
+        let ids: Vec<_> = out["TraceSummaries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Id"].clone())
+            .collect();
+        assert_eq!(ids, [json!(t2)]);
     }
 
     #[test]
