@@ -13,7 +13,7 @@ use stormwatch_model::analysis::{
     PhaseColdStarts, PhaseStats, ResourceKind,
 };
 use stormwatch_model::percentile::percentile_of_sorted;
-use stormwatch_model::{Millis, Span, SpanKind, UnixNanos};
+use stormwatch_model::{Millis, PhaseWindow, Span, SpanKind, UnixNanos};
 
 use crate::server::ServerSeries;
 use crate::traces::{self, TracedRequest};
@@ -124,6 +124,22 @@ fn from_traces(traced: &[TracedRequest], phases: &[PhaseStats]) -> ColdStartSumm
         estimate: None,
         by_minute: Vec::new(),
     }
+}
+
+/// The init time every invocation starting in `window` spent (REPORT lines and X-Ray's
+/// function segments, each invocation once), spread over the window's `requests`, in ms; `None`
+/// without REPORT lines (X-Ray alone holds only the traced invocations) or requests.
+pub fn init_ms_per_request(spans: &[Span], window: &PhaseWindow, requests: u64) -> Option<f64> {
+    if requests == 0 || !spans.iter().any(traces::from_logs) {
+        return None;
+    }
+    let at = |t: UnixNanos| window.contains_nanos(t);
+    let total: Duration = logged_invocations(spans)
+        .iter()
+        .filter(|inv| at(inv.at))
+        .map(|inv| inv.init)
+        .sum();
+    Some(total.as_secs_f64() * 1000.0 / requests as f64)
 }
 
 /// One invocation, from its REPORT line or its X-Ray function segment.

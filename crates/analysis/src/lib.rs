@@ -47,7 +47,11 @@ pub fn report_from(inputs: &RunInputs) -> Result<AnalysisReport, AnalysisError> 
             traced.iter().filter(|t| t.phase == p.index),
             p.index,
             &population,
-            traces::cold_share(&inputs.spans, &p.window),
+            cold_starts::init_ms_per_request(
+                &inputs.spans,
+                &p.window,
+                population.of_phase(p.index),
+            ),
         );
     }
     let mut timeline = timeline::timeline(inputs)?;

@@ -105,7 +105,7 @@ pub struct TracedRequest {
     pub endpoint: String,
     /// Client-observed latency from actual send.
     pub raw: Duration,
-    /// Failed (4xx/5xx, transport) or at or above its phase × endpoint p99: the class the
+    /// Failed (4xx/5xx, transport) or above its phase × endpoint p99: the class the
     /// collector fetches first when `--max-traces` cuts.
     pub failed_or_slow: bool,
     /// The trace's breakdown.
@@ -161,8 +161,8 @@ pub fn join(
         ))
     };
     let (ids, phases, endpoints, raw, status) = get().map_err(err)?;
-    // The collector's "slow": at or above the nearest-rank p99 of the phase × endpoint's
-    // answered requests.
+    // The collector's "slow": above the nearest-rank p99 of the phase × endpoint's answered
+    // requests.
     let mut latencies: HashMap<(u32, u32), Vec<f64>> = HashMap::new();
     for i in 0..df.height() {
         if let (Some(p), Some(e), Some(r), Some(s)) =
@@ -191,7 +191,7 @@ pub fn join(
             && raw
                 .get(i)
                 .zip(p99.get(&(p, e)))
-                .is_some_and(|(r, q)| r >= *q);
+                .is_some_and(|(r, q)| r > *q);
         let fos = s == 0 || s >= 400 || slow;
         classes.push(fos);
         *population
@@ -215,42 +215,23 @@ pub fn join(
     Ok((traced, population))
 }
 
-/// The share of the invocations starting in `window` that cold-started, from every
-/// function span (X-Ray's and those made from REPORT lines: with REPORT lines collected,
-/// every invocation once, so the share is exact).
-pub fn cold_share(spans: &[Span], window: &PhaseWindow) -> Option<f64> {
-    let with_init: BTreeSet<&str> = spans
-        .iter()
-        .filter(|s| matches!(s.kind, SpanKind::Init | SpanKind::Restore))
-        .filter_map(|s| s.parent_id.as_deref())
-        .collect();
-    let (mut n, mut cold) = (0u64, 0u64);
-    for s in spans
-        .iter()
-        .filter(|s| s.kind == SpanKind::LambdaFunction && window.contains_nanos(s.start))
-    {
-        n += 1;
-        cold += u64::from(s.cold || with_init.contains(s.id.as_str()));
-    }
-    (n > 0).then(|| cold as f64 / n as f64)
-}
-
 /// Mean decomposition of one phase's requests, estimated from its traced ones.
 ///
 /// When `--max-traces` cut, the collector fetched failed, slow and cold requests first, so
 /// the traced set over-represents them. Each traced request is therefore weighted by what
-/// it stands for: its cell (endpoint × failed-or-slow) is weighted by the phase's request
-/// count in that cell (`population`), and within a cell cold and warm requests by the
-/// phase's cold share (`cold_share`, exact from REPORT lines; when unknown, by the traced
-/// mix). Cells without a traced request drop out and the rest are renormalised.
+/// it stands for: the mean of its cell (endpoint × failed-or-slow) counts as many times as
+/// the phase has requests in that cell (`population`); cells without a traced request drop
+/// out and the rest are renormalised. Init is not estimated when it is known exactly:
+/// `init_ms_per_request` (every invocation's init from REPORT lines, over the phase's
+/// requests) replaces the traced mean, which the cold tier inflates.
 pub fn waterfall<'a>(
     requests: impl Iterator<Item = &'a TracedRequest>,
     phase: u32,
     population: &Population,
-    cold_share: Option<f64>,
+    init_ms_per_request: Option<f64>,
 ) -> Option<Waterfall> {
-    // Per cell (endpoint, failed_or_slow, cold): the sums of the parts and the count.
-    let mut cells: BTreeMap<(&str, bool, bool), ([f64; 7], u64)> = BTreeMap::new();
+    // Per cell (endpoint, failed_or_slow): the sums of the parts and the count.
+    let mut cells: BTreeMap<(&str, bool), ([f64; 7], u64)> = BTreeMap::new();
     let mut n = 0u64;
     for r in requests {
         let t = &r.trace;
@@ -268,7 +249,7 @@ pub fn waterfall<'a>(
             t.overhead,
         ];
         let cell = cells
-            .entry((r.endpoint.as_str(), r.failed_or_slow, t.cold))
+            .entry((r.endpoint.as_str(), r.failed_or_slow))
             .or_default();
         for (s, p) in cell.0.iter_mut().zip(parts) {
             *s += p.as_secs_f64() * 1000.0;
@@ -279,29 +260,14 @@ pub fn waterfall<'a>(
     if n == 0 {
         return None;
     }
-    // Traced counts per (endpoint, failed_or_slow), for the cold/warm split when the cold
-    // share is unknown.
-    let mut traced_in: BTreeMap<(&str, bool), u64> = BTreeMap::new();
-    for (&(e, f, _), (_, k)) in &cells {
-        *traced_in.entry((e, f)).or_default() += k;
-    }
     let mut means = [0.0f64; 7];
     let mut total_weight = 0.0;
-    for (&(e, f, cold), (sums, k)) in &cells {
-        let stands_for = population
+    for (&(e, f), (sums, k)) in &cells {
+        let w = population
             .0
             .get(&(phase, e.to_string(), f))
             .copied()
             .unwrap_or(0) as f64;
-        let both_traced = cells.contains_key(&(e, f, !cold));
-        let share = match cold_share {
-            // Only one of cold and warm traced in this cell: it stands for the whole cell.
-            Some(_) if !both_traced => 1.0,
-            Some(c) if cold => c,
-            Some(c) => 1.0 - c,
-            None => *k as f64 / traced_in[&(e, f)] as f64,
-        };
-        let w = stands_for * share;
         for (m, s) in means.iter_mut().zip(sums) {
             *m += w * s / *k as f64;
         }
@@ -309,6 +275,9 @@ pub fn waterfall<'a>(
     }
     if total_weight <= 0.0 {
         return None;
+    }
+    if let Some(init) = init_ms_per_request {
+        means[3] = init * total_weight;
     }
     let m = |i: usize| Millis(means[i] / total_weight);
     Some(Waterfall {
@@ -438,13 +407,14 @@ mod tests {
             .collect();
         requests.extend((0..5).map(|_| traced("GET /a", false, true, 10)));
         requests.extend((0..5).map(|_| traced("GET /a", false, false, 10)));
-        let w = waterfall(requests.iter(), 0, &population, Some(0.01)).unwrap();
+        // REPORT lines: 10 cold invocations of 500 ms over the 1,000 requests.
+        let w = waterfall(requests.iter(), 0, &population, Some(5.0)).unwrap();
         assert_eq!((w.traced_requests, w.of_requests), (20, 1000));
         // Invocation: (990 × 10 + 10 × 1000) / 1000 = 19.9 ms, not the traced mean 505.
         assert!((w.invocation.0 - 19.9).abs() < 1e-9, "{:?}", w.invocation);
-        // Init: the ok cell is 1 % cold (500 ms), the failed cell warm: 990 × 0.01 × 500 / 1000.
-        assert!((w.init.0 - 4.95).abs() < 1e-9, "{:?}", w.init);
-        // Without the cold share, the traced mix within the cell stands: half cold.
+        // Init comes from every invocation, not from the cold-heavy traced set.
+        assert!((w.init.0 - 5.0).abs() < 1e-9, "{:?}", w.init);
+        // Without REPORT lines it is the traced estimate: the ok cell is half cold.
         let w = waterfall(requests.iter(), 0, &population, None).unwrap();
         assert!((w.init.0 - 247.5).abs() < 1e-9, "{:?}", w.init);
     }

@@ -51,8 +51,8 @@ pub struct SentTrace {
     pub endpoint: String,
     /// Answered 4xx/5xx (throttles included) or failed in transport.
     pub failed: bool,
-    /// At or above the 99th percentile latency of its phase and endpoint (all requests,
-    /// traced or not).
+    /// Above the 99th percentile latency of its phase and endpoint (all requests, traced or
+    /// not).
     pub slow: bool,
 }
 
@@ -137,7 +137,7 @@ impl CollectTarget {
             {
                 let slow = p99
                     .get(&(r.phase, r.endpoint.as_str()))
-                    .is_some_and(|p| r.raw_latency() >= *p);
+                    .is_some_and(|p| r.raw_latency() > *p);
                 sent_traces.insert(
                     id,
                     SentTrace {

@@ -3,8 +3,8 @@
 //! Exact counts never need every trace: invocations and cold starts come from REPORT lines,
 //! throttles and errors from metrics and the client's records. Traces are for decomposition
 //! and evidence, so the budget goes, in order, to
-//! 1. requests the client saw fail (4xx/5xx, throttles, transport errors) or be slow (at or
-//!    above their phase × endpoint p99);
+//! 1. requests the client saw fail (4xx/5xx, throttles, transport errors) or be slow (above
+//!    their phase × endpoint p99);
 //! 2. requests X-Ray flagged (`GetTraceSummaries` error, fault or throttle) that the client
 //!    saw succeed;
 //! 3. requests a REPORT line says cold-started (its `XRAY TraceId`);
