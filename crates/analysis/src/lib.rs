@@ -43,8 +43,13 @@ pub fn report_from(inputs: &RunInputs) -> Result<AnalysisReport, AnalysisError> 
             timeouts.fill(p.index, s);
         }
         p.server = s;
+        // X-Ray traces decompose a request; requests joined only by their REPORT line (traced
+        // but not fetched, or X-Ray not collected) stand in when the phase has no X-Ray trace.
+        let xray_in_phase = traced.iter().any(|t| t.phase == p.index && t.trace.xray);
         p.waterfall = traces::waterfall(
-            traced.iter().filter(|t| t.phase == p.index),
+            traced
+                .iter()
+                .filter(|t| t.phase == p.index && (t.trace.xray || !xray_in_phase)),
             p.index,
             &population,
             cold_starts::init_ms_per_request(

@@ -236,6 +236,13 @@ pub fn waterfall<'a>(
     for r in requests {
         let t = &r.trace;
         let function = t.function.unwrap_or(t.init + t.invocation + t.overhead);
+        // A REPORT line gives the function's duration but no Invocation subsegment: the
+        // handler is what is left of it, so the parts still add up to the client's latency.
+        let invocation = if t.invocation.is_zero() {
+            function.saturating_sub(t.init + t.overhead)
+        } else {
+            t.invocation
+        };
         let lambda = t.lambda_service.unwrap_or(function).max(function);
         let api = t.api_gateway.unwrap_or(lambda).max(lambda);
         let client = r.raw.max(api);
@@ -244,7 +251,7 @@ pub fn waterfall<'a>(
             api.saturating_sub(lambda),
             lambda.saturating_sub(function),
             t.init,
-            t.invocation.saturating_sub(t.downstream),
+            invocation.saturating_sub(t.downstream),
             t.downstream,
             t.overhead,
         ];

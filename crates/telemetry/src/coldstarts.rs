@@ -184,7 +184,7 @@ pub async fn fetch(
                     f,
                     &range,
                     &query,
-                    logs::CHUNK,
+                    logs::InsightsPlan::default(),
                 )
                 .await?;
                 invocations.extend(lines.into_iter().map(from_report));

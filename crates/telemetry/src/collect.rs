@@ -1,6 +1,7 @@
 //! The collect stage end to end: validate and plan (no network), then fetch metrics
-//! (polling with `--wait` until the last window is stable), traces and REPORT lines, and
-//! write `telemetry/metrics.parquet`, `telemetry/spans.parquet` and `telemetry/collect.json`.
+//! (polling with `--wait` until the last window is stable), REPORT lines and trace
+//! summaries side by side, then the chosen traces, and write `telemetry/metrics.parquet`,
+//! `telemetry/spans.parquet` and `telemetry/collect.json`.
 //!
 //! One concept per submodule: `poll` the metrics rounds, `traces` X-Ray, `report_lines` the
 //! Logs REPORT lines, `output` the files written ([`CollectSummary`] is `collect.json`),
@@ -162,25 +163,45 @@ pub async fn collect(
     // Every failure names the endpoint it came from.
     let result: Result<CollectSummary, TelemetryError> = async {
         let windows = prepared.target.phase_windows();
-        let polled = poll::poll_metrics(&clients, &stats, &prepared, &windows, opts).await?;
-
-        // REPORT lines first: the cold ones claim their share of the trace budget.
-        let mut report_lines = Vec::new();
-        let mut logs_report = None;
-        if opts.logs && !prepared.target.resources.functions.is_empty() {
-            let (lines, r) =
-                report_lines::fetch_report_lines(&clients, &stats, &prepared, &windows, opts)
-                    .await?;
-            report_lines = lines;
-            logs_report = Some(r);
-        }
+        // Metrics, REPORT lines and GetTraceSummaries side by side (separate APIs, separate
+        // quotas); our traces are chosen once the REPORT lines are in, so the cold ones claim
+        // their share of the trace budget.
+        let with_logs = opts.logs && !prepared.target.resources.functions.is_empty();
+        // Boxed: three futures side by side would make every caller's future large.
+        let (polled, logs_got, scanned) = tokio::join!(
+            Box::pin(poll::poll_metrics(
+                &clients, &stats, &prepared, &windows, opts
+            )),
+            Box::pin(async {
+                if with_logs {
+                    report_lines::fetch_report_lines(&clients, &stats, &prepared, &windows, opts)
+                        .await
+                        .map(Some)
+                } else {
+                    Ok(None)
+                }
+            }),
+            Box::pin(async {
+                if opts.xray {
+                    traces::scan(&clients, &stats, &prepared, &windows, opts)
+                        .await
+                        .map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+        );
+        let polled = polled?;
+        let (report_lines, logs_report) = match logs_got? {
+            Some((lines, r)) => (lines, Some(r)),
+            None => (Vec::new(), None),
+        };
 
         let mut spans: Vec<Span> = Vec::new();
         let mut xray_report = None;
-        if opts.xray {
+        if let Some(scanned) = scanned? {
             let cold = report_lines::cold_trace_ids(&report_lines);
-            let (s, r) =
-                traces::collect_traces(&clients, &stats, &prepared, &windows, opts, &cold).await?;
+            let (s, r) = traces::fetch(&clients, &stats, &prepared, opts, scanned, &cold).await?;
             spans = s;
             xray_report = Some(r);
         }

@@ -3,6 +3,7 @@
 //! chunk that hits the 10,000-row result limit is split in two and asked again), with
 //! `FilterLogEvents` as the fallback when Insights is unavailable or refused.
 
+use futures_util::stream::{self, StreamExt};
 use std::time::Duration;
 
 use aws_sdk_cloudwatchlogs::types::QueryStatus;
@@ -75,7 +76,27 @@ pub struct GroupReport {
     pub incomplete_queries: usize,
 }
 
-/// Fetches the REPORT lines of `function` in `range`.
+/// How Logs Insights is asked: the chunk length and how many chunk queries run at once.
+#[derive(Clone, Copy, Debug)]
+pub struct InsightsPlan {
+    /// Each query's time range (see [`chunk_for`]).
+    pub chunk: Duration,
+    /// Queries of this log group running at once (a share of the account's quota).
+    pub concurrency: usize,
+}
+
+impl Default for InsightsPlan {
+    fn default() -> Self {
+        Self {
+            chunk: CHUNK,
+            concurrency: 1,
+        }
+    }
+}
+
+/// Fetches the REPORT lines of `function` in `range`: one Insights query per chunk, up to
+/// `plan.concurrency` at once; a chunk that comes back at the row limit is split and asked
+/// again; FilterLogEvents where Insights is refused or does not complete.
 pub async fn fetch_reports(
     client: &aws_sdk_cloudwatchlogs::Client,
     pacer: &Pacer,
@@ -83,7 +104,7 @@ pub async fn fetch_reports(
     function: &str,
     range: &PhaseWindow,
     query: &str,
-    chunk: Duration,
+    plan: InsightsPlan,
 ) -> Result<(Vec<LoggedReport>, GroupReport), TelemetryError> {
     let name = function.split(':').next().unwrap_or(function);
     let group = format!("/aws/lambda/{name}");
@@ -93,53 +114,70 @@ pub async fn fetch_reports(
         ..GroupReport::default()
     };
     let mut messages: Vec<Event> = Vec::new();
-    let mut todo: Vec<(PhaseWindow, u32)> =
-        chunks(range, chunk).into_iter().map(|c| (c, 0)).collect();
+    let mut todo: Vec<(PhaseWindow, u32)> = chunks(range, plan.chunk)
+        .into_iter()
+        .map(|c| (c, 0))
+        .collect();
     let mut insights_ok = true;
-    while let Some((chunk, depth)) = todo.pop() {
+    while !todo.is_empty() {
         if !insights_ok {
-            messages.extend(filter_events(client, pacer, stats, &group, &chunk).await?);
-            continue;
+            for (chunk, _) in todo.drain(..) {
+                messages.extend(filter_events(client, pacer, stats, &group, &chunk).await?);
+            }
+            break;
         }
-        match insights(client, pacer, stats, &group, &chunk, query).await {
-            Ok(Some((rows, scanned))) => {
-                report.queries += 1;
-                report.bytes_scanned += scanned;
-                let secs = (chunk.end - chunk.start).num_seconds();
-                if rows.len() >= INSIGHTS_ROW_LIMIT && secs > 1 && depth < 12 {
-                    // Possibly truncated: split and ask again.
-                    report.splits += 1;
-                    let mid = chunk.start + chrono::Duration::seconds(secs / 2);
-                    todo.push((
-                        PhaseWindow {
-                            start: chunk.start,
-                            end: mid,
-                        },
-                        depth + 1,
-                    ));
-                    todo.push((
-                        PhaseWindow {
-                            start: mid,
-                            end: chunk.end,
-                        },
-                        depth + 1,
-                    ));
-                } else {
-                    messages.extend(rows);
+        let group = group.as_str();
+        let wave: Vec<_> = stream::iter(todo.drain(..))
+            .map(|(chunk, depth)| async move {
+                let got = insights(client, pacer, stats, group, &chunk, query).await;
+                (chunk, depth, got)
+            })
+            .buffer_unordered(plan.concurrency.max(1))
+            .collect()
+            .await;
+        for (chunk, depth, got) in wave {
+            match got {
+                Ok(Some((rows, scanned))) => {
+                    report.queries += 1;
+                    report.bytes_scanned += scanned;
+                    let secs = (chunk.end - chunk.start).num_seconds();
+                    if rows.len() >= INSIGHTS_ROW_LIMIT && secs > 1 && depth < 12 {
+                        // Possibly truncated: split and ask again.
+                        report.splits += 1;
+                        let mid = chunk.start + chrono::Duration::seconds(secs / 2);
+                        todo.push((
+                            PhaseWindow {
+                                start: chunk.start,
+                                end: mid,
+                            },
+                            depth + 1,
+                        ));
+                        todo.push((
+                            PhaseWindow {
+                                start: mid,
+                                end: chunk.end,
+                            },
+                            depth + 1,
+                        ));
+                    } else {
+                        messages.extend(rows);
+                    }
                 }
-            }
-            Ok(None) => {
-                report.incomplete_queries += 1;
-                messages.extend(filter_events(client, pacer, stats, &group, &chunk).await?);
-            }
-            Err(e @ TelemetryError::NotFound { .. }) => return Err(not_found(&group, function, e)),
-            Err(e) if e.is_throttling() => return Err(e),
-            Err(e) => {
-                // Insights refused (no permission, unsupported query, quota): fall back.
-                insights_ok = false;
-                report.source = "filter_log_events".into();
-                report.fallback_reason = Some(e.to_string());
-                messages.extend(filter_events(client, pacer, stats, &group, &chunk).await?);
+                Ok(None) => {
+                    report.incomplete_queries += 1;
+                    messages.extend(filter_events(client, pacer, stats, group, &chunk).await?);
+                }
+                Err(e @ TelemetryError::NotFound { .. }) => {
+                    return Err(not_found(group, function, e));
+                }
+                Err(e) if e.is_throttling() => return Err(e),
+                Err(e) => {
+                    // Insights refused (no permission, unsupported query, quota): fall back.
+                    insights_ok = false;
+                    report.source = "filter_log_events".into();
+                    report.fallback_reason = Some(e.to_string());
+                    messages.extend(filter_events(client, pacer, stats, group, &chunk).await?);
+                }
             }
         }
     }

@@ -6,7 +6,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use stormwatch_model::{PhaseWindow, Span, SpanKind};
@@ -14,12 +13,12 @@ use stormwatch_model::{PhaseWindow, Span, SpanKind};
 use super::{CollectOptions, Prepared};
 use crate::TelemetryError;
 use crate::aws::{ApiStats, AwsClients};
-use crate::logs::{self, LoggedReport, LogsReport};
+use crate::logs::{self, InsightsPlan, LoggedReport, LogsReport};
 use crate::pacing::Pacer;
 
 /// Every function's REPORT lines over the windows: the functions' log groups are queried
-/// side by side, at most `insights_concurrency` at once (Logs Insights' concurrent-query
-/// quota is per account), every call paced at `logs_tps`.
+/// side by side, each with its share of `insights_concurrency` queries in flight (Logs
+/// Insights' concurrent-query quota is per account), every call paced at `logs_tps`.
 pub(super) async fn fetch_report_lines(
     clients: &AwsClients,
     stats: &Arc<ApiStats>,
@@ -28,23 +27,19 @@ pub(super) async fn fetch_report_lines(
     opts: &CollectOptions,
 ) -> Result<(Vec<LoggedReport>, LogsReport), TelemetryError> {
     let pacer = Arc::new(Pacer::new(opts.logs_tps));
-    let permits = Arc::new(Semaphore::new(opts.insights_concurrency.max(1)));
     let range = padded_hull(windows, opts.pad);
-    let chunk = logs::chunk_for(prepared.target.answered_requests, &range);
+    let functions = &prepared.target.resources.functions;
+    let plan = InsightsPlan {
+        chunk: logs::chunk_for(prepared.target.answered_requests, &range),
+        concurrency: (opts.insights_concurrency / functions.len().max(1)).max(1),
+    };
     let mut tasks = JoinSet::new();
-    for (i, f) in prepared.target.resources.functions.iter().enumerate() {
-        let (client, pacer, stats, permits) = (
-            clients.logs.clone(),
-            Arc::clone(&pacer),
-            Arc::clone(stats),
-            Arc::clone(&permits),
-        );
+    for (i, f) in functions.iter().enumerate() {
+        let (client, pacer, stats) = (clients.logs.clone(), Arc::clone(&pacer), Arc::clone(stats));
         let (function, query) = (f.clone(), prepared.logs_query.clone());
         tasks.spawn(async move {
-            let _permit = permits.acquire_owned().await;
             let got =
-                logs::fetch_reports(&client, &pacer, &stats, &function, &range, &query, chunk)
-                    .await;
+                logs::fetch_reports(&client, &pacer, &stats, &function, &range, &query, plan).await;
             (i, got)
         });
     }

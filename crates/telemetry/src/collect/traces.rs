@@ -1,7 +1,7 @@
 //! The X-Ray part of collecting: `GetTraceSummaries` over the windows (the traces we did
-//! not start, and which of ours X-Ray flagged), the choice of our traces within
-//! `--max-traces`, then `BatchGetTraces` for both; and the send-to-segment offsets the
-//! clock-skew estimate needs.
+//! not start, and which of ours X-Ray flagged; [`scan`], beside the Logs calls), the choice
+//! of our traces within `--max-traces`, then `BatchGetTraces` for both ([`fetch`]); and the
+//! send-to-segment offsets the clock-skew estimate needs.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -16,20 +16,26 @@ use crate::target::SentTrace;
 use crate::trace_selection;
 use crate::xray::{self, XrayOptions, XrayReport};
 
-/// Our chosen traces and the others of the windows, as spans. `cold` holds the trace ids
-/// REPORT lines say cold-started.
-pub(super) async fn collect_traces(
+/// What `GetTraceSummaries` said about the windows, with the pacer and the report the
+/// fetch goes on with.
+pub(super) struct Scanned {
+    summaries: xray::Summaries,
+    report: XrayReport,
+    pacer: Arc<Pacer>,
+}
+
+/// `GetTraceSummaries` over the windows: the traces we did not start and which of ours
+/// X-Ray flagged. Independent of the Logs calls, so it runs beside them.
+pub(super) async fn scan(
     clients: &aws::AwsClients,
     stats: &Arc<aws::ApiStats>,
     prepared: &Prepared,
     windows: &[PhaseWindow],
     opts: &CollectOptions,
-    cold: &HashSet<String>,
-) -> Result<(Vec<Span>, XrayReport), TelemetryError> {
+) -> Result<Scanned, TelemetryError> {
     let pacer = Arc::new(Pacer::new(opts.xray_tps));
     let mut report = XrayReport::default();
-    let sent = &prepared.target.sent_traces;
-    let ours: HashSet<String> = sent.keys().cloned().collect();
+    let ours: HashSet<String> = prepared.target.sent_traces.keys().cloned().collect();
     let xopts = XrayOptions {
         concurrency: opts.xray_concurrency,
         max_other_traces: opts.max_other_traces,
@@ -45,8 +51,34 @@ pub(super) async fn collect_traces(
         &mut report,
     )
     .await?;
-    let (chosen, selection) =
-        trace_selection::select(sent, &summaries.flagged, cold, opts.max_traces);
+    Ok(Scanned {
+        summaries,
+        report,
+        pacer,
+    })
+}
+
+/// Our traces chosen within `--max-traces` (`cold`: the trace ids REPORT lines say
+/// cold-started) and the others of the windows, as spans.
+pub(super) async fn fetch(
+    clients: &aws::AwsClients,
+    stats: &Arc<aws::ApiStats>,
+    prepared: &Prepared,
+    opts: &CollectOptions,
+    scanned: Scanned,
+    cold: &HashSet<String>,
+) -> Result<(Vec<Span>, XrayReport), TelemetryError> {
+    let Scanned {
+        summaries,
+        mut report,
+        pacer,
+    } = scanned;
+    let (chosen, selection) = trace_selection::select(
+        &prepared.target.sent_traces,
+        &summaries.flagged,
+        cold,
+        opts.max_traces,
+    );
     report.selection = selection;
     report.requested = chosen.len();
     let mut spans = xray::fetch_traces(
