@@ -1,6 +1,8 @@
 # Shared by the load benchmarks (sourced, not run): the release binary and an nginx on
 # 127.0.0.1:$PORT answering every request with a 2-byte body, pinned to CPU 1, its files
 # under $WORK (the caller's trap removes them and stops nginx through $WORK/nginx.pid).
+# Also: installing nginx and wrk when missing, measuring a pinned client's CPU, the
+# closed-model scenario the CPU comparisons run, counting a run's records.
 # Expects ROOT, WORK and PORT; sets SW.
 
 build_stormwatch() {
@@ -36,4 +38,44 @@ CONF
   done
   echo "nginx did not start on 127.0.0.1:$PORT; see $WORK/logs/error.log" >&2
   return 1
+}
+
+# Installs Debian nginx and wrk when missing (with sudo when not root).
+install_nginx_wrk() {
+  local need_apt=() sudo_cmd=()
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
+  command -v wrk >/dev/null || need_apt+=(wrk)
+  if [ ${#need_apt[@]} -gt 0 ]; then
+    [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq && "${sudo_cmd[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  fi
+}
+
+# Runs "$@" pinned to CPU 0; sets CPU (user+sys seconds) and leaves output in $WORK/out.
+measure() {
+  local TIMEFORMAT='%U %S'
+  local t
+  t=$( { time taskset -c 0 "$@" >"$WORK/out" 2>&1; } 2>&1 )
+  CPU=$(awk '{print $1 + $2}' <<<"$t")
+}
+
+# Writes $WORK/closed.toml: $CONNS closed-model users against $URL for $SECS seconds.
+write_closed_scenario() {
+  cat > "$WORK/closed.toml" <<TOML
+[target]
+url = "$URL"
+connections = $CONNS
+[[flows]]
+name = "get"
+steps = [{ path = "/" }]
+[[phases]]
+name = "max"
+model = "closed"
+users = $CONNS
+duration = "${SECS}s"
+TOML
+}
+
+count_records() { # run dir -> data lines in request segments
+  cat "$1"/requests/part-*.csv | grep -vc '^sequence,'
 }

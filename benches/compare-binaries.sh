@@ -23,32 +23,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
 trap '[ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null; rm -rf "$WORK"' EXIT
 
-need_apt=()
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
-command -v wrk >/dev/null || need_apt+=(wrk)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  SUDO=(); [ "$(id -u)" -ne 0 ] && SUDO=(sudo)
-  "${SUDO[@]}" apt-get update -qq && "${SUDO[@]}" apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
-
 # shellcheck source=benches/common.sh
 source "$ROOT/benches/common.sh"
+install_nginx_wrk
 start_nginx
 URL="http://127.0.0.1:$PORT/"
-
-cat > "$WORK/closed.toml" <<TOML
-[target]
-url = "$URL"
-connections = $CONNS
-[[flows]]
-name = "get"
-steps = [{ path = "/" }]
-[[phases]]
-name = "max"
-model = "closed"
-users = $CONNS
-duration = "${SECS}s"
-TOML
+write_closed_scenario
 
 cat > "$WORK/sandbox.toml" <<'TOML'
 [api]
@@ -62,19 +42,11 @@ function = "zero"
 handler = "fixed 0ms"
 TOML
 
-# Runs "$@" pinned to CPU 0; sets CPU (user+sys seconds), output in $WORK/out.
-measure() {
-  local TIMEFORMAT='%U %S'
-  local t
-  t=$( { time taskset -c 0 "$@" >"$WORK/out" 2>&1; } 2>&1 )
-  CPU=$(awk '{print $1 + $2}' <<<"$t")
-}
-
 load_cpu() { # binary -> µs per request
   rm -rf "$WORK/runs"
   measure "$1" --quiet run "$WORK/closed.toml" --out "$WORK/runs"
   local n
-  n=$(cat "$WORK"/runs/*/requests/part-*.csv | grep -vc '^sequence,')
+  n=$(count_records "$WORK"/runs/*)
   awk -v c="$CPU" -v n="$n" 'BEGIN{printf "%.2f", c*1e6/n}'
 }
 

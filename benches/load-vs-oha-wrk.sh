@@ -19,45 +19,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
 trap '[ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null; rm -rf "$WORK"' EXIT
 
-need_apt=()
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
-command -v wrk >/dev/null || need_apt+=(wrk)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
-command -v oha >/dev/null || cargo install oha --locked
-
 # shellcheck source=benches/common.sh
 source "$ROOT/benches/common.sh"
+install_nginx_wrk
+command -v oha >/dev/null || cargo install oha --locked
 build_stormwatch
 start_nginx
 URL="http://127.0.0.1:$PORT/"
-
-# Runs "$@" pinned to CPU 0; sets CPU (user+sys seconds) and leaves output in $WORK/out.
-measure() {
-  local TIMEFORMAT='%U %S'
-  local t
-  t=$( { time taskset -c 0 "$@" >"$WORK/out" 2>&1; } 2>&1 )
-  CPU=$(awk '{print $1 + $2}' <<<"$t")
-}
-
-cat > "$WORK/closed.toml" <<TOML
-[target]
-url = "$URL"
-connections = $CONNS
-[[flows]]
-name = "get"
-steps = [{ path = "/" }]
-[[phases]]
-name = "max"
-model = "closed"
-users = $CONNS
-duration = "${SECS}s"
-TOML
-
-count_records() { # run dir -> data lines in request segments
-  cat "$1"/requests/part-*.csv | grep -vc '^sequence,'
-}
+write_closed_scenario
 
 printf '%-6s %-11s %12s %14s\n' round tool 'req/s' 'cpu µs/req'
 for r in $(seq 1 "$ROUNDS"); do

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use polars::prelude::*;
 use stormwatch_model::analysis::{ResourceKind, ServerStats, Waterfall};
-use stormwatch_model::percentile::percentile_of_sorted;
+use stormwatch_model::request::FailedOrSlow;
 use stormwatch_model::{Millis, PhaseWindow, Span, SpanKind, UnixNanos};
 
 use crate::AnalysisError;
@@ -105,7 +105,7 @@ pub struct TracedRequest {
     pub endpoint: String,
     /// Client-observed latency from actual send.
     pub raw: Duration,
-    /// Failed (4xx/5xx, transport) or above its phase × endpoint p99: the class the
+    /// Failed (4xx/5xx) or above its phase × endpoint p99 ([`FailedOrSlow`]): the class the
     /// collector fetches first when `--max-traces` cuts.
     pub failed_or_slow: bool,
     /// The trace's breakdown.
@@ -161,43 +161,37 @@ pub fn join(
         ))
     };
     let (ids, phases, endpoints, raw, status) = get().map_err(err)?;
-    // The collector's "slow": above the nearest-rank p99 of the phase × endpoint's answered
-    // requests.
-    let mut latencies: HashMap<(u32, u32), Vec<f64>> = HashMap::new();
-    for i in 0..df.height() {
-        if let (Some(p), Some(e), Some(r), Some(s)) =
-            (phases.get(i), endpoints.get(i), raw.get(i), status.get(i))
-            && s != 0
-        {
-            latencies.entry((p, e)).or_default().push(r);
-        }
-    }
-    let p99: HashMap<(u32, u32), f64> = latencies
-        .into_iter()
-        .filter_map(|(k, mut v)| {
-            v.sort_by(f64::total_cmp);
-            percentile_of_sorted(&v, 99.0).map(|p| (k, p))
-        })
-        .collect();
+    // The collector's rule, so the weights match what it fetched first.
+    let status_of = |i: usize| {
+        status
+            .get(i)
+            .and_then(|s| u16::try_from(s).ok())
+            .unwrap_or(0)
+    };
+    let rule = FailedOrSlow::new((0..df.height()).filter_map(|i| {
+        Some((
+            (phases.get(i)?, endpoints.get(i)?),
+            status_of(i),
+            raw.get(i)?,
+        ))
+    }));
     let mut population = Population::default();
     let mut classes = Vec::with_capacity(df.height());
     for i in 0..df.height() {
-        let (Some(p), Some(e)) = (phases.get(i), endpoints.get(i)) else {
+        let s = status_of(i);
+        let (Some(p), Some(e), Some(r)) = (phases.get(i), endpoints.get(i), raw.get(i)) else {
             classes.push(false);
             continue;
         };
-        let s = status.get(i).unwrap_or(0);
-        let slow = s != 0
-            && raw
-                .get(i)
-                .zip(p99.get(&(p, e)))
-                .is_some_and(|(r, q)| r > *q);
-        let fos = s == 0 || s >= 400 || slow;
+        let fos = rule.test(&(p, e), s, r);
         classes.push(fos);
-        *population
-            .0
-            .entry((p, inputs.endpoints.name(e).to_owned(), fos))
-            .or_default() += 1;
+        // A transport error (status 0) was never answered: no trace stands for it.
+        if s != 0 {
+            *population
+                .0
+                .entry((p, inputs.endpoints.name(e).to_owned(), fos))
+                .or_default() += 1;
+        }
     }
     let ms = |v: Option<f64>| Duration::from_secs_f64(v.unwrap_or(0.0).max(0.0) / 1000.0);
     let traced = (0..df.height())

@@ -6,13 +6,16 @@
 //! which [`RequestLog::read`] drops and counts, so nothing before it is lost. CSV keeps the
 //! files readable by people, spreadsheets and polars alike.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
+use std::hash::Hash;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::percentile::percentile_of_sorted;
 use crate::{ModelError, UnixNanos};
 
 /// Columns of a request segment, in order.
@@ -83,6 +86,38 @@ impl RequestRecord {
     /// Latency from the actual send time, as most load tools report it.
     pub fn raw_latency(&self) -> Duration {
         self.end.since(self.sent).unwrap_or_default()
+    }
+}
+
+/// Which answered requests are "failed or slow": answered 4xx/5xx, or slower than the
+/// nearest-rank p99 of their group's (phase × endpoint's) answered requests. `collect`
+/// fetches their traces first and the analyzer weighs them apart, so both use this one rule.
+#[derive(Debug, Default)]
+pub struct FailedOrSlow<K>(HashMap<K, f64>);
+
+impl<K: Hash + Eq> FailedOrSlow<K> {
+    /// The p99 of every group, from `(group, status, raw latency ms)` of every request
+    /// (status 0, a transport error, is not an answer and is left out).
+    pub fn new(requests: impl IntoIterator<Item = (K, u16, f64)>) -> Self {
+        let mut by: HashMap<K, Vec<f64>> = HashMap::new();
+        for (k, status, ms) in requests {
+            if status != 0 {
+                by.entry(k).or_default().push(ms);
+            }
+        }
+        Self(
+            by.into_iter()
+                .filter_map(|(k, mut v)| {
+                    v.sort_by(f64::total_cmp);
+                    percentile_of_sorted(&v, 99.0).map(|p| (k, p))
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether an answered request of `group` with `status` and `raw_ms` is failed or slow.
+    pub fn test(&self, group: &K, status: u16, raw_ms: f64) -> bool {
+        status >= 400 || self.0.get(group).is_some_and(|p99| raw_ms > *p99)
     }
 }
 
@@ -353,6 +388,23 @@ fn record_error(path: &Path, line: usize, e: &csv::Error) -> ModelError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn failed_or_slow_is_4xx_5xx_or_above_the_groups_p99() {
+        // Group "a": 1..=100 ms answered (p99 = 99 ms), plus a transport error of 10 s that
+        // is no answer and does not move the p99.
+        let mut requests: Vec<(&str, u16, f64)> =
+            (1..=100).map(|ms| ("a", 200, f64::from(ms))).collect();
+        requests.push(("a", 0, 10_000.0));
+        let rule = FailedOrSlow::new(requests);
+        assert!(!rule.test(&"a", 200, 99.0));
+        assert!(rule.test(&"a", 200, 100.0));
+        assert!(rule.test(&"a", 502, 1.0));
+        assert!(rule.test(&"a", 429, 1.0));
+        assert!(!rule.test(&"a", 304, 1.0));
+        // A group with no answered request: only the status decides.
+        assert!(!rule.test(&"b", 200, 1e9));
+    }
+
     #[test]
     fn only_the_writers_segment_names_are_read() {
         assert!(is_segment_name("part-000001.csv"));

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use stormwatch_model::percentile::percentile_of_sorted;
+use stormwatch_model::request::FailedOrSlow;
 use stormwatch_model::{
     AwsResources, PhaseWindow, RequestLog, RequestRecord, RunDir, RunStatus, UnixNanos,
 };
@@ -49,11 +49,9 @@ pub struct SentTrace {
     pub phase: u32,
     /// Its endpoint.
     pub endpoint: String,
-    /// Answered 4xx/5xx (throttles included) or failed in transport.
-    pub failed: bool,
-    /// Above the 99th percentile latency of its phase and endpoint (all requests, traced or
-    /// not).
-    pub slow: bool,
+    /// Answered 4xx/5xx (throttles included) or slower than its phase and endpoint's p99
+    /// (all requests, traced or not): [`FailedOrSlow`].
+    pub failed_or_slow: bool,
 }
 
 /// Everything `collect` needs to know before it touches the network.
@@ -128,23 +126,24 @@ impl CollectTarget {
             });
         }
         let records = log.map(|l| l.records).unwrap_or_default();
-        let p99 = p99_by_phase_and_endpoint(&records);
+        let ms = |r: &RequestRecord| r.raw_latency().as_secs_f64() * 1000.0;
+        let rule = FailedOrSlow::new(
+            records
+                .iter()
+                .map(|r| ((r.phase, r.endpoint.as_str()), r.status, ms(r))),
+        );
         let mut sent_traces = HashMap::new();
         for r in &records {
             if r.sampled
                 && r.status != 0
                 && let Some(id) = r.trace_id.clone()
             {
-                let slow = p99
-                    .get(&(r.phase, r.endpoint.as_str()))
-                    .is_some_and(|p| r.raw_latency() > *p);
                 sent_traces.insert(
                     id,
                     SentTrace {
                         sent: r.sent,
                         phase: r.phase,
-                        failed: r.status >= 400 || r.error.is_some(),
-                        slow,
+                        failed_or_slow: rule.test(&(r.phase, r.endpoint.as_str()), r.status, ms(r)),
                         endpoint: r.endpoint.clone(),
                     },
                 );
@@ -190,22 +189,4 @@ impl CollectTarget {
     pub fn phase_windows(&self) -> Vec<PhaseWindow> {
         self.windows.iter().map(|w| w.window).collect()
     }
-}
-
-/// The nearest-rank 99th percentile raw latency of every phase × endpoint.
-fn p99_by_phase_and_endpoint(
-    records: &[RequestRecord],
-) -> HashMap<(u32, &str), std::time::Duration> {
-    let mut by: HashMap<(u32, &str), Vec<std::time::Duration>> = HashMap::new();
-    for r in records.iter().filter(|r| r.status != 0) {
-        by.entry((r.phase, r.endpoint.as_str()))
-            .or_default()
-            .push(r.raw_latency());
-    }
-    by.into_iter()
-        .filter_map(|(k, mut v)| {
-            v.sort_unstable();
-            percentile_of_sorted(&v, 99.0).map(|p| (k, p))
-        })
-        .collect()
 }

@@ -63,7 +63,7 @@ pub fn select<S: std::hash::BuildHasher>(
             .filter(|(id, t)| {
                 !chosen.contains(id)
                     && match tier {
-                        0 => t.failed || t.slow,
+                        0 => t.failed_or_slow,
                         1 => flagged.contains(*id),
                         _ => cold.contains(*id),
                     }
@@ -129,13 +129,12 @@ mod tests {
 
     use super::*;
 
-    fn trace(phase: u32, endpoint: &str, failed: bool, slow: bool) -> SentTrace {
+    fn trace(phase: u32, endpoint: &str, failed_or_slow: bool) -> SentTrace {
         SentTrace {
             sent: UnixNanos(0),
             phase,
             endpoint: endpoint.into(),
-            failed,
-            slow,
+            failed_or_slow,
         }
     }
 
@@ -150,12 +149,12 @@ mod tests {
                 n += 1;
             }
         };
-        add(trace(0, "GET /a", false, false), 700);
-        add(trace(0, "GET /b", false, false), 100);
-        add(trace(1, "GET /a", false, false), 100);
-        add(trace(1, "GET /b", false, false), 100);
-        add(trace(0, "GET /a", true, false), 30);
-        add(trace(0, "GET /a", false, true), 10);
+        add(trace(0, "GET /a", false), 700);
+        add(trace(0, "GET /b", false), 100);
+        add(trace(1, "GET /a", false), 100);
+        add(trace(1, "GET /b", false), 100);
+        add(trace(0, "GET /a", true), 30);
+        add(trace(0, "GET /a", true), 10);
         sent
     }
 
@@ -164,7 +163,7 @@ mod tests {
         let sent = run();
         let mut ok_ids: Vec<&String> = sent
             .iter()
-            .filter(|(_, t)| !t.failed && !t.slow)
+            .filter(|(_, t)| !t.failed_or_slow)
             .map(|(id, _)| id)
             .collect();
         ok_ids.sort();
@@ -180,7 +179,7 @@ mod tests {
         assert_eq!(sel.chosen(), 100);
         for id in sent
             .iter()
-            .filter(|(_, t)| t.failed || t.slow)
+            .filter(|(_, t)| t.failed_or_slow)
             .map(|(id, _)| id)
         {
             assert!(ids.contains(id), "every failed or slow request is fetched");
@@ -190,7 +189,7 @@ mod tests {
             .iter()
             .filter(|id| !flagged.contains(*id) && !cold.contains(*id))
             .map(|id| &sent[id])
-            .filter(|t| !t.failed && !t.slow)
+            .filter(|t| !t.failed_or_slow)
             .collect();
         for (phase, endpoint) in [(0, "GET /a"), (0, "GET /b"), (1, "GET /a"), (1, "GET /b")] {
             let n = sampled
@@ -209,7 +208,7 @@ mod tests {
         let none = HashSet::new();
         let (ids, sel) = select(&sent, &none, &none, 25);
         assert_eq!((ids.len(), sel.failed_or_slow, sel.sample), (25, 25, 0));
-        assert!(ids.iter().all(|id| sent[id].failed || sent[id].slow));
+        assert!(ids.iter().all(|id| sent[id].failed_or_slow));
         let (all, sel) = select(&sent, &none, &none, 10_000);
         assert_eq!(all.len(), sent.len());
         assert_eq!(sel.traced_requests, 1040);

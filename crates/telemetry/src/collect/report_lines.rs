@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use stormwatch_model::{PhaseWindow, Span, SpanKind};
@@ -29,15 +30,20 @@ pub(super) async fn fetch_report_lines(
     let pacer = Arc::new(Pacer::new(opts.logs_tps));
     let range = padded_hull(windows, opts.pad);
     let functions = &prepared.target.resources.functions;
+    let quota = opts.insights_concurrency.max(1);
     let plan = InsightsPlan {
         chunk: logs::chunk_for(prepared.target.answered_requests, &range),
-        concurrency: (opts.insights_concurrency / functions.len().max(1)).max(1),
+        concurrency: (quota / functions.len().max(1)).max(1),
     };
+    // More log groups than the quota: at most `quota` of them queried at once.
+    let groups_at_once = Arc::new(Semaphore::new((quota / plan.concurrency).max(1)));
     let mut tasks = JoinSet::new();
     for (i, f) in functions.iter().enumerate() {
         let (client, pacer, stats) = (clients.logs.clone(), Arc::clone(&pacer), Arc::clone(stats));
         let (function, query) = (f.clone(), prepared.logs_query.clone());
+        let groups_at_once = Arc::clone(&groups_at_once);
         tasks.spawn(async move {
+            let _turn = groups_at_once.acquire_owned().await;
             let got =
                 logs::fetch_reports(&client, &pacer, &stats, &function, &range, &query, plan).await;
             (i, got)
