@@ -322,6 +322,12 @@ async fn bench() {
             .unwrap_or_default()
     );
 
+    if let Some(c) = summary.logs.as_ref().and_then(|l| l.cold_lookup.as_ref()) {
+        println!(
+            "cold starts read ahead: {} lines in {} Insights queries (answered: {})",
+            c.cold_starts, c.queries, c.answered
+        );
+    }
     let began = Instant::now();
     let report = stormwatch_analysis::analyze(&run).expect("analyze");
     let c = report.cold_starts.as_ref().expect("cold starts");

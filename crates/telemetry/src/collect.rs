@@ -1,6 +1,7 @@
 //! The collect stage end to end: validate and plan (no network), then fetch metrics
-//! (polling with `--wait` until the last window is stable), REPORT lines and trace
-//! summaries side by side, then the chosen traces, and write `telemetry/metrics.parquet`,
+//! (polling with `--wait` until the last window is stable), REPORT lines and traces side
+//! by side (the cold starts' REPORT lines first, so the trace choice can count them), and
+//! write `telemetry/metrics.parquet`,
 //! `telemetry/spans.parquet` and `telemetry/collect.json`.
 //!
 //! One concept per submodule: `poll` the metrics rounds, `traces` X-Ray, `report_lines` the
@@ -13,6 +14,7 @@ mod poll;
 mod report_lines;
 mod traces;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,10 +25,13 @@ use stormwatch_model::pricing::Usage;
 
 use crate::TelemetryError;
 use crate::aws::{self, AwsOptions, OperationStats};
+use crate::pacing::Pacer;
 use crate::plan::{self, PlanOptions, PlannedCall};
 use crate::queries::{self, MetricSeries, Skipped};
 use crate::skew;
 use crate::target::CollectTarget;
+
+use report_lines::Lines;
 
 pub use crate::trace_selection::TraceSelection;
 pub use output::{CollectSummary, CostReport, MetricsReport, WindowReport, read_metrics};
@@ -112,8 +117,11 @@ pub struct Prepared {
     pub skipped: Vec<Skipped>,
     /// GetMetricData calls.
     pub calls: Vec<PlannedCall>,
-    /// The Logs Insights query.
+    /// The Logs Insights query for every REPORT line.
     pub logs_query: String,
+    /// The Logs Insights query for the cold starts' REPORT lines, read first when traces
+    /// are collected too.
+    pub cold_logs_query: String,
     /// The planning time.
     pub now: DateTime<Utc>,
 }
@@ -141,6 +149,7 @@ pub fn prepare(target: CollectTarget, opts: &CollectOptions) -> Result<Prepared,
         skipped,
         calls,
         logs_query: queries::report_lines_query(),
+        cold_logs_query: queries::cold_report_lines_query(),
         now,
     })
 }
@@ -163,32 +172,66 @@ pub async fn collect(
     // Every failure names the endpoint it came from.
     let result: Result<CollectSummary, TelemetryError> = async {
         let windows = prepared.target.phase_windows();
-        // Metrics, REPORT lines and GetTraceSummaries side by side (separate APIs, separate
-        // quotas); our traces are chosen once the REPORT lines are in, so the cold ones claim
-        // their share of the trace budget.
+        // Metrics, REPORT lines and X-Ray side by side (separate APIs, separate quotas). The
+        // trace choice needs the cold starts' trace ids: a short Insights read of the cold
+        // REPORT lines comes first, and BatchGetTraces runs while the rest is read.
         let with_logs = opts.logs && !prepared.target.resources.functions.is_empty();
+        let logs_pacer = Arc::new(Pacer::new(opts.logs_tps));
+        let (cold_tx, cold_rx) = tokio::sync::oneshot::channel::<HashSet<String>>();
         // Boxed: three futures side by side would make every caller's future large.
-        let (polled, logs_got, scanned) = tokio::join!(
+        let (polled, logs_got, traced) = tokio::join!(
             Box::pin(poll::poll_metrics(
                 &clients, &stats, &prepared, &windows, opts
             )),
             Box::pin(async {
-                if with_logs {
-                    report_lines::fetch_report_lines(&clients, &stats, &prepared, &windows, opts)
-                        .await
-                        .map(Some)
-                } else {
-                    Ok(None)
+                if !with_logs {
+                    let _ = cold_tx.send(HashSet::new());
+                    return Ok::<_, TelemetryError>(None);
                 }
+                let mut lookup = None;
+                let mut cold_tx = Some(cold_tx);
+                if opts.xray {
+                    let (ids, l) = report_lines::cold_trace_ids_ahead(
+                        &clients,
+                        &stats,
+                        &logs_pacer,
+                        &prepared,
+                        &windows,
+                        opts,
+                    )
+                    .await;
+                    lookup = Some(l);
+                    if let (Some(ids), Some(tx)) = (ids, cold_tx.take()) {
+                        let _ = tx.send(ids);
+                    }
+                }
+                let (lines, mut r) = report_lines::fetch_report_lines(
+                    &clients,
+                    &stats,
+                    &logs_pacer,
+                    &prepared,
+                    &windows,
+                    opts,
+                    Lines::All,
+                )
+                .await?;
+                if let Some(tx) = cold_tx {
+                    let _ = tx.send(report_lines::cold_trace_ids(&lines));
+                }
+                r.cold_lookup = lookup;
+                Ok(Some((lines, r)))
             }),
             Box::pin(async {
-                if opts.xray {
-                    traces::scan(&clients, &stats, &prepared, &windows, opts)
-                        .await
-                        .map(Some)
-                } else {
-                    Ok(None)
+                if !opts.xray {
+                    return Ok::<_, TelemetryError>(None);
                 }
+                let scanned = traces::scan(&clients, &stats, &prepared, &windows, opts).await?;
+                // The sender is dropped unsent only when reading the logs failed, which
+                // fails the collection anyway.
+                let cold = cold_rx.await.unwrap_or_default();
+                traces::fetch(&clients, &stats, &prepared, opts, scanned, &cold)
+                    .await
+                    .map(Some)
             })
         );
         let polled = polled?;
@@ -196,15 +239,10 @@ pub async fn collect(
             Some((lines, r)) => (lines, Some(r)),
             None => (Vec::new(), None),
         };
-
-        let mut spans: Vec<Span> = Vec::new();
-        let mut xray_report = None;
-        if let Some(scanned) = scanned? {
-            let cold = report_lines::cold_trace_ids(&report_lines);
-            let (s, r) = traces::fetch(&clients, &stats, &prepared, opts, scanned, &cold).await?;
-            spans = s;
-            xray_report = Some(r);
-        }
+        let (mut spans, xray_report): (Vec<Span>, _) = match traced? {
+            Some((s, r)) => (s, Some(r)),
+            None => (Vec::new(), None),
+        };
         let trace_offsets = traces::trace_start_offsets(&spans, &prepared.target.sent_traces);
         report_lines::add_untraced(report_lines, &mut spans);
 
@@ -214,10 +252,10 @@ pub async fn collect(
                 (x.requested + x.other_traces) as f64 + x.traces_scanned as f64
             }),
             metrics_requested: polled.report.metrics_requested as f64,
-            logs_bytes_scanned: logs_report
-                .as_ref()
-                .map_or(0, |l| l.groups.iter().map(|g| g.bytes_scanned).sum::<u64>())
-                as f64,
+            logs_bytes_scanned: logs_report.as_ref().map_or(0, |l| {
+                l.groups.iter().map(|g| g.bytes_scanned).sum::<u64>()
+                    + l.cold_lookup.as_ref().map_or(0, |c| c.bytes_scanned)
+            }) as f64,
         });
         let api = stats.operations();
         let summary = CollectSummary {

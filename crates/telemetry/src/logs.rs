@@ -47,6 +47,24 @@ type Event = (i64, String, Option<String>);
 pub struct LogsReport {
     /// Per function: log group, source used, lines, cold starts.
     pub groups: Vec<GroupReport>,
+    /// The cold starts' lines read ahead of the rest (for the trace choice).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cold_lookup: Option<ColdLookup>,
+}
+
+/// The read of the cold starts' REPORT lines ahead of the rest: their `XRAY TraceId`s let
+/// the trace choice start while every other line is still being read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ColdLookup {
+    /// Insights queries run.
+    pub queries: usize,
+    /// Bytes those queries scanned (billed like any other query).
+    pub bytes_scanned: u64,
+    /// Cold-start lines found.
+    pub cold_starts: usize,
+    /// Insights answered for every log group; if not, the trace choice waited for the
+    /// full read.
+    pub answered: bool,
 }
 
 /// One log group.
@@ -83,6 +101,10 @@ pub struct InsightsPlan {
     pub chunk: Duration,
     /// Queries of this log group running at once (a share of the account's quota).
     pub concurrency: usize,
+    /// Read a chunk with FilterLogEvents when Insights refuses it or does not complete.
+    /// Without it such a group comes back partial, with `fallback_reason` saying why (for a
+    /// query whose answer is an optimisation, not the data).
+    pub filter_fallback: bool,
 }
 
 impl Default for InsightsPlan {
@@ -90,13 +112,15 @@ impl Default for InsightsPlan {
         Self {
             chunk: CHUNK,
             concurrency: 1,
+            filter_fallback: true,
         }
     }
 }
 
 /// Fetches the REPORT lines of `function` in `range`: one Insights query per chunk, up to
 /// `plan.concurrency` at once; a chunk that comes back at the row limit is split and asked
-/// again; FilterLogEvents where Insights is refused or does not complete.
+/// again; FilterLogEvents where Insights is refused or does not complete (unless
+/// `plan.filter_fallback` is off: then the lines so far, and `fallback_reason` set).
 pub async fn fetch_reports(
     client: &aws_sdk_cloudwatchlogs::Client,
     pacer: &Pacer,
@@ -120,6 +144,9 @@ pub async fn fetch_reports(
         .collect();
     let mut insights_ok = true;
     while !todo.is_empty() {
+        if !insights_ok && !plan.filter_fallback {
+            break;
+        }
         if !insights_ok {
             for (chunk, _) in todo.drain(..) {
                 messages.extend(filter_events(client, pacer, stats, &group, &chunk).await?);
@@ -163,6 +190,11 @@ pub async fn fetch_reports(
                         messages.extend(rows);
                     }
                 }
+                Ok(None) if !plan.filter_fallback => {
+                    report.incomplete_queries += 1;
+                    insights_ok = false;
+                    report.fallback_reason = Some("an Insights query did not complete".into());
+                }
                 Ok(None) => {
                     report.incomplete_queries += 1;
                     messages.extend(filter_events(client, pacer, stats, group, &chunk).await?);
@@ -174,9 +206,11 @@ pub async fn fetch_reports(
                 Err(e) => {
                     // Insights refused (no permission, unsupported query, quota): fall back.
                     insights_ok = false;
-                    report.source = "filter_log_events".into();
                     report.fallback_reason = Some(e.to_string());
-                    messages.extend(filter_events(client, pacer, stats, group, &chunk).await?);
+                    if plan.filter_fallback {
+                        report.source = "filter_log_events".into();
+                        messages.extend(filter_events(client, pacer, stats, group, &chunk).await?);
+                    }
                 }
             }
         }

@@ -53,6 +53,14 @@ pub fn report_lines_query() -> String {
     strip_comments(include_str!("../../../queries/logs/cold-starts.insights"))
 }
 
+/// The Logs Insights query that fetches only the REPORT lines of cold starts (comments
+/// stripped).
+pub fn cold_report_lines_query() -> String {
+    strip_comments(include_str!(
+        "../../../queries/logs/cold-report-lines.insights"
+    ))
+}
+
 fn strip_comments(text: &str) -> String {
     text.lines()
         .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())

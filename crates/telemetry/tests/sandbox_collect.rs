@@ -335,6 +335,89 @@ async fn logs_give_cold_starts_when_xray_is_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_starts_read_ahead_claim_their_share_of_the_trace_budget() {
+    // 40 traced requests, none failed or slow (same latency), every 8th cold; REPORT lines
+    // carry the trace id, in the text and the JSON format. A budget of 10 traces: the 5
+    // cold ones first, found by the cold-start read that runs before every REPORT line.
+    let sb = sandbox("").await;
+    let start = recent_start();
+    let epoch = start.timestamp() as u64;
+    let mut traces = Vec::new();
+    let mut cold = Vec::new();
+    for n in 0..40u64 {
+        let id = trace_id(epoch, n);
+        let at = start + chrono::Duration::seconds(n as i64 * 2);
+        let is_cold = n % 8 == 0;
+        put_request(&sb, &id, n, secs(at) + 0.005, is_cold.then_some("Init"));
+        let message = if n % 2 == 0 {
+            format!(
+                "REPORT RequestId: r{n}\tDuration: 12.00 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 50 MB\t{}\nXRAY TraceId: {id}\tSegmentId: {:016x}\tSampled: true\t",
+                if is_cold {
+                    "Init Duration: 100.00 ms\t"
+                } else {
+                    ""
+                },
+                n * 2 + 2
+            )
+        } else {
+            format!(
+                r#"{{"time":"{}","type":"platform.report","record":{{"requestId":"r{n}","metrics":{{"durationMs":12.0,"billedDurationMs":13,"memorySizeMB":128,"maxMemoryUsedMB":50{}}},"tracing":{{"type":"X-Amzn-Trace-Id","value":"Root={id};Parent={:016x};Sampled=1"}},"status":"success"}}}}"#,
+                at.to_rfc3339(),
+                if is_cold {
+                    r#","initDurationMs":100.0"#
+                } else {
+                    ""
+                },
+                n * 2 + 2
+            )
+        };
+        log(&sb, at + chrono::Duration::milliseconds(250), message);
+        if is_cold {
+            cold.push(id.clone());
+        }
+        traces.push((id, at));
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = run_dir(tmp.path(), start, Duration::from_secs(120), &traces);
+    let mut opts = options(&sb);
+    opts.metrics = false;
+    opts.max_traces = 10;
+    let prepared = prepare(CollectTarget::from_run(dir.root()).unwrap(), &opts).unwrap();
+    let summary = collect(prepared, &opts).await.unwrap();
+
+    let logs = summary.logs.as_ref().unwrap();
+    let lookup = logs.cold_lookup.as_ref().expect("a cold-start read ahead");
+    assert!(lookup.answered, "{lookup:?}");
+    assert_eq!(lookup.cold_starts, cold.len());
+    assert!(
+        lookup.queries >= 1 && lookup.bytes_scanned > 0,
+        "{lookup:?}"
+    );
+    assert_eq!(logs.groups[0].reports, 40);
+    assert_eq!(logs.groups[0].cold_starts, cold.len());
+    let sel = &summary.xray.as_ref().unwrap().selection;
+    assert_eq!(sel.failed_or_slow, 0, "{sel:?}");
+    assert_eq!(sel.cold, cold.len(), "{sel:?}");
+    assert_eq!(sel.sample, 10 - cold.len(), "{sel:?}");
+    // Every cold trace was fetched: its Init subsegment is among the spans.
+    let spans = stormwatch_model::parquet::read_spans(&dir.spans_path()).unwrap();
+    let traced_inits: std::collections::BTreeSet<&str> = spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Init)
+        .map(|s| s.trace_id.as_str())
+        .collect();
+    let want: std::collections::BTreeSet<&str> = cold.iter().map(String::as_str).collect();
+    assert_eq!(traced_inits, want);
+    // Both reads are billed.
+    let scanned: u64 = logs.groups.iter().map(|g| g.bytes_scanned).sum();
+    assert_eq!(
+        summary.cost.usage.logs_bytes_scanned,
+        (scanned + lookup.bytes_scanned) as f64
+    );
+    sb.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_throttled_at_one_call_per_second_deliver_every_report_line() {
     // Every Logs call (StartQuery, GetQueryResults, FilterLogEvents) goes through the same
     // paced call as metrics and X-Ray: throttling that outlives the SDK's retries backs off

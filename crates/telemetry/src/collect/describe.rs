@@ -7,13 +7,13 @@ use stormwatch_model::pricing::{LOG_BYTES_PER_INVOCATION, PRICES_AS_OF, Usage, u
 use stormwatch_model::text_table::thousands;
 
 use super::{CollectOptions, CollectSummary, Prepared};
-use crate::xray;
+use crate::{logs, xray};
 
 impl Prepared {
     /// The AWS usage this collection is expected to cost: the planned GetMetricData metrics
     /// (one round; `--wait` repeats them), our traces to retrieve and those GetTraceSummaries
     /// scans, and the log bytes Logs Insights scans for the REPORT lines (estimated from the
-    /// run's answered requests).
+    /// run's answered requests; twice with traces, for the cold starts' lines read first).
     pub fn estimate(&self, opts: &CollectOptions) -> Usage {
         let traced = self.target.sent_traces.len() as f64;
         let invocations = self.target.answered_requests.unwrap_or(0) as f64;
@@ -32,8 +32,9 @@ impl Prepared {
             } else {
                 0.0
             },
+            // With traces, the cold starts' lines are read first: a second scan of the logs.
             logs_bytes_scanned: if opts.logs && !self.target.resources.functions.is_empty() {
-                invocations * LOG_BYTES_PER_INVOCATION
+                invocations * LOG_BYTES_PER_INVOCATION * if opts.xray { 2.0 } else { 1.0 }
             } else {
                 0.0
             },
@@ -121,18 +122,38 @@ impl Prepared {
                 opts.max_other_traces
             );
         }
-        if opts.logs {
-            for f in &self.target.resources.functions {
+        if opts.logs && !self.target.resources.functions.is_empty() {
+            let groups: Vec<String> = self
+                .target
+                .resources
+                .functions
+                .iter()
+                .map(|f| format!("/aws/lambda/{}", f.split(':').next().unwrap_or(f)))
+                .collect();
+            if opts.xray {
                 let _ = writeln!(
                     s,
-                    "  Logs Insights on /aws/lambda/{} in chunks of 15 min (FilterLogEvents as fallback):",
-                    f.split(':').next().unwrap_or(f)
+                    "  Logs Insights, first the cold starts' REPORT lines (their trace ids join the trace choice) in chunks of {} min on {}:",
+                    logs::CHUNK.as_secs() / 60,
+                    groups.join(", ")
                 );
-            }
-            if !self.target.resources.functions.is_empty() {
-                for line in self.logs_query.lines() {
+                for line in self.cold_logs_query.lines() {
                     let _ = writeln!(s, "      {line}");
                 }
+            }
+            let chunk = logs::chunk_for(
+                self.target.answered_requests,
+                &super::report_lines::padded_hull(&self.target.phase_windows(), opts.pad),
+            );
+            let _ = writeln!(
+                s,
+                "  Logs Insights, every REPORT line in chunks of {} s (split at {} rows; FilterLogEvents as fallback) on {}:",
+                chunk.as_secs(),
+                thousands(logs::INSIGHTS_ROW_LIMIT as u64),
+                groups.join(", ")
+            );
+            for line in self.logs_query.lines() {
+                let _ = writeln!(s, "      {line}");
             }
         }
         let _ = writeln!(s, "{}", self.cost_line(opts));
@@ -179,6 +200,19 @@ impl CollectSummary {
                     s,
                     "logs: {} REPORT lines, {} cold starts from {} ({})",
                     g.reports, g.cold_starts, g.log_group, g.source
+                );
+            }
+            if let Some(c) = &l.cold_lookup {
+                let _ = writeln!(
+                    s,
+                    "  cold starts read ahead for the trace choice: {} lines in {} Insights queries{}",
+                    c.cold_starts,
+                    c.queries,
+                    if c.answered {
+                        ""
+                    } else {
+                        " (incomplete: the choice waited for every REPORT line)"
+                    }
                 );
             }
         }

@@ -1,6 +1,7 @@
-//! The Logs part of collecting: each function's REPORT lines over the windows' padded
-//! hull (fetched before the traces, so cold starts can claim their share of the trace
-//! budget), turned into spans for the invocations X-Ray did not trace.
+//! The Logs part of collecting: first the cold starts' REPORT lines (a short read, so cold
+//! starts claim their share of the trace budget while the rest is read), then each
+//! function's REPORT lines over the windows' padded hull, turned into spans for the
+//! invocations X-Ray did not trace.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -14,33 +15,55 @@ use stormwatch_model::{PhaseWindow, Span, SpanKind};
 use super::{CollectOptions, Prepared};
 use crate::TelemetryError;
 use crate::aws::{ApiStats, AwsClients};
-use crate::logs::{self, InsightsPlan, LoggedReport, LogsReport};
+use crate::logs::{self, ColdLookup, InsightsPlan, LoggedReport, LogsReport};
 use crate::pacing::Pacer;
 
-/// Every function's REPORT lines over the windows: the functions' log groups are queried
-/// side by side, each with its share of `insights_concurrency` queries in flight (Logs
-/// Insights' concurrent-query quota is per account), every call paced at `logs_tps`.
+/// Which REPORT lines to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Lines {
+    /// Every invocation's (`Prepared::logs_query`), read with FilterLogEvents where
+    /// Insights fails.
+    All,
+    /// Only the cold starts' (`Prepared::cold_logs_query`), by Insights alone: a group
+    /// Insights cannot answer comes back with `fallback_reason` set.
+    Cold,
+}
+
+/// Every function's REPORT lines (or only its cold starts') over the windows: the
+/// functions' log groups are queried side by side, each with its share of
+/// `insights_concurrency` queries in flight (Logs Insights' concurrent-query quota is per
+/// account), every call paced by `pacer` (one Logs bucket for all of collect's calls).
 pub(super) async fn fetch_report_lines(
     clients: &AwsClients,
     stats: &Arc<ApiStats>,
+    pacer: &Arc<Pacer>,
     prepared: &Prepared,
     windows: &[PhaseWindow],
     opts: &CollectOptions,
+    which: Lines,
 ) -> Result<(Vec<LoggedReport>, LogsReport), TelemetryError> {
-    let pacer = Arc::new(Pacer::new(opts.logs_tps));
     let range = padded_hull(windows, opts.pad);
     let functions = &prepared.target.resources.functions;
     let quota = opts.insights_concurrency.max(1);
+    let (query, chunk) = match which {
+        Lines::All => (
+            prepared.logs_query.clone(),
+            logs::chunk_for(prepared.target.answered_requests, &range),
+        ),
+        // Cold starts are a small share of invocations: long chunks, split on the row limit.
+        Lines::Cold => (prepared.cold_logs_query.clone(), logs::CHUNK),
+    };
     let plan = InsightsPlan {
-        chunk: logs::chunk_for(prepared.target.answered_requests, &range),
+        chunk,
         concurrency: (quota / functions.len().max(1)).max(1),
+        filter_fallback: which == Lines::All,
     };
     // More log groups than the quota: at most `quota` of them queried at once.
     let groups_at_once = Arc::new(Semaphore::new((quota / plan.concurrency).max(1)));
     let mut tasks = JoinSet::new();
     for (i, f) in functions.iter().enumerate() {
-        let (client, pacer, stats) = (clients.logs.clone(), Arc::clone(&pacer), Arc::clone(stats));
-        let (function, query) = (f.clone(), prepared.logs_query.clone());
+        let (client, pacer, stats) = (clients.logs.clone(), Arc::clone(pacer), Arc::clone(stats));
+        let (function, query) = (f.clone(), query.clone());
         let groups_at_once = Arc::clone(&groups_at_once);
         tasks.spawn(async move {
             let _turn = groups_at_once.acquire_owned().await;
@@ -64,6 +87,34 @@ pub(super) async fn fetch_report_lines(
         r.groups.push(g);
     }
     Ok((lines, r))
+}
+
+/// The cold starts' trace ids read ahead of every REPORT line, so the trace choice and
+/// `BatchGetTraces` run beside the long read: `None` when Insights could not answer for
+/// every log group (the ids then come from the full read). Its queries and bytes go into
+/// `report`.
+pub(super) async fn cold_trace_ids_ahead(
+    clients: &AwsClients,
+    stats: &Arc<ApiStats>,
+    pacer: &Arc<Pacer>,
+    prepared: &Prepared,
+    windows: &[PhaseWindow],
+    opts: &CollectOptions,
+) -> (Option<HashSet<String>>, ColdLookup) {
+    let got = fetch_report_lines(clients, stats, pacer, prepared, windows, opts, Lines::Cold).await;
+    let mut lookup = ColdLookup::default();
+    match got {
+        Ok((lines, r)) => {
+            lookup.queries = r.groups.iter().map(|g| g.queries).sum();
+            lookup.bytes_scanned = r.groups.iter().map(|g| g.bytes_scanned).sum();
+            lookup.cold_starts = lines.len();
+            let complete = r.groups.iter().all(|g| g.fallback_reason.is_none());
+            lookup.answered = complete;
+            (complete.then(|| cold_trace_ids(&lines)), lookup)
+        }
+        // The full read meets (and reports) the same error.
+        Err(_) => (None, lookup),
+    }
 }
 
 /// The trace ids of the invocations that cold-started (REPORT lines with an `XRAY TraceId`).
@@ -96,7 +147,7 @@ pub(super) fn add_untraced(lines: Vec<LoggedReport>, spans: &mut Vec<Span>) {
     }
 }
 
-fn padded_hull(windows: &[PhaseWindow], pad: Duration) -> PhaseWindow {
+pub(super) fn padded_hull(windows: &[PhaseWindow], pad: Duration) -> PhaseWindow {
     let pad = chrono::Duration::from_std(pad).unwrap_or_default();
     let start = windows.iter().map(|w| w.start).min().unwrap_or_default();
     let end = windows.iter().map(|w| w.end).max().unwrap_or_default();
