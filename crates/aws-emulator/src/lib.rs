@@ -13,6 +13,7 @@ pub mod http;
 pub mod log_store;
 pub mod metric_store;
 pub mod segment_store;
+pub mod spill;
 
 pub use log_store::{LogEvent, LogStore};
 pub use metric_store::MetricStore;

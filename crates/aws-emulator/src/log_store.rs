@@ -6,12 +6,14 @@
 //! store-wide table) and its message split into a *skeleton* (the text with its numbers and
 //! hex runs taken out, also an index into a table: a REPORT line has a handful of distinct
 //! skeletons) and the values taken out (numbers as varints, hex runs as bytes). Reading
-//! puts the message back exactly.
+//! puts the message back exactly. Beyond a group's memory budget its oldest second is
+//! dropped, or, with a spill file ([`LogStore::with_spill`]), moved there and still read.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use crate::segment_store::{Interner, Reader, put_varint, write_hex};
+use crate::spill::{Piece, Spill};
 
 /// One log event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +30,8 @@ pub struct LogEvent {
 
 /// Per-chunk memory besides its bytes: the map entry and the allocation header.
 const CHUNK_OVERHEAD: usize = 64;
+/// Memory per spilled second of a group: its index entry, bytes.
+const SPILLED_OVERHEAD: usize = 48;
 /// Placeholder in a skeleton: `MARK` then `DIGITS` or `HEX`.
 const MARK: char = '\0';
 const DIGITS: char = 'D';
@@ -48,6 +52,9 @@ struct Chunk {
 #[derive(Default)]
 struct Group {
     chunks: BTreeMap<u64, Chunk>,
+    /// Seconds moved to the spill file: their chunks' places, earliest first (a second
+    /// spilled twice had events arrive after it was first spilled).
+    spilled: BTreeMap<u64, Vec<Piece>>,
     bytes: usize,
 }
 
@@ -56,6 +63,7 @@ struct State {
     streams: Interner,
     skeletons: Interner,
     dropped: u64,
+    spill: Option<Spill>,
 }
 
 impl Default for State {
@@ -66,6 +74,7 @@ impl Default for State {
             // JSON-format platform records have skeletons of 250–400 bytes.
             skeletons: Interner::with_max_len(512),
             dropped: 0,
+            spill: None,
         }
     }
 }
@@ -224,8 +233,8 @@ impl State {
 
 /// Thread-safe store of log events, ordered by time within each group. Each group holds at
 /// most `max_bytes_per_group` bytes of events (the oldest second of events is dropped
-/// beyond it), so a long load test runs in flat memory; the sandbox's data directory keeps
-/// every line.
+/// beyond it, or moved to a spill file when there is one), so a long load test runs in
+/// flat memory.
 pub struct LogStore {
     state: Mutex<State>,
     max_bytes_per_group: usize,
@@ -252,6 +261,19 @@ impl LogStore {
         }
     }
 
+    /// An empty store keeping at most `max_bytes_per_group` bytes of events per group in
+    /// memory and the earlier seconds in `spill`, still read (each spilled second costs
+    /// ~50 bytes of index).
+    pub fn with_spill(max_bytes_per_group: usize, spill: Spill) -> Self {
+        Self {
+            state: Mutex::new(State {
+                spill: Some(spill),
+                ..State::default()
+            }),
+            max_bytes_per_group,
+        }
+    }
+
     /// Appends an event to a group (created on first use).
     #[allow(
         clippy::needless_pass_by_value,
@@ -264,7 +286,10 @@ impl LogStore {
             state.groups.insert(group.to_owned(), Group::default());
         }
         let State {
-            groups, dropped, ..
+            groups,
+            dropped,
+            spill,
+            ..
         } = &mut *state;
         let Some(g) = groups.get_mut(group) else {
             return;
@@ -293,9 +318,18 @@ impl LogStore {
         chunk.events += 1;
         g.bytes = g.bytes + chunk.data.capacity() - before;
         while g.bytes > self.max_bytes_per_group && g.chunks.len() > 1 {
-            if let Some((_, oldest)) = g.chunks.pop_first() {
+            if let Some((second, oldest)) = g.chunks.pop_first() {
                 g.bytes -= oldest.data.capacity() + CHUNK_OVERHEAD;
-                *dropped += oldest.events;
+                match spill.as_mut().and_then(|s| s.write(&oldest.data)) {
+                    Some(piece) => {
+                        let pieces = g.spilled.entry(second).or_default();
+                        if pieces.is_empty() {
+                            g.bytes += SPILLED_OVERHEAD;
+                        }
+                        pieces.push(piece);
+                    }
+                    None => *dropped += oldest.events,
+                }
             }
         }
     }
@@ -312,21 +346,46 @@ impl LogStore {
     /// order at equal times); `None` when the group does not exist (AWS answers
     /// ResourceNotFoundException).
     pub fn events(&self, group: &str, from_ms: u64, to_ms: u64) -> Option<Vec<LogEvent>> {
-        let state = self.state.lock().expect("log store poisoned");
+        let mut guard = self.state.lock().expect("log store poisoned");
+        let state = &mut *guard;
         let g = state.groups.get(group)?;
         let mut out = Vec::new();
         if from_ms >= to_ms {
             return Some(out);
         }
-        for (&second, chunk) in g.chunks.range(from_ms / 1000..=(to_ms - 1) / 1000) {
+        let seconds = from_ms / 1000..=(to_ms - 1) / 1000;
+        let mut spilled = g.spilled.range(seconds.clone()).peekable();
+        let mut chunks = g.chunks.range(seconds).peekable();
+        loop {
+            // The next second held in either place; spilled events arrived first.
+            let second = match (spilled.peek().map(|p| *p.0), chunks.peek().map(|c| *c.0)) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) => a,
+                (None, Some(b)) => b,
+                (None, None) => break,
+            };
+            let mut blobs: Vec<std::borrow::Cow<'_, [u8]>> = Vec::new();
+            if let Some((_, pieces)) = spilled.next_if(|p| *p.0 == second) {
+                for &piece in pieces {
+                    // An unreadable spill file (its error is kept) loses those events.
+                    if let Some(b) = state.spill.as_mut().and_then(|s| s.read(piece)) {
+                        blobs.push(b.into());
+                    }
+                }
+            }
+            if let Some((_, chunk)) = chunks.next_if(|c| *c.0 == second) {
+                blobs.push(chunk.data.as_slice().into());
+            }
             let start = out.len();
-            let mut r = Reader::new(&chunk.data);
-            while !r.at_end() {
-                let Some(e) = state.decode(second, &mut r) else {
-                    break;
-                };
-                if (from_ms..to_ms).contains(&e.timestamp_ms) {
-                    out.push(e);
+            for blob in &blobs {
+                let mut r = Reader::new(blob);
+                while !r.at_end() {
+                    let Some(e) = state.decode(second, &mut r) else {
+                        break;
+                    };
+                    if (from_ms..to_ms).contains(&e.timestamp_ms) {
+                        out.push(e);
+                    }
                 }
             }
             // Stable: arrival order among equal times.
@@ -348,6 +407,22 @@ impl LogStore {
     /// Events dropped so far to stay within the budgets.
     pub fn dropped_events(&self) -> u64 {
         self.state.lock().expect("log store poisoned").dropped
+    }
+
+    /// Bytes in the spill file.
+    pub fn spilled_bytes(&self) -> u64 {
+        let state = self.state.lock().expect("log store poisoned");
+        state.spill.as_ref().map_or(0, Spill::len)
+    }
+
+    /// The spill file's first I/O error (events are then dropped, or lost on reading),
+    /// naming the file.
+    pub fn spill_error(&self) -> Option<String> {
+        let state = self.state.lock().expect("log store poisoned");
+        state
+            .spill
+            .as_ref()
+            .and_then(|s| s.error().map(str::to_owned))
     }
 }
 
@@ -401,6 +476,46 @@ mod tests {
         s.put("/aws/lambda/f", ev(5_000_000, &"y".repeat(20 * one + 600)));
         assert_eq!(s.events("/aws/lambda/f", 0, 10_000_000).unwrap().len(), 1);
         assert_eq!(s.dropped_events(), 1_000);
+    }
+
+    #[test]
+    fn with_a_spill_file_every_event_stays_readable() {
+        let probe = LogStore::new();
+        probe.put("/aws/lambda/f", ev(0, "REPORT 1"));
+        let first = probe.bytes();
+        probe.put("/aws/lambda/f", ev(1_000, "REPORT 2"));
+        let one = probe.bytes() - first;
+        let dir = tempfile::tempdir().unwrap();
+        let spill = Spill::create(&dir.path().join("logs.bin")).unwrap();
+        let s = LogStore::with_spill(10 * one + 1_000 * SPILLED_OVERHEAD, spill);
+        for t in 0..1_000 {
+            s.put("/aws/lambda/f", ev(t * 1_000, &format!("REPORT {t}")));
+            s.put("/aws/lambda/g", ev(t * 1_000 + 1, &format!("other {t}")));
+        }
+        // A late event for a second already spilled, and one for a second in memory.
+        s.put("/aws/lambda/f", ev(3_500, "late 3"));
+        s.put("/aws/lambda/f", ev(999_000, "late 999"));
+        assert_eq!(s.dropped_events(), 0);
+        assert!(s.spilled_bytes() > 0);
+        let got: Vec<String> = s
+            .events("/aws/lambda/f", 0, 2_000_000)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.message)
+            .collect();
+        let mut want: Vec<String> = (0..1_000).map(|t| format!("REPORT {t}")).collect();
+        want.insert(4, "late 3".into());
+        want.push("late 999".into());
+        assert_eq!(got, want);
+        // A range inside the spilled seconds, half open.
+        let mid: Vec<String> = s
+            .events("/aws/lambda/g", 10_000, 12_001)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.message)
+            .collect();
+        assert_eq!(mid, ["other 10", "other 11"]);
+        assert!(s.spill_error().is_none());
     }
 
     /// Messages come back exactly (numbers with leading zeros, hex runs of odd length,

@@ -3,7 +3,8 @@
 //! (see `codec`: interned keys and repeated strings, ids as bytes, numbers as varints or
 //! floats) and rendered back to exactly the JSON text that was stored when read; a document
 //! that would not render back byte-identical (one not written by `serde_json`) is kept as
-//! text.
+//! text. Beyond its memory budget the store drops the earliest-starting traces, or, with a
+//! spill file ([`SegmentStore::with_spill`]), moves them there and keeps answering for them.
 
 mod codec;
 
@@ -14,6 +15,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use codec::Head;
+
+use crate::spill::{Piece, Spill};
 
 /// One stored segment document.
 #[derive(Clone, Debug)]
@@ -114,6 +117,9 @@ impl PartialOrd for TraceKey {
 /// against the resident set).
 const TRACE_OVERHEAD: usize = 128;
 
+/// Memory per spilled trace: its index entries (id, first start, place in the file), bytes.
+const SPILLED_OVERHEAD: usize = 96;
+
 /// How a segment is kept: encoded, or as its text.
 const ENCODED: u8 = 0;
 const TEXT: u8 = 1;
@@ -153,29 +159,89 @@ struct Inner {
     bytes: usize,
     /// Traces dropped to stay within the budget.
     dropped: u64,
+    /// Where traces go beyond the budget instead of being dropped, when set.
+    spill: Option<Spill>,
+    /// Spilled traces: the earliest segment start and the record blob's place in the file.
+    spilled: HashMap<TraceKey, (u64, Piece)>,
+    /// Spilled trace ids by the earliest segment start.
+    spilled_by_start: BTreeSet<(u64, TraceKey)>,
 }
 
 impl Inner {
-    /// Drops the earliest-starting trace; false when none is left.
+    /// Moves the earliest-starting trace in memory to the spill file, or drops it (no
+    /// spill file, or it failed); once only spilled traces are left, drops the earliest
+    /// of those. False when nothing is left.
     fn drop_oldest(&mut self) -> bool {
-        let Some((_, oldest)) = self.by_start.pop_first() else {
+        if self.traces.len() <= 1 {
+            let Some((_, oldest)) = self.spilled_by_start.pop_first() else {
+                return false;
+            };
+            self.spilled.remove(&oldest);
+            self.bytes -= SPILLED_OVERHEAD + 2 * oldest.heap();
+            self.dropped += 1;
+            return true;
+        }
+        let Some((start, oldest)) = self.by_start.pop_first() else {
             return false;
         };
         if let Some(t) = self.traces.remove(&oldest) {
             self.bytes -= t.segments.len() + TRACE_OVERHEAD + 2 * oldest.heap();
-            self.dropped += 1;
+            match self.spill.as_mut().and_then(|s| s.write(&t.segments)) {
+                Some(piece) => {
+                    self.bytes += SPILLED_OVERHEAD + 2 * oldest.heap();
+                    self.spilled_by_start.insert((start, oldest.clone()));
+                    self.spilled.insert(oldest, (start, piece));
+                }
+                None => self.dropped += 1,
+            }
         }
         true
     }
 
-    fn render(&self, key: &TraceKey, trace_id: &str) -> Vec<StoredSegment> {
-        let Some(t) = self.traces.get(key) else {
+    /// A spilled trace's record blob, taken out of the spill index (it is being stored
+    /// again, in memory).
+    fn unspill(&mut self, key: &TraceKey) -> Option<(u64, Vec<u8>)> {
+        let (start, piece) = self.spilled.remove(key)?;
+        self.spilled_by_start.remove(&(start, key.clone()));
+        self.bytes -= SPILLED_OVERHEAD + 2 * key.heap();
+        let blob = self.spill.as_mut()?.read(piece);
+        if blob.is_none() {
+            self.dropped += 1;
+        }
+        Some((start, blob?))
+    }
+
+    fn render(&mut self, key: &TraceKey, trace_id: &str) -> Vec<StoredSegment> {
+        let spilled;
+        let blob: &[u8] = if let Some(t) = self.traces.get(key) {
+            &t.segments
+        } else if let Some(&(_, piece)) = self.spilled.get(key) {
+            match self.spill.as_mut().and_then(|s| s.read(piece)) {
+                Some(b) => {
+                    spilled = b;
+                    &spilled
+                }
+                None => return Vec::new(),
+            }
+        } else {
             return Vec::new();
         };
-        records(&t.segments)
+        records(blob)
             .into_iter()
             .filter_map(|(kind, payload, _)| self.segment(kind, payload, trace_id))
             .collect()
+    }
+
+    /// Every trace id by its first segment start, in memory and spilled, oldest first.
+    fn ids_in(&self, range: std::ops::Range<(u64, TraceKey)>) -> Vec<(u64, String)> {
+        let mut out: Vec<(u64, String)> = self
+            .by_start
+            .range(range.clone())
+            .chain(self.spilled_by_start.range(range))
+            .map(|(ms, id)| (*ms, id.text()))
+            .collect();
+        out.sort();
+        out
     }
 
     fn segment(&self, kind: u8, payload: &[u8], trace_id: &str) -> Option<StoredSegment> {
@@ -204,8 +270,8 @@ impl Inner {
 }
 
 /// Thread-safe store of segment documents. At most `max_bytes` bytes of traces are kept
-/// (the earliest-starting are dropped beyond it), so a long load test runs in flat memory;
-/// the sandbox's data directory keeps every document.
+/// (the earliest-starting are dropped beyond it, or moved to a spill file when there is
+/// one), so a long load test runs in flat memory.
 pub struct SegmentStore {
     inner: Mutex<Inner>,
     max_bytes: usize,
@@ -241,6 +307,19 @@ impl SegmentStore {
         }
     }
 
+    /// An empty store keeping at most `max_bytes` bytes of traces in memory and the
+    /// earlier ones in `spill`, still answered for (each spilled trace costs ~100 bytes of
+    /// index in the budget; only when those fill it are traces dropped).
+    pub fn with_spill(max_bytes: usize, spill: Spill) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                spill: Some(spill),
+                ..Inner::default()
+            }),
+            max_bytes,
+        }
+    }
+
     /// Parses and stores one segment document; it needs `trace_id`, `id`, `name` and
     /// `start_time`, as X-Ray requires.
     pub fn put(&self, document: &str) -> Result<(), Rejected> {
@@ -268,6 +347,18 @@ impl SegmentStore {
         let start_ms = (start_time * 1000.0).max(0.0) as u64;
         let key = TraceKey::new(trace_id);
         let mut inner = self.inner.lock().expect("segment store poisoned");
+        // A late segment of a spilled trace: the trace comes back into memory whole.
+        if let Some((start, blob)) = inner.unspill(&key) {
+            inner.bytes += blob.len() + TRACE_OVERHEAD + 2 * key.heap();
+            inner.by_start.insert((start, key.clone()));
+            inner.traces.insert(
+                key.clone(),
+                Trace {
+                    first_start_ms: start,
+                    segments: blob.into_boxed_slice(),
+                },
+            );
+        }
         let encoded = codec::encode_document(&value, document, trace_id, &mut inner.interner);
         let mut record = Vec::with_capacity(encoded.as_ref().map_or(document.len(), Vec::len) + 4);
         let body_len = 1 + encoded.as_ref().map_or(document.len(), Vec::len);
@@ -320,7 +411,7 @@ impl SegmentStore {
             },
         );
         while inner.bytes + inner.interner.bytes() > self.max_bytes
-            && inner.traces.len() > 1
+            && inner.traces.len() + inner.spilled.len() > 1
             && inner.drop_oldest()
         {}
         Ok(())
@@ -329,7 +420,7 @@ impl SegmentStore {
     /// The segments of one trace, in the order they were stored; empty when unknown (never
     /// stored, or dropped to stay within the budget).
     pub fn trace(&self, trace_id: &str) -> Vec<StoredSegment> {
-        let inner = self.inner.lock().expect("segment store poisoned");
+        let mut inner = self.inner.lock().expect("segment store poisoned");
         inner.render(&TraceKey::new(trace_id), trace_id)
     }
 
@@ -339,9 +430,9 @@ impl SegmentStore {
         let inner = self.inner.lock().expect("segment store poisoned");
         let low = TraceKey::Text("".into());
         inner
-            .by_start
-            .range((from_ms, low.clone())..(to_ms, low))
-            .map(|(_, id)| id.text())
+            .ids_in((from_ms, low.clone())..(to_ms, low))
+            .into_iter()
+            .map(|(_, id)| id)
             .collect()
     }
 
@@ -349,20 +440,32 @@ impl SegmentStore {
     /// (GetTraceSummaries with `TimeRangeType=TraceId` selects on the id's own epoch).
     pub fn trace_ids_by_start(&self) -> Vec<(u64, String)> {
         let inner = self.inner.lock().expect("segment store poisoned");
-        inner
-            .by_start
-            .iter()
-            .map(|(ms, id)| (*ms, id.text()))
-            .collect()
+        let low = TraceKey::Text("".into());
+        inner.ids_in((0, low.clone())..(u64::MAX, low))
     }
 
-    /// Number of traces stored.
+    /// Number of traces stored (in memory and spilled).
     pub fn len(&self) -> usize {
-        self.inner
-            .lock()
-            .expect("segment store poisoned")
-            .traces
-            .len()
+        let inner = self.inner.lock().expect("segment store poisoned");
+        inner.traces.len() + inner.spilled.len()
+    }
+
+    /// Traces in the spill file, and its size in bytes.
+    pub fn spilled(&self) -> (usize, u64) {
+        let inner = self.inner.lock().expect("segment store poisoned");
+        (
+            inner.spilled.len(),
+            inner.spill.as_ref().map_or(0, Spill::len),
+        )
+    }
+
+    /// The spill file's first I/O error (its traces are then dropped), naming the file.
+    pub fn spill_error(&self) -> Option<String> {
+        let inner = self.inner.lock().expect("segment store poisoned");
+        inner
+            .spill
+            .as_ref()
+            .and_then(|s| s.error().map(str::to_owned))
     }
 
     /// True when no trace is stored.
@@ -451,6 +554,54 @@ mod tests {
             s.put(&doc("1-a-99", "0000000000000001", 99.0)).unwrap();
         }
         assert!(s.len() >= 8, "{} traces kept after resends", s.len());
+    }
+
+    #[test]
+    fn with_a_spill_file_every_trace_stays_answered() {
+        let tid = |i: i32| format!("1-5f000000-{i:024x}");
+        let probe = SegmentStore::new();
+        probe
+            .put(&doc(&tid(1000), "0000000000000001", 0.0))
+            .unwrap();
+        let first = probe.bytes();
+        probe
+            .put(&doc(&tid(1001), "0000000000000001", 1.0))
+            .unwrap();
+        let one = probe.bytes() - first;
+        let dir = tempfile::tempdir().unwrap();
+        let spill = Spill::create(&dir.path().join("segments.bin")).unwrap();
+        // Room for a few traces in memory and the index of every spilled one.
+        let s = SegmentStore::with_spill(first - one + 10 * one + 100 * SPILLED_OVERHEAD, spill);
+        for i in 0..100 {
+            let id = tid(i);
+            s.put(&doc(&id, "0000000000000001", f64::from(i))).unwrap();
+            s.put(&doc(&id, "0000000000000002", f64::from(i) + 0.1))
+                .unwrap();
+        }
+        let (spilled, file_bytes) = s.spilled();
+        assert!(spilled >= 80, "{spilled} spilled");
+        assert!(file_bytes > 0);
+        assert_eq!(s.dropped_traces(), 0);
+        assert_eq!(s.len(), 100);
+        // Every trace reads back whole, spilled or not, and time queries see them all.
+        for i in 0..100 {
+            let id = tid(i);
+            let got = s.trace(&id);
+            assert_eq!(got.len(), 2, "{id}");
+            assert_eq!(got[0].document, doc(&id, "0000000000000001", f64::from(i)));
+        }
+        let ids = s.trace_ids_between(0, 1_000_000);
+        assert_eq!(ids.len(), 100);
+        assert_eq!(ids[0], tid(0));
+        assert_eq!(s.trace_ids_between(5_000, 7_000), [tid(5), tid(6)]);
+        assert_eq!(s.trace_ids_by_start().len(), 100);
+        // A late segment of a spilled trace joins it (and the resent one replaces its copy).
+        s.put(&doc(&tid(0), "0000000000000003", 0.5)).unwrap();
+        s.put(&doc(&tid(0), "0000000000000002", 0.1)).unwrap();
+        assert_eq!(s.trace(&tid(0)).len(), 3);
+        assert_eq!(s.len(), 100);
+        assert_eq!(s.trace_ids_between(0, 1_000).len(), 1);
+        assert!(s.spill_error().is_none());
     }
 
     /// A sandbox-shaped document (as `serde_json` writes it) is stored encoded and comes

@@ -94,16 +94,21 @@ impl App {
             .transpose()?;
         let truth = TruthLog::create(ground_truth)?;
         let burst = config.api.rate_limit.map_or(0.0, |(_, b)| f64::from(b));
+        // With a data directory, what the memory budgets cannot hold spills there.
+        let segments = match &data_dir {
+            Some(d) => SegmentStore::with_spill(config.tracing.trace_memory, d.spill("segments")?),
+            None => SegmentStore::with_limit(config.tracing.trace_memory),
+        };
         Ok(Self {
             platform: Platform::new(&config.functions),
             metrics: MetricStore::new(config.resolution),
-            segments: SegmentStore::with_limit(config.tracing.trace_memory),
+            segments,
             segments_dropping: AtomicBool::new(false),
             logs: LambdaLogs::new(
                 config.functions.keys(),
                 config.tracing.log_memory_per_group,
                 data_dir,
-            ),
+            )?,
             sampler: Sampler::new(config.tracing.reservoir, config.tracing.rate),
             jobs: Jobs::new(&config.queues),
             streams: config
@@ -153,10 +158,18 @@ impl App {
         }
     }
 
-    /// Flushes the ground-truth file and the data directory.
+    /// Flushes the ground-truth file and the data directory; a spill file's failure is
+    /// reported here too.
     pub fn flush(&self) -> Result<(), SandboxError> {
         if let Some(d) = self.logs.data_dir() {
             d.flush()?;
+        }
+        if let Some(e) = self
+            .segments
+            .spill_error()
+            .or_else(|| self.logs.store().spill_error())
+        {
+            return Err(SandboxError::Spill(e));
         }
         self.truth.flush()
     }
@@ -387,7 +400,7 @@ impl App {
             eprintln!(
                 "stormwatch-sandbox: the trace store is full ([telemetry] trace_memory_mb = {}): \
                  the earliest traces are being dropped, and BatchGetTraces answers their ids as \
-                 unknown ones (UnprocessedTraceIds); --data-dir keeps every document",
+                 unknown ones (UnprocessedTraceIds); with --data-dir they spill to disk and stay answered",
                 self.config.tracing.trace_memory >> 20
             );
         }

@@ -3,7 +3,8 @@
 //! FilterLogEvents returns), and every segment document the platform emitted, one per line,
 //! in `segments.jsonl`. Lines are written as they happen through buffers, so memory stays
 //! flat however long the run; [`DataDir::flush`] (called at shutdown) reports the first
-//! write error with its path.
+//! write error with its path. `spill/segments.bin` and `spill/logs.bin` hold what the
+//! telemetry stores' memory budgets cannot (the APIs keep answering for it).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -13,6 +14,7 @@ use std::sync::Mutex;
 
 use crate::error::SandboxError;
 use stormwatch_aws_emulator::log_store::LogEvent;
+use stormwatch_aws_emulator::spill::Spill;
 
 struct Sink {
     path: PathBuf,
@@ -77,6 +79,7 @@ fn file_stem(name: &str) -> String {
 
 /// Open files under the data directory.
 pub struct DataDir {
+    root: PathBuf,
     logs: HashMap<String, Sink>,
     segments: Sink,
 }
@@ -111,9 +114,19 @@ impl DataDir {
             logs.insert(f.clone(), Sink::create(path)?);
         }
         Ok(Self {
+            root: root.to_owned(),
             logs,
             segments: Sink::create(root.join("segments.jsonl"))?,
         })
+    }
+
+    /// Creates the spill file `spill/<name>.bin`.
+    pub fn spill(&self, name: &str) -> Result<Spill, SandboxError> {
+        let dir = self.root.join("spill");
+        let path = dir.join(format!("{name}.bin"));
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| Spill::create(&path))
+            .map_err(|source| SandboxError::Write { path, source })
     }
 
     /// Appends one log event of `function`.

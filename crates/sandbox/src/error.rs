@@ -34,6 +34,12 @@ pub enum SandboxError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A spill file of the data directory failed: what the memory budgets could not hold
+    /// was dropped after that.
+    #[error(
+        "spill file {0} (the traces or log events beyond the memory budget were dropped after it)"
+    )]
+    Spill(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

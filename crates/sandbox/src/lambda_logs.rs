@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::config::FunctionConfig;
 use crate::config_raw::LogFormat;
 use crate::data_dir::DataDir;
+use crate::error::SandboxError;
 use stormwatch_aws_emulator::log_store::{LogEvent, LogStore};
 
 /// What one invocation reports.
@@ -92,21 +93,26 @@ pub struct LambdaLogs {
 }
 
 impl LambdaLogs {
-    /// A writer for the given functions, keeping `max_bytes` of events per group in memory.
+    /// A writer for the given functions, keeping `max_bytes` of events per group in memory
+    /// (and the earlier ones in the data directory's spill file, when there is one).
     pub fn new<'a>(
         functions: impl Iterator<Item = &'a String>,
         max_bytes: usize,
         data_dir: Option<DataDir>,
-    ) -> Self {
-        Self {
-            store: LogStore::with_limit(max_bytes),
+    ) -> Result<Self, SandboxError> {
+        let store = match &data_dir {
+            Some(d) => LogStore::with_spill(max_bytes, d.spill("logs")?),
+            None => LogStore::with_limit(max_bytes),
+        };
+        Ok(Self {
+            store,
             groups: functions
                 .map(|f| (f.clone(), format!("/aws/lambda/{f}")))
                 .collect(),
             data_dir,
             budget_mb: max_bytes >> 20,
             dropping: AtomicBool::new(false),
-        }
+        })
     }
 
     /// The in-memory store.
@@ -131,7 +137,7 @@ impl LambdaLogs {
             {
                 eprintln!(
                     "stormwatch-sandbox: log group {group} is full ([telemetry] log_memory_mb = {}): \
-                     its oldest events are being dropped; --data-dir keeps every event",
+                     its oldest events are being dropped; with --data-dir they spill to disk and stay readable",
                     self.budget_mb
                 );
             }
@@ -281,7 +287,7 @@ mod tests {
 
     #[test]
     fn text_report_has_init_only_when_cold() {
-        let l = LambdaLogs::new(["f".to_string()].iter(), 1 << 20, None);
+        let l = LambdaLogs::new(["f".to_string()].iter(), 1 << 20, None).unwrap();
         l.invocation(
             &cfg(LogFormat::Text),
             &report(Some(Duration::from_micros(113_510))),
@@ -307,7 +313,7 @@ mod tests {
 
     #[test]
     fn json_report_carries_init_duration_ms() {
-        let l = LambdaLogs::new(["f".to_string()].iter(), 1 << 20, None);
+        let l = LambdaLogs::new(["f".to_string()].iter(), 1 << 20, None).unwrap();
         l.invocation(
             &cfg(LogFormat::Json),
             &report(Some(Duration::from_micros(40_200))),

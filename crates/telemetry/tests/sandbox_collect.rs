@@ -417,6 +417,94 @@ async fn cold_starts_read_ahead_claim_their_share_of_the_trace_budget() {
     sb.stop().await.unwrap();
 }
 
+/// `len` letters that no store compresses (no digits or hex runs, a different text each `n`).
+fn noise(n: u64, len: usize) -> String {
+    let mut x = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            char::from(b'g' + ((x >> 33) % 20) as u8)
+        })
+        .collect()
+}
+
+/// With a data directory, traces and log events beyond the sandbox's memory budgets spill to
+/// disk and the APIs still answer for them: the collector gets every trace and every
+/// REPORT line, and nothing is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_with_a_data_dir_serves_what_its_memory_could_not_hold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = Config::parse(
+        Path::new("test.toml"),
+        &format!(
+            "{CONFIG}[telemetry]\ntrace_memory_mb = 1\nlog_memory_mb = 1\napi_rate_limit = 1000\n"
+        ),
+    )
+    .unwrap();
+    let sb = Sandbox::start_with_data_dir(
+        config,
+        Options {
+            seed: 7,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ground_truth: None,
+        },
+        Some(&tmp.path().join("data")),
+    )
+    .await
+    .unwrap();
+    let start = recent_start();
+    let epoch = start.timestamp() as u64;
+    let n_requests = 3_000u64;
+    let mut traces = Vec::new();
+    for n in 0..n_requests {
+        let id = trace_id(epoch, n);
+        let at = start + chrono::Duration::milliseconds(n as i64 * 30);
+        put_request(
+            &sb,
+            &id,
+            n,
+            secs(at) + 0.005,
+            (n % 100 == 0).then_some("Init"),
+        );
+        log(
+            &sb,
+            at + chrono::Duration::milliseconds(100),
+            format!("handler: served item {n} {}", noise(n, 600)),
+        );
+        log(
+            &sb,
+            at + chrono::Duration::milliseconds(250),
+            format!(
+                "REPORT RequestId: r{n}\tDuration: 12.00 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 50 MB\t\nXRAY TraceId: {id}\tSegmentId: {:016x}\tSampled: true\t",
+                n * 2 + 2
+            ),
+        );
+        traces.push((id, at));
+    }
+    let (spilled_traces, _) = sb.segments().spilled();
+    assert!(spilled_traces > 100, "{spilled_traces} traces spilled");
+    assert!(sb.logs().spilled_bytes() > 0);
+    assert_eq!(sb.segments().dropped_traces(), 0);
+    assert_eq!(sb.logs().dropped_events(), 0);
+
+    let dir = run_dir(tmp.path(), start, Duration::from_secs(120), &traces);
+    let mut opts = options(&sb);
+    opts.metrics = false;
+    opts.xray_tps = 500.0;
+    opts.logs_tps = 200.0;
+    let prepared = prepare(CollectTarget::from_run(dir.root()).unwrap(), &opts).unwrap();
+    let summary = collect(prepared, &opts).await.unwrap();
+    let x = summary.xray.as_ref().unwrap();
+    assert_eq!(x.requested, n_requests as usize);
+    assert_eq!(x.found, n_requests as usize, "{x:?}");
+    assert_eq!(x.not_found, 0);
+    let g = &summary.logs.as_ref().unwrap().groups[0];
+    assert_eq!(g.reports, n_requests as usize, "{g:?}");
+    sb.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_throttled_at_one_call_per_second_deliver_every_report_line() {
     // Every Logs call (StartQuery, GetQueryResults, FilterLogEvents) goes through the same
