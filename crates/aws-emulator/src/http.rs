@@ -18,8 +18,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::{ApiRequest, ApiResponse, Route, TelemetryApis};
-use crate::{LogStore, MetricStore, SegmentStore, Stores};
+use crate::api::{ApiQuotas, ApiRequest, ApiResponse, Route, TelemetryApis, signed_region};
+use crate::{LambdaFunctions, LogStore, MetricStore, SegmentStore, Stores};
 
 /// Largest API request body read (X-Ray takes up to 64 kB per document, batched).
 pub const MAX_API_BODY: usize = 16 * 1024 * 1024;
@@ -64,17 +64,16 @@ pub async fn respond(
             return to_http(apis.refuse_body(route, too_large));
         }
     };
-    let target = parts
-        .headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok());
+    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
     to_http(apis.handle(
         stores,
         route,
         &ApiRequest {
             method: parts.method.as_str(),
             path: parts.uri.path(),
-            target,
+            query: parts.uri.query().unwrap_or(""),
+            target: header("x-amz-target"),
+            region: header("authorization").and_then(signed_region),
             body: &body,
         },
     ))
@@ -112,33 +111,49 @@ struct State {
     metrics: MetricStore,
     segments: SegmentStore,
     logs: LogStore,
+    lambda: LambdaFunctions,
 }
 
 impl State {
     fn stores(&self) -> Stores<'_> {
-        Stores {
-            metrics: &self.metrics,
-            segments: &self.segments,
-            logs: &self.logs,
-        }
+        Stores::new(&self.metrics, &self.segments, &self.logs).with_lambda(&self.lambda)
     }
 }
 
 impl Emulator {
     /// Binds `listen` and starts serving APIs that answer at most `rate_per_sec` calls per
-    /// second each, storing metrics at `resolution`. Must be called inside a tokio runtime.
+    /// second each, storing metrics at `resolution`, with no Lambda functions. Must be called
+    /// inside a tokio runtime.
     pub async fn start(
         listen: SocketAddr,
         rate_per_sec: f64,
         resolution: Duration,
     ) -> std::io::Result<Self> {
+        Self::start_with(
+            listen,
+            ApiQuotas::uniform(rate_per_sec),
+            resolution,
+            LambdaFunctions::default(),
+        )
+        .await
+    }
+
+    /// As [`Emulator::start`], refusing beyond `quotas` and answering Lambda calls from
+    /// `lambda`.
+    pub async fn start_with(
+        listen: SocketAddr,
+        quotas: ApiQuotas,
+        resolution: Duration,
+        lambda: LambdaFunctions,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
-            apis: TelemetryApis::new(rate_per_sec),
+            apis: TelemetryApis::with_quotas(quotas),
             metrics: MetricStore::new(resolution),
             segments: SegmentStore::new(),
             logs: LogStore::new(),
+            lambda,
         });
         let (stop, rx) = watch::channel(false);
         let task = tokio::spawn(serve(listener, Arc::clone(&state), rx));
@@ -163,6 +178,11 @@ impl Emulator {
     /// The log events stored so far, by log group.
     pub fn logs(&self) -> &LogStore {
         &self.state.logs
+    }
+
+    /// The Lambda functions the control-plane API answers for.
+    pub fn lambda(&self) -> &LambdaFunctions {
+        &self.state.lambda
     }
 
     /// Stops accepting connections.

@@ -31,10 +31,10 @@ use crate::table::Table;
 use crate::trace;
 use crate::truth::{Truth, TruthLog};
 use crate::xray_docs::{Sampler, StageSpan, TraceCtx, stage_segment};
-use stormwatch_aws_emulator::Stores;
 use stormwatch_aws_emulator::log_store::LogStore;
 use stormwatch_aws_emulator::metric_store::{MetricStore, Unit, key};
 use stormwatch_aws_emulator::segment_store::SegmentStore;
+use stormwatch_aws_emulator::{LambdaFunctions, Stores};
 
 /// What the server sends back.
 #[derive(Debug)]
@@ -58,6 +58,8 @@ pub struct App {
     platform: Platform,
     metrics: MetricStore,
     segments: SegmentStore,
+    /// The functions as Lambda's control plane describes them.
+    lambda: LambdaFunctions,
     /// Set once the segment store first dropped a trace (reported once on stderr).
     segments_dropping: AtomicBool,
     logs: LambdaLogs,
@@ -103,6 +105,7 @@ impl App {
             platform: Platform::new(&config.functions),
             metrics: MetricStore::new(config.resolution),
             segments,
+            lambda: LambdaFunctions::new(config.functions.iter().map(|(n, f)| f.info(n))),
             segments_dropping: AtomicBool::new(false),
             logs: LambdaLogs::new(
                 config.functions.keys(),
@@ -149,13 +152,14 @@ impl App {
         self.logs.store()
     }
 
+    /// The functions Lambda's control-plane API answers for.
+    pub fn lambda(&self) -> &LambdaFunctions {
+        &self.lambda
+    }
+
     /// The stores the telemetry APIs answer from.
     pub fn stores(&self) -> Stores<'_> {
-        Stores {
-            metrics: &self.metrics,
-            segments: &self.segments,
-            logs: self.logs.store(),
-        }
+        Stores::new(&self.metrics, &self.segments, self.logs.store()).with_lambda(&self.lambda)
     }
 
     /// Flushes the ground-truth file and the data directory; a spill file's failure is

@@ -12,13 +12,13 @@ use toml::Spanned;
 
 use crate::config_check::{NameKind, brief, check_name, key_path};
 use crate::config_ctx::Ctx;
+pub use crate::config_function::FunctionConfig;
+use crate::config_function::check_functions;
 use crate::config_limits::{
     MAX_API_RATE, MAX_CALLS, MAX_CAPACITY, MAX_CONCURRENCY, MAX_FACTOR, MAX_MEMORY_MB, MAX_RATE,
     MAX_RESPONSE_BYTES, MAX_RETRIES,
 };
-use crate::config_raw::{
-    ApiKind, InitSubsegment, LogFormat, RawApi, RawConfig, RawFault, RawTelemetry, TracingMode,
-};
+use crate::config_raw::{ApiKind, InitSubsegment, RawApi, RawConfig, RawFault, RawTelemetry};
 use crate::config_services::{
     AuthConfig, QueueConfig, RawRouteServices, RouteAction, StreamConfig, check_auth, check_queues,
     check_route_services, check_streams,
@@ -121,31 +121,6 @@ pub struct ApiConfig {
     pub integration_timeout: Duration,
 }
 
-/// One Lambda-like function.
-#[derive(Clone, Debug)]
-pub struct FunctionConfig {
-    /// Runtime label (REPORT lines, segments).
-    pub runtime: String,
-    /// Memory size in MB.
-    pub memory_mb: u32,
-    /// Init (cold start) duration distribution.
-    pub init: Dist,
-    /// Fraction of invocations that fail with a function error, 0..=1.
-    pub error_rate: f64,
-    /// Function timeout.
-    pub timeout: Duration,
-    /// Concurrency cap (reserved concurrency); the account default of 1000 when unset.
-    pub reserved_concurrency: Option<u32>,
-    /// Pre-initialised environments that never cold start.
-    pub provisioned_concurrency: u32,
-    /// How long an idle environment is kept before it is reaped.
-    pub idle_timeout: Duration,
-    /// How START/END/REPORT records are written.
-    pub log_format: LogFormat,
-    /// X-Ray tracing mode.
-    pub tracing: TracingMode,
-}
-
 /// One route: `METHOD /path/{param}` to a function.
 #[derive(Clone, Debug)]
 pub struct RouteConfig {
@@ -221,53 +196,7 @@ impl Config {
             }
             None => ApiQuotas::AWS,
         };
-        let mut functions = BTreeMap::new();
-        for (name, f) in raw.functions {
-            cx.name(NameKind::Function, "functions", &name)?;
-            let table = key_path("functions", &name);
-            let field = |k: &str| key_path(&table, k);
-            let error_rate = match &f.error_rate {
-                Some(e) => cx.float(e, &field("error_rate"), 0.0..=1.0)?,
-                None => 0.0,
-            };
-            let fc = FunctionConfig {
-                runtime: f.runtime,
-                // Lambda's MemorySize range.
-                memory_mb: cx.count_or(
-                    f.memory_mb.as_ref(),
-                    &field("memory_mb"),
-                    128..=10_240,
-                    512,
-                )?,
-                init: match &f.init {
-                    Some(v) => cx.dist(v, &field("init"))?,
-                    None => Dist::Fixed(Duration::from_millis(150)),
-                },
-                error_rate,
-                timeout: match &f.timeout {
-                    Some(v) => cx.duration(v, &field("timeout"))?,
-                    None => Duration::from_secs(3),
-                },
-                reserved_concurrency: f
-                    .reserved_concurrency
-                    .as_ref()
-                    .map(|v| cx.count(v, &field("reserved_concurrency"), 0..=MAX_CONCURRENCY))
-                    .transpose()?,
-                provisioned_concurrency: cx.count_or(
-                    f.provisioned_concurrency.as_ref(),
-                    &field("provisioned_concurrency"),
-                    0..=MAX_CONCURRENCY,
-                    0,
-                )?,
-                idle_timeout: match &f.idle_timeout {
-                    Some(v) => cx.duration(v, &field("idle_timeout"))?,
-                    None => Duration::from_secs(600),
-                },
-                log_format: f.log_format,
-                tracing: f.tracing,
-            };
-            functions.insert(name, fc);
-        }
+        let functions = check_functions(&cx, raw.functions)?;
         let mut tables = BTreeMap::new();
         for (name, t) in raw.tables {
             cx.name(NameKind::Table, "tables", &name)?;

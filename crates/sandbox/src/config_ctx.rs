@@ -60,9 +60,15 @@ impl<'a> Ctx<'a> {
         name: &str,
     ) -> Result<(), SandboxError> {
         check_name(kind, name).map_err(|m| {
-            let span = self.doc.key_span(&[prefix, name]).unwrap_or(0..0);
+            let span = self.key_span(&[prefix, name]);
             self.err(span, &key_path(prefix, name), m)
         })
+    }
+
+    /// The span of the key at `path` (e.g. `["functions", "f", "tags", "team"]`), for an
+    /// error about a key; the document's start when it is not found.
+    pub(crate) fn key_span(&self, path: &[&str]) -> Range<usize> {
+        self.doc.key_span(path).unwrap_or(0..0)
     }
 
     /// A duration of at most [`MAX_DURATION`].

@@ -121,8 +121,7 @@ pub(crate) struct RawTelemetry {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawFunction {
-    #[serde(default = "default_runtime")]
-    pub(crate) runtime: String,
+    pub(crate) runtime: Option<Spanned<String>>,
     pub(crate) memory_mb: Option<Spanned<u32>>,
     pub(crate) init: Option<Spanned<String>>,
     pub(crate) error_rate: Option<Spanned<f64>>,
@@ -134,6 +133,12 @@ pub(crate) struct RawFunction {
     pub(crate) log_format: LogFormat,
     #[serde(default)]
     pub(crate) tracing: TracingMode,
+    pub(crate) architecture: Option<Spanned<String>>,
+    pub(crate) package_type: Option<Spanned<String>>,
+    pub(crate) code_size: Option<Spanned<u64>>,
+    pub(crate) snapstart: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub(crate) tags: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -155,10 +160,6 @@ pub(crate) struct RawRoute {
     pub(crate) stream: Option<Spanned<String>>,
     pub(crate) records: Option<Spanned<u32>>,
     pub(crate) record_bytes: Option<Spanned<usize>>,
-}
-
-pub(crate) fn default_runtime() -> String {
-    "nodejs20.x".into()
 }
 
 #[derive(Deserialize)]

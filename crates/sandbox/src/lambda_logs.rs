@@ -1,7 +1,8 @@
 //! The log events the Lambda platform writes per invocation into `/aws/lambda/<function>`,
 //! in the stream of the execution environment (`YYYY/MM/DD/[$LATEST]<32 hex>`, dated by the
 //! environment's start): `START`, `END` and `REPORT` lines in the text format (REPORT with
-//! `Init Duration` only on cold starts and an `XRAY TraceId` line when traced), or
+//! `Init Duration` only on cold starts — `Restore Duration` and `Billed Restore Duration`
+//! when SnapStart restored the environment — and an `XRAY TraceId` line when traced), or
 //! `platform.start` / `platform.runtimeDone` / `platform.report` records in the JSON format.
 //! A timed-out invocation also gets the runtime's `Task timed out after N seconds` line.
 //! Events go to the in-memory [`LogStore`] and, when a data directory is set, to its files.
@@ -34,7 +35,7 @@ pub struct Report<'a> {
     pub end: SystemTime,
     /// Handler duration (excluding init), what `Duration` reports.
     pub duration: Duration,
-    /// Init duration on a cold start.
+    /// Init duration on a cold start (the restore duration with SnapStart).
     pub init: Option<Duration>,
     /// `Max Memory Used`, MB.
     pub max_memory_mb: u32,
@@ -74,11 +75,27 @@ fn ms2(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
+/// Whole milliseconds, rounded up.
+fn ceil_ms(d: Duration) -> u64 {
+    d.as_nanos().div_ceil(1_000_000) as u64
+}
+
 /// Billed duration in whole milliseconds: rounded up, and since August 2025 including the
-/// init phase of on-demand cold starts.
-fn billed_ms(r: &Report<'_>) -> u64 {
-    let total = r.duration + r.init.unwrap_or_default();
-    (total.as_nanos().div_ceil(1_000_000)) as u64
+/// init phase of on-demand cold starts. A SnapStart restore bills the handler's rounded
+/// duration plus the billed restore duration ([`billed_restore_ms`]), as its REPORT lines
+/// add up.
+fn billed_ms(r: &Report<'_>, snapstart: bool) -> u64 {
+    match r.init {
+        Some(restore) if snapstart => ceil_ms(r.duration) + billed_restore_ms(restore),
+        init => ceil_ms(r.duration + init.unwrap_or_default()),
+    }
+}
+
+/// `Billed Restore Duration`: the restore duration rounded up. (Lambda bills only the part
+/// spent loading the runtime and running after-restore hooks; the sandbox does not split
+/// the restore, so it bills all of it.)
+fn billed_restore_ms(restore: Duration) -> u64 {
+    ceil_ms(restore)
 }
 
 /// The platform's log writer.
@@ -201,12 +218,17 @@ impl LambdaLogs {
                 self.put(r.function, event(end_ms, done.to_string()));
                 let mut metrics = json!({
                     "durationMs": round2(r.duration),
-                    "billedDurationMs": billed_ms(r),
+                    "billedDurationMs": billed_ms(r, cfg.snapstart),
                     "memorySizeMB": cfg.memory_mb,
                     "maxMemoryUsedMB": r.max_memory_mb,
                 });
-                if let Some(init) = r.init {
-                    metrics["initDurationMs"] = json!(round2(init));
+                match r.init {
+                    Some(restore) if cfg.snapstart => {
+                        metrics["restoreDurationMs"] = json!(round2(restore));
+                        metrics["billedRestoreDurationMs"] = json!(billed_restore_ms(restore));
+                    }
+                    Some(init) => metrics["initDurationMs"] = json!(round2(init)),
+                    None => {}
                 }
                 let mut report = json!({"time": iso(r.end), "type": "platform.report",
                     "record": {"requestId": id, "metrics": metrics, "status": status}});
@@ -229,12 +251,23 @@ fn text_report(cfg: &FunctionConfig, r: &Report<'_>) -> String {
         "REPORT RequestId: {}\tDuration: {} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {} MB\t",
         r.request_id,
         ms2(r.duration),
-        billed_ms(r),
+        billed_ms(r, cfg.snapstart),
         cfg.memory_mb,
         r.max_memory_mb
     );
-    if let Some(init) = r.init {
-        let _ = write!(s, "Init Duration: {} ms\t", ms2(init));
+    match r.init {
+        Some(restore) if cfg.snapstart => {
+            let _ = write!(
+                s,
+                "Restore Duration: {} ms\tBilled Restore Duration: {} ms\t",
+                ms2(restore),
+                billed_restore_ms(restore)
+            );
+        }
+        Some(init) => {
+            let _ = write!(s, "Init Duration: {} ms\t", ms2(init));
+        }
+        None => {}
     }
     if r.timed_out {
         s.push_str("Status: timeout\t");
@@ -255,16 +288,10 @@ mod tests {
 
     fn cfg(format: LogFormat) -> FunctionConfig {
         FunctionConfig {
-            runtime: "nodejs20.x".into(),
             memory_mb: 128,
             init: Dist::Fixed(Duration::ZERO),
-            error_rate: 0.0,
-            timeout: Duration::from_secs(3),
-            reserved_concurrency: None,
-            provisioned_concurrency: 0,
-            idle_timeout: Duration::from_secs(60),
             log_format: format,
-            tracing: crate::config_raw::TracingMode::Active,
+            ..FunctionConfig::default()
         }
     }
 
@@ -309,6 +336,44 @@ mod tests {
             ev[0].stream
         );
         assert_eq!(ev[0].stream.len(), "2026/11/18/[$LATEST]".len() + 32);
+    }
+
+    /// A SnapStart cold start is a restore: `Restore Duration` and `Billed Restore Duration`
+    /// instead of `Init Duration`, billed as the handler's rounded duration plus the billed
+    /// restore; JSON records carry `restoreDurationMs`.
+    #[test]
+    fn snapstart_reports_restore_duration() {
+        let l = LambdaLogs::new(["f".to_string()].iter(), 1 << 20, None).unwrap();
+        let snap = |format| FunctionConfig {
+            runtime: "java21".into(),
+            snapstart: true,
+            ..cfg(format)
+        };
+        l.invocation(
+            &snap(LogFormat::Text),
+            &report(Some(Duration::from_micros(300_500))),
+        );
+        l.invocation(&snap(LogFormat::Text), &report(None));
+        l.invocation(
+            &snap(LogFormat::Json),
+            &report(Some(Duration::from_micros(300_500))),
+        );
+        let ev = l.store().events("/aws/lambda/f", 0, u64::MAX).unwrap();
+        let reports: Vec<_> = ev
+            .iter()
+            .filter(|e| e.message.starts_with("REPORT"))
+            .collect();
+        assert_eq!(
+            reports[0].message,
+            "REPORT RequestId: r-1\tDuration: 2.75 ms\tBilled Duration: 304 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\tRestore Duration: 300.50 ms\tBilled Restore Duration: 301 ms\t\nXRAY TraceId: 1-6a000000-000000000000000000000001\tSegmentId: 0000000000000002\tSampled: true\t"
+        );
+        assert!(!reports[1].message.contains("Restore") && !reports[1].message.contains("Init"));
+        let last: serde_json::Value = serde_json::from_str(&ev.last().unwrap().message).unwrap();
+        let metrics = &last["record"]["metrics"];
+        assert_eq!(metrics["restoreDurationMs"], 300.5);
+        assert_eq!(metrics["billedRestoreDurationMs"], 301);
+        assert_eq!(metrics["billedDurationMs"], 304);
+        assert!(metrics.get("initDurationMs").is_none());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //!
 //! The AWS telemetry APIs (CloudWatch, CloudWatch Logs, X-Ray) and their stores come from
 //! `stormwatch-aws-emulator`; the sandbox records into those stores and serves the APIs on
-//! its application's port.
+//! its application's port, with Lambda's control plane answering from a registry of the
+//! configured functions.
 //!
 //! Use [`Sandbox::start`] inside a tokio runtime (tests), or [`run_until_signal`] from the CLI.
 
@@ -13,6 +14,7 @@ mod auth;
 mod config;
 mod config_check;
 mod config_ctx;
+mod config_function;
 mod config_limits;
 mod config_raw;
 mod config_services;
@@ -35,16 +37,20 @@ use std::sync::Arc;
 
 pub use app::{App, Reply};
 pub use config::{ApiConfig, Config, FunctionConfig, RouteConfig, TracingConfig};
+pub use config_function::{DEFAULT_CODE_SIZE, DEFAULT_RUNTIME};
 pub use config_raw::{ApiKind, InitSubsegment, LogFormat, TracingMode};
 pub use config_services::{AuthConfig, QueueConfig, RouteAction, StreamConfig};
 pub use dist::Dist;
 pub use error::SandboxError;
 use stormwatch_aws_emulator::api::TelemetryApis;
+pub use stormwatch_aws_emulator::lambda_functions::{Architecture, PackageType};
 pub use stormwatch_aws_emulator::metric_store::{
     Aggregate, Datapoint, Grid, MetricStore, QueryOutcome, Sample, SeriesInfo, SeriesKey,
     Statistic, Unit, key,
 };
-pub use stormwatch_aws_emulator::{LogEvent, LogStore, Rejected, SegmentStore, StoredSegment};
+pub use stormwatch_aws_emulator::{
+    FunctionInfo, LambdaFunctions, LogEvent, LogStore, Rejected, SegmentStore, StoredSegment,
+};
 use tokio::sync::watch;
 pub use truth::{ThrottledBy, Truth};
 
@@ -121,15 +127,21 @@ impl Sandbox {
         self.app.logs()
     }
 
+    /// The functions the Lambda control-plane API answers for (built from the config).
+    pub fn lambda(&self) -> &LambdaFunctions {
+        self.app.lambda()
+    }
+
     /// The JSON line printed at startup: `{"api":"http://...","cloudwatch":...,"xray":...,
-    /// "logs":...}`; the
-    /// AWS APIs share the application's port, routed as AWS routes them.
+    /// "logs":...,"lambda":...}`; the AWS APIs share the application's port, routed as AWS
+    /// routes them.
     pub fn urls_json(&self) -> String {
         serde_json::json!({
             "api": self.api_url,
             "cloudwatch": self.api_url,
             "xray": self.api_url,
             "logs": self.api_url,
+            "lambda": self.api_url,
         })
         .to_string()
     }

@@ -193,16 +193,12 @@ mod tests {
 
     fn cfg(reserved: Option<u32>, pc: u32, idle: Duration) -> FunctionConfig {
         FunctionConfig {
-            runtime: "nodejs20.x".into(),
             memory_mb: 128,
             init: Dist::Fixed(Duration::ZERO),
-            error_rate: 0.0,
-            timeout: Duration::from_secs(3),
             reserved_concurrency: reserved,
             provisioned_concurrency: pc,
             idle_timeout: idle,
-            log_format: crate::config_raw::LogFormat::Text,
-            tracing: crate::config_raw::TracingMode::Active,
+            ..FunctionConfig::default()
         }
     }
 

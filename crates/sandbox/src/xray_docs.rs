@@ -2,7 +2,8 @@
 //! AWS shapes them (AWS-FACTS.md): the REST stage segment (`AWS::ApiGateway::Stage`, named
 //! `{api}/{stage}`, with a `Lambda` invoke subsegment), the Lambda service segment
 //! (`AWS::Lambda`) and the function segment (`AWS::Lambda::Function`) with `Initialization`
-//! (or `Init`) on a cold start, `Invocation` holding one subsegment per DynamoDB/Kinesis call
+//! (or `Init`; `Restore` for a SnapStart function) on a cold start, `Invocation` holding one
+//! subsegment per DynamoDB/Kinesis call
 //! and `Overhead`. Flags follow X-Ray: `error` for 4xx, `fault` for 5xx, `throttle` for 429.
 //! Also the sampling decision: the incoming `Sampled` when given, else the default rule
 //! (a reservoir of N per second, then a fixed rate). Only sampled requests build documents.
@@ -266,6 +267,8 @@ pub struct InvocationSpan<'a> {
     pub calls: &'a [DownstreamCall],
     /// Cold-start subsegment name.
     pub init_kind: InitSubsegment,
+    /// True when a cold start restores a SnapStart snapshot (a `Restore` subsegment).
+    pub restore: bool,
 }
 
 fn function_arn(function: &str) -> String {
@@ -296,6 +299,7 @@ pub fn lambda_segments(
     let mut subsegments = Vec::with_capacity(3);
     if inv.cold {
         let name = match inv.init_kind {
+            _ if inv.restore => "Restore",
             InitSubsegment::Initialization => "Initialization",
             InitSubsegment::Init => "Init",
         };
@@ -424,6 +428,7 @@ mod tests {
                 timed_out: false,
                 calls: &calls,
                 init_kind: InitSubsegment::Initialization,
+                restore: false,
             },
             &mut rng,
         );
@@ -438,5 +443,47 @@ mod tests {
         assert_eq!(ddb["aws"]["retries"], 3);
         assert_eq!(ddb["throttle"], true);
         assert_eq!(func["fault"], true);
+    }
+
+    #[test]
+    fn a_snapstart_cold_start_is_a_restore() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let ctx = TraceCtx::new("1-a-b".into(), None, false, &mut rng);
+        let t = UNIX_EPOCH + Duration::from_secs(100);
+        let span = |cold| InvocationSpan {
+            function: "f",
+            request_id: "r",
+            start: t,
+            init: Duration::from_millis(if cold { 250 } else { 0 }),
+            cold,
+            handler_start: t + Duration::from_millis(250),
+            handler_end: t + Duration::from_millis(260),
+            end: t + Duration::from_millis(261),
+            failed: false,
+            timed_out: false,
+            calls: &[],
+            init_kind: InitSubsegment::Init,
+            restore: true,
+        };
+        let names = |cold| {
+            let [_, func] = lambda_segments(&ctx, &span(cold), &mut fastrand::Rng::with_seed(4));
+            let func: Value = serde_json::from_str(&func).unwrap();
+            func["subsegments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    (
+                        s["name"].as_str().unwrap().to_owned(),
+                        s["end_time"].as_f64().unwrap(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let cold = names(true);
+        assert_eq!(cold[0], ("Restore".to_owned(), 100.25));
+        assert_eq!(cold.len(), 3);
+        let warm: Vec<String> = names(false).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(warm, ["Invocation", "Overhead"]);
     }
 }

@@ -2,7 +2,8 @@
 //! CloudWatch over Smithy RPC v2 CBOR by path (`POST /service/GraniteServiceVersion20100801/
 //! operation/<Op>`) and over awsJson1_0 by `X-Amz-Target: GraniteServiceVersion20100801.<Op>`;
 //! X-Ray (restJson1) by method and path (`POST /TraceSegments`, `/Traces`,
-//! `/TraceSummaries`), CloudWatch Logs (awsJson1_1) by `X-Amz-Target: Logs_20140328.<Op>`.
+//! `/TraceSummaries`), CloudWatch Logs (awsJson1_1) by `X-Amz-Target: Logs_20140328.<Op>`,
+//! Lambda's control plane (restJson1) by path prefix (`/2015-03-31/functions/...`).
 //! None of these paths can be an application route (those start with a stage, `/prod/...`):
 //! the sandbox serves the APIs on its application's port and hands anything else to the
 //! imitated application. Each API keeps its own rate
@@ -11,6 +12,7 @@
 
 pub mod cbor;
 pub mod cloudwatch;
+pub mod lambda;
 pub mod logs;
 pub mod shared;
 pub mod xray;
@@ -23,12 +25,42 @@ use crate::{REGION, Stores};
 pub struct ApiRequest<'a> {
     /// HTTP method.
     pub method: &'a str,
-    /// URI path.
+    /// URI path, as sent (percent-encoded).
     pub path: &'a str,
+    /// The query string after `?`, as sent (percent-encoded); empty when there is none.
+    pub query: &'a str,
     /// The `X-Amz-Target` header, when present.
     pub target: Option<&'a str>,
+    /// The region of the request's SigV4 credential scope (see [`signed_region`]), when
+    /// signed.
+    pub region: Option<&'a str>,
     /// The request body.
     pub body: &'a [u8],
+}
+
+impl<'a> ApiRequest<'a> {
+    /// A request without a query string or a signature.
+    pub fn new(method: &'a str, path: &'a str, target: Option<&'a str>, body: &'a [u8]) -> Self {
+        Self {
+            method,
+            path,
+            query: "",
+            target,
+            region: None,
+            body,
+        }
+    }
+}
+
+/// The region of a SigV4 `Authorization` header's credential scope:
+/// `AWS4-HMAC-SHA256 Credential=AKID/DATE/REGION/SERVICE/aws4_request, SignedHeaders=…,
+/// Signature=…` gives `REGION`. Signatures are not checked.
+pub fn signed_region(authorization: &str) -> Option<&str> {
+    let (_, rest) = authorization.split_once("Credential=")?;
+    let credential = rest.split([',', ' ']).next()?;
+    let mut scope = credential.split('/');
+    let region = scope.nth(2)?;
+    (scope.nth(1) == Some("aws4_request") && !region.is_empty()).then_some(region)
 }
 
 /// A response to send.
@@ -54,6 +86,8 @@ pub enum Route {
     Xray,
     /// CloudWatch Logs, awsJson1_1.
     Logs,
+    /// Lambda's control plane, restJson1.
+    Lambda,
 }
 
 /// How much each API answers before it refuses, as AWS's account quotas do (see
@@ -69,6 +103,12 @@ pub struct ApiQuotas {
     pub logs_tps: f64,
     /// Logs Insights queries running at once per account (the API reference: 30).
     pub insights_concurrent_queries: usize,
+    /// Lambda control-plane calls per second: 15, the quota Lambda's developer guide gives
+    /// the "remainder of the control plane API requests (excludes invocation, GetFunction,
+    /// and GetPolicy requests)", across all those APIs together ("Lambda quotas", API
+    /// requests; cannot be increased). ListFunctions, GetFunctionConfiguration,
+    /// ListProvisionedConcurrencyConfigs and ListTags share it.
+    pub lambda_tps: f64,
 }
 
 impl ApiQuotas {
@@ -78,6 +118,7 @@ impl ApiQuotas {
         xray_tps: 25.0,
         logs_tps: 5.0,
         insights_concurrent_queries: 30,
+        lambda_tps: 15.0,
     };
 
     /// Every API at `rate_per_sec`, with AWS's Insights concurrency.
@@ -86,6 +127,7 @@ impl ApiQuotas {
             cloudwatch_tps: rate_per_sec,
             xray_tps: rate_per_sec,
             logs_tps: rate_per_sec,
+            lambda_tps: rate_per_sec,
             ..Self::AWS
         }
     }
@@ -96,6 +138,7 @@ pub struct TelemetryApis {
     cloudwatch: cloudwatch::CloudWatchApi,
     xray: xray::XrayApi,
     logs: logs::LogsApi,
+    lambda: lambda::LambdaApi,
     request_seq: AtomicU64,
 }
 
@@ -112,6 +155,7 @@ impl TelemetryApis {
             xray: xray::XrayApi::new(quotas.xray_tps),
             logs: logs::LogsApi::new(quotas.logs_tps, REGION)
                 .with_concurrent_queries(quotas.insights_concurrent_queries),
+            lambda: lambda::LambdaApi::new(quotas.lambda_tps),
             request_seq: AtomicU64::new(0),
         }
     }
@@ -129,7 +173,10 @@ impl TelemetryApis {
         {
             return Some(Route::Logs);
         }
-        xray::XrayApi::owns(method, path).then_some(Route::Xray)
+        if xray::XrayApi::owns(method, path) {
+            return Some(Route::Xray);
+        }
+        lambda::LambdaApi::owns(path).then_some(Route::Lambda)
     }
 
     /// Answers a request [`TelemetryApis::route`] accepted.
@@ -143,6 +190,7 @@ impl TelemetryApis {
                 let op = req.target.and_then(logs::LogsApi::operation).unwrap_or("");
                 Answer::Json(self.logs.handle(stores.logs, op, req.body))
             }
+            Route::Lambda => Answer::Lambda(self.lambda.handle(stores.lambda, req)),
         };
         self.finish(route, reply)
     }
@@ -189,6 +237,19 @@ impl TelemetryApis {
                 ..logs::error(TOO_LARGE, message)
             }),
             Route::Logs => Answer::Json(logs::error("SerializationException", message)),
+            // Lambda's operations here take no body; one that cannot be read is still
+            // answered in Lambda's shape.
+            Route::Lambda => Answer::Json(shared::JsonReply {
+                status: if too_large { 413 } else { 400 },
+                error_type: Some(if too_large {
+                    TOO_LARGE
+                } else {
+                    "InvalidRequestContentException"
+                }),
+                body: serde_json::json!({"Type": "User", "message": message})
+                    .to_string()
+                    .into_bytes(),
+            }),
         };
         self.finish(route, reply)
     }
@@ -199,31 +260,36 @@ impl TelemetryApis {
         let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
         let request_id = format!("5a4d0000-0000-4000-8000-{n:012x}");
         let mut headers = vec![("x-amzn-requestid", request_id)];
-        match answer {
+        let reply = match answer {
             Answer::CloudWatch(reply) => {
                 headers.extend(reply.headers);
-                ApiResponse {
+                return ApiResponse {
                     status: reply.status,
                     content_type: reply.content_type,
                     headers,
                     body: reply.body,
-                }
+                };
             }
-            Answer::Json(reply) => {
-                if let Some(kind) = reply.error_type {
-                    headers.push(("x-amzn-errortype", kind.to_owned()));
+            Answer::Lambda(lambda::LambdaReply { reply, retry_after }) => {
+                if let Some(seconds) = retry_after {
+                    headers.push(("retry-after", seconds.to_string()));
                 }
-                ApiResponse {
-                    status: reply.status,
-                    content_type: if route == Route::Logs {
-                        "application/x-amz-json-1.1"
-                    } else {
-                        "application/json"
-                    },
-                    headers,
-                    body: reply.body,
-                }
+                reply
             }
+            Answer::Json(reply) => reply,
+        };
+        if let Some(kind) = reply.error_type {
+            headers.push(("x-amzn-errortype", kind.to_owned()));
+        }
+        ApiResponse {
+            status: reply.status,
+            content_type: if route == Route::Logs {
+                "application/x-amz-json-1.1"
+            } else {
+                "application/json"
+            },
+            headers,
+            body: reply.body,
         }
     }
 }
@@ -232,6 +298,7 @@ impl TelemetryApis {
 enum Answer {
     CloudWatch(cloudwatch::CwReply),
     Json(shared::JsonReply),
+    Lambda(lambda::LambdaReply),
 }
 
 #[cfg(test)]
@@ -246,6 +313,43 @@ mod tests {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn the_signed_region_comes_from_the_credential_scope() {
+        let auth = "AWS4-HMAC-SHA256 Credential=AKIDSANDBOX/20261123/eu-west-1/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc";
+        assert_eq!(signed_region(auth), Some("eu-west-1"));
+        assert_eq!(
+            signed_region(
+                "AWS4-HMAC-SHA256 Credential=A/20261123/us-east-1/logs/aws4_request,SignedHeaders=host"
+            ),
+            Some("us-east-1")
+        );
+        assert_eq!(signed_region("Bearer sbx.token"), None);
+        assert_eq!(
+            signed_region("AWS4-HMAC-SHA256 Credential=A/20261123"),
+            None
+        );
+        assert_eq!(
+            signed_region("AWS4-HMAC-SHA256 Credential=A/20261123//lambda/aws4_request"),
+            None
+        );
+    }
+
+    #[test]
+    fn lambda_paths_are_routed_to_lambda() {
+        assert_eq!(
+            TelemetryApis::route("GET", "/2015-03-31/functions", None),
+            Some(Route::Lambda)
+        );
+        assert_eq!(TelemetryApis::route("GET", "/prod/functions", None), None);
+        let apis = TelemetryApis::new(50.0);
+        let r = apis.refuse_body(Route::Lambda, true);
+        assert_eq!((r.status, r.content_type), (413, "application/json"));
+        assert_eq!(
+            header(&r, "x-amzn-errortype"),
+            Some("RequestEntityTooLarge")
+        );
     }
 
     #[test]

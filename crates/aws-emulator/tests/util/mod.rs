@@ -30,9 +30,14 @@ pub async fn emulator(rate: f64) -> Emulator {
 /// An SDK config built the way the collector builds one: aws-config with an endpoint
 /// override, static credentials, a region and a plain-HTTP connector (no TLS on loopback).
 pub async fn sdk_config(url: &str, retry: RetryConfig) -> SdkConfig {
+    sdk_config_in(url, retry, "us-east-1").await
+}
+
+/// [`sdk_config`] for `region` (the region its requests are signed for).
+pub async fn sdk_config_in(url: &str, retry: RetryConfig, region: &'static str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(url)
-        .region(Region::new("us-east-1"))
+        .region(Region::new(region))
         .credentials_provider(Credentials::new(
             "AKIDSANDBOX",
             "secret",

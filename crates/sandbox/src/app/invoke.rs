@@ -173,6 +173,7 @@ impl App {
                     timed_out,
                     calls: &calls,
                     init_kind: self.config.tracing.init_subsegment,
+                    restore: cfg.snapstart,
                 },
                 &mut rng,
             ) {

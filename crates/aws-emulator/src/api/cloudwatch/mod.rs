@@ -445,16 +445,16 @@ mod tests {
     ) -> CwReply {
         let path = format!("{CBOR_PREFIX}{op}");
         let target = format!("{JSON_PREFIX}{op}");
-        let req = ApiRequest {
-            method: "POST",
-            path: if route == Route::CloudWatchCbor {
+        let req = ApiRequest::new(
+            "POST",
+            if route == Route::CloudWatchCbor {
                 &path
             } else {
                 "/"
             },
-            target: (route == Route::CloudWatchJson).then_some(target.as_str()),
+            (route == Route::CloudWatchJson).then_some(target.as_str()),
             body,
-        };
+        );
         api.handle(store, route, &req)
     }
 

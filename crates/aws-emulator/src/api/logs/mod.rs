@@ -16,6 +16,8 @@ mod fields;
 mod pattern;
 pub(crate) mod query;
 
+pub(crate) use fields::format_timestamp;
+
 use super::shared::{JsonReply, RateLimiter};
 use crate::LogStore;
 use eval::{Input, QueryOutput};
