@@ -1,6 +1,10 @@
 //! The report's charts, drawn once with plotters onto any backend: inline SVG for the HTML
 //! page and PNG files. Every chart is a pure function of the report.
 //!
+//! A chart kind implements [`Plot`] for the value it draws from ([`Chart`] for the run's
+//! analysis, `crate::coldstarts` for the cold-start report); [`frame`], [`legend`] and the
+//! colours here give every chart the same look.
+//!
 //! Text uses the DejaVu Sans font bundled in `reports/fonts/` (registered on first use), so
 //! a machine with no fonts installed draws exactly the same pixels.
 
@@ -8,6 +12,7 @@ use std::sync::Once;
 use stormwatch_model::text_table::thousands;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::AsRangedCoord;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -23,8 +28,8 @@ pub const WIDTH: u32 = 960;
 /// Height of every chart.
 pub const HEIGHT: u32 = 340;
 
-const P50: RGBColor = RGBColor(0x2b, 0x6c, 0xb0);
-const P99: RGBColor = RGBColor(0xd9, 0x48, 0x1c);
+pub const P50: RGBColor = RGBColor(0x2b, 0x6c, 0xb0);
+pub const P99: RGBColor = RGBColor(0xd9, 0x48, 0x1c);
 const OFFERED: RGBColor = RGBColor(0x88, 0x88, 0x88);
 const ACHIEVED: RGBColor = RGBColor(0x2b, 0x8a, 0x3e);
 const CONCURRENCY: RGBColor = RGBColor(0x7b, 0x3f, 0xb0);
@@ -69,9 +74,10 @@ impl Chart {
         Chart::Waterfall,
         Chart::Distribution,
     ];
+}
 
-    /// File stem (`latency` → `latency.png`).
-    pub fn stem(self) -> &'static str {
+impl Plot<AnalysisReport> for Chart {
+    fn stem(self) -> &'static str {
         match self {
             Self::Latency => "latency",
             Self::Throughput => "throughput",
@@ -82,8 +88,7 @@ impl Chart {
         }
     }
 
-    /// Caption shown above the chart.
-    pub fn title(self) -> &'static str {
+    fn title(self) -> &'static str {
         match self {
             Self::Latency => "Latency over time (corrected, per second)",
             Self::Throughput => "Offered vs achieved rate, and Lambda concurrency",
@@ -94,8 +99,7 @@ impl Chart {
         }
     }
 
-    /// Whether the report holds the data this chart needs.
-    pub fn has_data(self, r: &AnalysisReport) -> bool {
+    fn has_data(self, r: &AnalysisReport) -> bool {
         match self {
             Self::Latency | Self::Throughput | Self::Errors => !r.timeline.is_empty(),
             Self::ColdStarts => r.timeline.iter().any(|p| p.cold_starts > 0),
@@ -104,23 +108,46 @@ impl Chart {
         }
     }
 
-    /// Draws the chart onto `area`.
-    pub fn draw<DB: DrawingBackend>(
+    fn plot<DB: DrawingBackend>(
         self,
         area: &DrawingArea<DB, Shift>,
         r: &AnalysisReport,
-    ) -> Result<(), ReportError> {
-        register_font();
-        let result = match self {
+    ) -> DrawResult {
+        match self {
             Self::Latency => latency(area, r),
             Self::Throughput => throughput(area, r),
             Self::Errors => errors(area, r),
             Self::ColdStarts => cold_starts(area, r),
             Self::Waterfall => waterfall(area, r),
             Self::Distribution => distribution(area, r),
-        };
-        result
-            .and_then(|()| area.present().map_err(|e| format!("{e:?}")))
+        }
+    }
+}
+
+/// One kind of chart drawn from a report value `R` (the run's analysis, the cold-start
+/// report): what the HTML page inlines as SVG and the PNG files are drawn from.
+pub trait Plot<R: ?Sized>: Copy {
+    /// File stem (`latency` → `latency.png`).
+    fn stem(self) -> &'static str;
+
+    /// Caption shown above the chart.
+    fn title(self) -> &'static str;
+
+    /// Whether the report holds the data this chart needs.
+    fn has_data(self, r: &R) -> bool;
+
+    /// Draws the chart's content onto `area` (the font is registered by [`Plot::draw`]).
+    fn plot<DB: DrawingBackend>(self, area: &DrawingArea<DB, Shift>, r: &R) -> DrawResult;
+
+    /// Draws the chart onto `area`.
+    fn draw<DB: DrawingBackend>(
+        self,
+        area: &DrawingArea<DB, Shift>,
+        r: &R,
+    ) -> Result<(), ReportError> {
+        register_font();
+        self.plot(area, r)
+            .and_then(|()| area.present().map_err(err))
             .map_err(|message| ReportError::Chart {
                 chart: self.stem().into(),
                 message,
@@ -128,7 +155,7 @@ impl Chart {
     }
 
     /// The chart as an SVG document.
-    pub fn svg(self, r: &AnalysisReport) -> Result<String, ReportError> {
+    fn svg(self, r: &R) -> Result<String, ReportError> {
         let mut svg = String::new();
         {
             let area = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
@@ -146,9 +173,10 @@ fn register_font() {
     });
 }
 
-type DrawResult = Result<(), String>;
+/// What a drawing step returns: plotters' error, as text.
+pub type DrawResult = Result<(), String>;
 
-fn err<E: std::fmt::Debug>(e: E) -> String {
+pub fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
 
@@ -173,7 +201,7 @@ fn x_range(r: &AnalysisReport) -> std::ops::Range<f64> {
     0.0..end.max(1.0)
 }
 
-fn max_or(values: impl Iterator<Item = f64>, floor: f64) -> f64 {
+pub fn max_or(values: impl Iterator<Item = f64>, floor: f64) -> f64 {
     values.fold(floor, f64::max) * 1.1
 }
 
@@ -245,8 +273,9 @@ fn time_line<'a, DB: DrawingBackend + 'a>(
     Ok(())
 }
 
-fn legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+/// The series' legend, top right, on a translucent box.
+pub fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
 ) -> DrawResult {
     chart
         .configure_series_labels()
@@ -258,19 +287,37 @@ fn legend<'a, DB: DrawingBackend + 'a>(
         .map_err(err)
 }
 
+/// A chart over `x` × `y`, as [`frame`] builds it.
+pub type Frame<'a, DB, X, Y> = ChartContext<
+    'a,
+    DB,
+    Cartesian2d<<X as AsRangedCoord>::CoordDescType, <Y as AsRangedCoord>::CoordDescType>,
+>;
+
+/// A white chart with the common margins and label areas over `x` × `y`; the caller
+/// configures the mesh (its axis descriptions and label formats differ per chart).
+pub fn frame<DB: DrawingBackend, X: AsRangedCoord, Y: AsRangedCoord>(
+    area: &DrawingArea<DB, Shift>,
+    x: X,
+    y: Y,
+    y_label_area: u32,
+) -> Result<Frame<'_, DB, X, Y>, String> {
+    area.fill(&WHITE).map_err(err)?;
+    ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(y_label_area)
+        .build_cartesian_2d(x, y)
+        .map_err(err)
+}
+
 fn time_chart<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
     r: &AnalysisReport,
     y_max: f64,
     y_desc: &str,
 ) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
-    area.fill(&WHITE).map_err(err)?;
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(64)
-        .build_cartesian_2d(x_range(r), 0.0..y_max)
-        .map_err(err)?;
+    let mut chart = frame(area, x_range(r), 0.0..y_max, 64)?;
     chart
         .configure_mesh()
         .light_line_style(BLACK.mix(0.05))
@@ -390,7 +437,6 @@ fn cold_starts<DB: DrawingBackend>(
 }
 
 fn waterfall<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, r: &AnalysisReport) -> DrawResult {
-    area.fill(&WHITE).map_err(err)?;
     let rows: Vec<(String, [f64; 7])> = r
         .phases
         .iter()
@@ -432,12 +478,7 @@ fn waterfall<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, r: &AnalysisRepo
     ];
     let x_max = max_or(rows.iter().map(|(_, v)| v.iter().sum::<f64>()), 1.0);
     let n = rows.len().max(1) as f64;
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(8)
-        .build_cartesian_2d(0.0..x_max, 0.0..n)
-        .map_err(err)?;
+    let mut chart = frame(area, 0.0..x_max, 0.0..n, 8)?;
     chart
         .configure_mesh()
         .disable_y_mesh()
@@ -485,7 +526,6 @@ fn distribution<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     r: &AnalysisReport,
 ) -> DrawResult {
-    area.fill(&WHITE).map_err(err)?;
     // x = log10(1 / (1 - p)): 0 at p0, 1 at p90, 2 at p99, 3 at p99.9 — the HDR layout.
     let to_x = |pct: f64| -> f64 { (1.0 / (1.0 - (pct / 100.0).min(0.99999))).log10() };
     let y_max = max_or(
@@ -500,12 +540,7 @@ fn distribution<DB: DrawingBackend>(
         .flat_map(|d| d.points.iter().map(|p| to_x(p.percentile)))
         .fold(3.0, f64::max)
         .ceil();
-    let mut chart = ChartBuilder::on(area)
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0.0..x_max, 0.0..y_max)
-        .map_err(err)?;
+    let mut chart = frame(area, 0.0..x_max, 0.0..y_max, 64)?;
     chart
         .configure_mesh()
         .x_desc("percentile")

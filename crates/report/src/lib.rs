@@ -1,11 +1,15 @@
 //! Renders an [`AnalysisReport`] (read from `analysis.json`) into the formats a team reads:
 //! a self-contained HTML page, PNG charts, a Markdown summary for a PR comment, JSON and
-//! JUnit XML for CI.
+//! JUnit XML for CI. Renders the answer of `stormwatch coldstarts`
+//! ([`ColdStartReport`](stormwatch_model::coldstarts_report::ColdStartReport)) as
+//! an HTML page and two PNG charts in the same look.
 //!
-//! Each format is a pure function from the report to bytes, in its own module; [`write()`] is
-//! the one place that touches the file system. Nothing here reads other run files.
+//! Each format is a pure function from the report to bytes, in its own module; [`write()`] and
+//! [`write_coldstarts()`] are the only places that touch the file system. Nothing here reads
+//! other run files.
 
 mod charts;
+mod coldstarts;
 pub mod error;
 mod html;
 mod json;
@@ -18,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use stormwatch_model::AnalysisReport;
 
+pub use crate::coldstarts::{render_coldstarts, write_coldstarts};
 pub use crate::error::ReportError;
 
 /// An output format.
@@ -89,15 +94,20 @@ pub fn write(
     let mut written = Vec::new();
     for format in formats {
         for artifact in render(report, *format)? {
-            let path = dir.join(&artifact.name);
-            // Temporary file, then rename: a kill never leaves half a report behind.
-            let mut tmp_name = artifact.name.clone();
-            tmp_name.push_str(".tmp");
-            let tmp = dir.join(tmp_name);
-            std::fs::write(&tmp, &artifact.bytes).map_err(|e| ReportError::io(&tmp, e))?;
-            std::fs::rename(&tmp, &path).map_err(|e| ReportError::io(&path, e))?;
-            written.push(path);
+            written.push(write_artifact(dir, &artifact)?);
         }
     }
     Ok(written)
+}
+
+/// Writes `artifact` into `dir` (which exists) and returns its path. A temporary file, then
+/// a rename: a kill never leaves half a report behind.
+fn write_artifact(dir: &Path, artifact: &Artifact) -> Result<PathBuf, ReportError> {
+    let path = dir.join(&artifact.name);
+    let mut tmp_name = artifact.name.clone();
+    tmp_name.push_str(".tmp");
+    let tmp = dir.join(tmp_name);
+    std::fs::write(&tmp, &artifact.bytes).map_err(|e| ReportError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| ReportError::io(&path, e))?;
+    Ok(path)
 }

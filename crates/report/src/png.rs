@@ -3,31 +3,36 @@
 use plotters::prelude::*;
 use stormwatch_model::AnalysisReport;
 
-use crate::charts::{Chart, HEIGHT, WIDTH};
+use crate::charts::{Chart, HEIGHT, Plot, WIDTH};
 use crate::{Artifact, ReportError};
 
 pub fn render(report: &AnalysisReport) -> Result<Vec<Artifact>, ReportError> {
+    drawn(&Chart::ALL, report)
+}
+
+/// Each of `charts` that has data in `r`, as `<stem>.png`, in order.
+pub fn drawn<R: ?Sized, C: Plot<R>>(charts: &[C], r: &R) -> Result<Vec<Artifact>, ReportError> {
     let mut out = Vec::new();
-    for chart in Chart::ALL {
-        if !chart.has_data(report) {
+    for &chart in charts {
+        if !chart.has_data(r) {
             continue;
         }
         let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
         {
             let area = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
-            chart.draw(&area, report)?;
+            chart.draw(&area, r)?;
         }
         out.push(Artifact {
             name: format!("{}.png", chart.stem()),
-            bytes: encode(&rgb, chart)?,
+            bytes: encode(&rgb, chart.stem())?,
         });
     }
     Ok(out)
 }
 
-fn encode(rgb: &[u8], chart: Chart) -> Result<Vec<u8>, ReportError> {
+fn encode(rgb: &[u8], stem: &str) -> Result<Vec<u8>, ReportError> {
     let fail = |e: ::png::EncodingError| ReportError::Chart {
-        chart: chart.stem().into(),
+        chart: stem.into(),
         message: e.to_string(),
     };
     let mut bytes = Vec::new();
