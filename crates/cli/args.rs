@@ -81,25 +81,44 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("range").required(true).args(["from", "since", "last"])))]
 pub struct ColdstartsArgs {
-    /// Lambda function name (repeatable)
-    #[arg(long, required = true)]
+    /// Lambda function name (repeatable; default: every function of the region)
+    #[arg(long)]
     pub function: Vec<String>,
+    /// Only functions whose name starts with this, or matches it as a regex when it holds one of ^$.*+?()[]{}|\
+    #[arg(long, value_name = "PREFIX|REGEX", conflicts_with = "function")]
+    pub filter: Option<String>,
+    /// Only functions with this tag (repeatable: all must match)
+    #[arg(long, value_name = "KEY=VALUE", value_parser = Flag(tag_pair), conflicts_with = "function")]
+    pub tag: Vec<(String, String)>,
     #[command(flatten)]
     pub timeouts: AwsTimeoutArgs,
     /// Start of the range (RFC 3339, e.g. 2026-11-22T10:00:00Z)
     #[arg(long, value_parser = Flag(rfc3339))]
-    pub from: DateTime<Utc>,
-    /// End of the range (RFC 3339, exclusive)
-    #[arg(long, value_parser = Flag(rfc3339))]
-    pub to: DateTime<Utc>,
+    pub from: Option<DateTime<Utc>>,
+    /// End of the range (RFC 3339, exclusive; default: now)
+    #[arg(long, value_parser = Flag(rfc3339), requires = "from")]
+    pub to: Option<DateTime<Utc>>,
+    /// The range is the last DURATION up to now (e.g. 24h, 7d)
+    #[arg(long, value_name = "DURATION", value_parser = Flag(lookback), conflicts_with_all = ["from", "last"])]
+    pub since: Option<Duration>,
+    /// Same as --since (e.g. --last 7d)
+    #[arg(long, value_name = "DURATION", value_parser = Flag(lookback), conflicts_with = "from")]
+    pub last: Option<Duration>,
     /// AWS named profile (default: the AWS config chain's choice)
     #[arg(long)]
     pub profile: Option<String>,
     /// AWS region (default: the AWS config chain's choice)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "regions")]
     pub region: Option<String>,
-    /// Skip X-Ray (no traced cold-vs-warm comparison)
+    /// Comma-separated regions to cover (e.g. us-east-1,eu-west-1)
+    #[arg(long, value_name = "REGIONS", value_delimiter = ',')]
+    pub regions: Vec<String>,
+    /// Logs Insights queries running at once (your account's concurrent-query quota)
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub insights_concurrency: u16,
+    /// Skip X-Ray (no traced cold-vs-warm comparison; X-Ray is read for at most 20 functions)
     #[arg(long)]
     pub no_xray: bool,
     /// Skip CloudWatch Logs: count from sampled X-Ray traces only
@@ -108,7 +127,7 @@ pub struct ColdstartsArgs {
     /// Print the result as JSON instead of a table
     #[arg(long)]
     pub json: bool,
-    /// Also write the result as coldstarts.json into this folder
+    /// Also write coldstarts.json, coldstarts.html and PNG charts into this folder
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
@@ -355,6 +374,26 @@ fn rfc3339(flag: &str, value: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| {
             format!("{flag} {value:?}: not an RFC 3339 time ({e}), e.g. 2026-11-22T10:00:00Z")
         })
+}
+
+/// `--since`/`--last`: a duration back from now, e.g. `24h` or `7d` (at most 455 days,
+/// CloudWatch Logs' longest Insights range is what the log groups keep).
+fn lookback(flag: &str, value: &str) -> Result<Duration, String> {
+    match stormwatch_model::parse::parse_duration(value, Duration::from_secs(455 * 86_400)) {
+        Ok(d) if d.is_zero() => Err(format!("{flag}: must be more than zero")),
+        Ok(d) => Ok(d),
+        Err(m) => Err(format!("{flag}: {m}")),
+    }
+}
+
+/// `--tag key=value`.
+fn tag_pair(flag: &str, value: &str) -> Result<(String, String), String> {
+    match value.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!(
+            "{flag} {value:?}: write KEY=VALUE, e.g. team=checkout"
+        )),
+    }
 }
 
 /// `--wait`: a duration such as `90s` or `10m`.

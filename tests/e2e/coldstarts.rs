@@ -167,15 +167,21 @@ fn bad_times_exit_2_naming_the_flag() {
         .stderr(predicate::str::contains(
             "--from \"yesterday\": not an RFC 3339 time",
         ));
+    // A range is required: --from, --since or --last.
+    stormwatch(nowhere, tmp.path())
+        .args(["coldstarts", "--function", "items"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--since"));
     stormwatch(nowhere, tmp.path())
         .args([
             "coldstarts",
+            "--since",
+            "1h",
             "--from",
             "2026-11-23T10:00:00Z",
-            "--to",
-            "2026-11-23T11:00:00Z",
         ])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("--function"));
+        .stderr(predicate::str::contains("--from"));
 }

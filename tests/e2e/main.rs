@@ -5,6 +5,7 @@ mod accuracy;
 mod analyze_report;
 mod browser;
 mod coldstarts;
+mod coldstarts_account;
 mod collect;
 mod diagnose;
 mod diagnosis;

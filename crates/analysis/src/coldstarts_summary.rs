@@ -16,127 +16,14 @@ use stormwatch_model::percentile::percentile_of_sorted;
 pub use stormwatch_model::text_table::{percent, thousands};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use stormwatch_model::Millis;
 
 use stormwatch_model::coldstarts::{ColdStartData, CountSource, Invocation, TracedInvocation};
 
-/// The answer for a range: one entry per function.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ColdStartReport {
-    /// Start of the range (inclusive).
-    pub from: DateTime<Utc>,
-    /// End of the range (exclusive).
-    pub to: DateTime<Utc>,
-    /// Where the invocation counts come from.
-    pub counts_from: CountSource,
-    /// How to read the counts.
-    pub note: String,
-    /// Per function, in the order asked for.
-    pub functions: Vec<FunctionColdStarts>,
-}
-
-/// One function's cold starts.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct FunctionColdStarts {
-    /// Function name.
-    pub function: String,
-    /// One line: count, invocations, rate, init p50/p99, added latency.
-    pub headline: String,
-    /// Invocations seen.
-    pub invocations: u64,
-    /// Of those, cold starts.
-    pub cold_starts: u64,
-    /// `cold_starts / invocations` (0 without invocations).
-    pub rate: f64,
-    /// Cold starts that were SnapStart restores (their restore duration counts as init).
-    pub restores: u64,
-    /// Init duration percentiles over the cold starts.
-    pub init: Option<InitPercentiles>,
-    /// Per function version × memory size.
-    pub by_config: Vec<ConfigColdStarts>,
-    /// Per UTC hour with invocations.
-    pub by_hour: Vec<HourColdStarts>,
-    /// The latency cold starts added.
-    pub cost: ColdStartCost,
-}
-
-/// Nearest-rank percentiles of init durations.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
-pub struct InitPercentiles {
-    /// Median.
-    pub p50: Millis,
-    /// 95th percentile.
-    pub p95: Millis,
-    /// 99th percentile.
-    pub p99: Millis,
-    /// Longest.
-    pub max: Millis,
-}
-
-/// One version × memory size.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ConfigColdStarts {
-    /// Function version (`$LATEST`, `12`...) or `unknown`.
-    pub version: String,
-    /// Configured memory, MB (unknown from X-Ray alone).
-    pub memory_mb: Option<u32>,
-    /// Invocations.
-    pub invocations: u64,
-    /// Cold starts.
-    pub cold_starts: u64,
-    /// Cold-start rate.
-    pub rate: f64,
-    /// Init median.
-    pub init_p50: Option<Millis>,
-    /// Init 99th percentile.
-    pub init_p99: Option<Millis>,
-}
-
-/// One UTC hour.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct HourColdStarts {
-    /// Start of the hour.
-    pub hour: DateTime<Utc>,
-    /// Invocations.
-    pub invocations: u64,
-    /// Cold starts.
-    pub cold_starts: u64,
-    /// Cold-start rate.
-    pub rate: f64,
-    /// Init median.
-    pub init_p50: Option<Millis>,
-}
-
-/// The latency cold starts added.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ColdStartCost {
-    /// Sum of the init (or restore) durations of every cold start counted.
-    pub added_total: Millis,
-    /// `added_total / cold_starts`.
-    pub added_mean: Option<Millis>,
-    /// From X-Ray traces, when read.
-    pub traced: Option<TracedCost>,
-}
-
-/// What the sampled traces say about the cost.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct TracedCost {
-    /// Traced cold invocations.
-    pub cold: u64,
-    /// Traced warm invocations.
-    pub warm: u64,
-    /// Sum of the traced cold starts' `Init`/`Initialization` (or `Restore`) subsegments.
-    pub init_total: Millis,
-    /// Their median.
-    pub init_p50: Option<Millis>,
-    /// Median function-segment duration of traced cold invocations.
-    pub cold_segment_p50: Option<Millis>,
-    /// Median function-segment duration of traced warm invocations.
-    pub warm_segment_p50: Option<Millis>,
-    /// `cold_segment_p50 − warm_segment_p50`, when both exist.
-    pub cold_minus_warm_p50: Option<Millis>,
-}
+pub use stormwatch_model::coldstarts_report::{
+    ColdStartCost, ColdStartReport, ConfigColdStarts, FunctionColdStarts, HourColdStarts,
+    InitPercentiles, TracedCost,
+};
 
 fn pct(sorted: &[Duration], p: f64) -> Option<Millis> {
     percentile_of_sorted(sorted, p).map(Millis::from_duration)
@@ -152,11 +39,7 @@ fn sorted_inits<'a>(invocations: impl Iterator<Item = &'a Invocation>) -> Vec<Du
 }
 
 fn rate(cold: u64, invocations: u64) -> f64 {
-    if invocations == 0 {
-        0.0
-    } else {
-        cold as f64 / invocations as f64
-    }
+    stormwatch_model::coldstarts_report::cold_start_rate(cold, invocations)
 }
 
 /// The start of `t`'s UTC hour.
@@ -175,47 +58,77 @@ fn version_key(v: &str) -> VersionKey {
     }
 }
 
-/// Analyzes what was read.
+/// Analyzes what was read: per function from the server-side aggregates (Logs) or the
+/// traced invocations (X-Ray alone), with its configuration when known; account-wide, the
+/// functions ranked by the latency cold starts added, the fleet view and recommendations.
 pub fn summarize(data: &ColdStartData) -> ColdStartReport {
-    let functions = data
+    let mut functions: Vec<FunctionColdStarts> = data
         .functions
         .iter()
         .map(|f| {
-            let invocations: Vec<&Invocation> = data
-                .invocations
-                .iter()
-                .filter(|i| i.function == *f)
-                .collect();
             let traced: Vec<&TracedInvocation> = data
                 .traced
                 .iter()
                 .flatten()
                 .filter(|t| t.function == *f)
                 .collect();
-            function_summary(
-                f,
-                &invocations,
-                &traced,
-                data.counts_from,
-                data.traced.is_some(),
-            )
+            let mut summary = match data.counts_from {
+                CountSource::Logs => {
+                    let aggregate = data.aggregates.iter().find(|a| a.function == *f);
+                    let mut s = crate::coldstarts_account::from_aggregate(f, aggregate);
+                    s.cost.traced = data.traced.is_some().then(|| traced_cost(&traced));
+                    s
+                }
+                CountSource::Xray => {
+                    let invocations: Vec<&Invocation> = data
+                        .invocations
+                        .iter()
+                        .filter(|i| i.function == *f)
+                        .collect();
+                    function_summary(f, &invocations, &traced, data.traced.is_some())
+                }
+            };
+            summary.context = data.contexts.get(f).cloned();
+            summary.headline = headline(&summary, data.counts_from);
+            summary
         })
         .collect();
     let note = match data.counts_from {
-        CountSource::Logs => {
-            "counts from REPORT lines in CloudWatch Logs (one per invocation)".to_string()
-        }
+        CountSource::Logs => "counts from REPORT lines in CloudWatch Logs (one per invocation), \
+             aggregated by Logs Insights"
+            .to_string(),
         CountSource::Xray => "counts from sampled X-Ray traces, not every invocation: \
              by default X-Ray keeps 1 request a second and 5 % of the rest, so quiet \
              periods, where cold starts happen, weigh more than they should"
             .to_string(),
     };
+    let mut fleet = None;
+    if data.account_wide {
+        let range_secs = (data.range.end - data.range.start).num_seconds().max(1) as f64;
+        let recommendations: Vec<_> = functions
+            .iter()
+            .map(|f| crate::coldstarts_account::recommend(f, &functions, range_secs))
+            .collect();
+        for (f, r) in functions.iter_mut().zip(recommendations) {
+            f.recommendations = r;
+        }
+        // The most added latency first.
+        functions.sort_by(|a, b| {
+            b.cost
+                .added_total
+                .0
+                .total_cmp(&a.cost.added_total.0)
+                .then_with(|| a.function.cmp(&b.function))
+        });
+        fleet = Some(crate::coldstarts_account::fleet(&functions));
+    }
     ColdStartReport {
         from: data.range.start,
         to: data.range.end,
         counts_from: data.counts_from,
         note,
         functions,
+        fleet,
     }
 }
 
@@ -223,7 +136,6 @@ fn function_summary(
     function: &str,
     invocations: &[&Invocation],
     traced: &[&TracedInvocation],
-    counts_from: CountSource,
     xray_read: bool,
 ) -> FunctionColdStarts {
     let total = invocations.len() as u64;
@@ -277,6 +189,7 @@ fn function_summary(
                 cold_starts: c,
                 rate: rate(c, n),
                 init_p50: pct(&inits, 50.0),
+                mean_concurrency: None,
             }
         })
         .collect();
@@ -287,7 +200,7 @@ fn function_summary(
         added_mean: (!inits.is_empty()).then(|| Millis::from_duration(added / inits.len() as u32)),
         traced: xray_read.then(|| traced_cost(traced)),
     };
-    let mut f = FunctionColdStarts {
+    FunctionColdStarts {
         function: function.to_string(),
         headline: String::new(),
         invocations: total,
@@ -298,9 +211,10 @@ fn function_summary(
         by_config,
         by_hour,
         cost,
-    };
-    f.headline = headline(&f, counts_from);
-    f
+        context: None,
+        peak_hourly_concurrency: None,
+        recommendations: Vec::new(),
+    }
 }
 
 fn traced_cost(traced: &[&TracedInvocation]) -> TracedCost {
@@ -402,10 +316,14 @@ mod tests {
                 end: t("2026-11-23T12:00:00Z"),
             },
             functions: vec!["checkout".into(), "idle".into()],
-            counts_from: CountSource::Logs,
+            // The per-invocation path (X-Ray without Logs); Logs come aggregated.
+            counts_from: CountSource::Xray,
+            aggregates: Vec::new(),
             invocations,
             // X-Ray was read when the test has traced invocations.
             traced: (!traced.is_empty()).then_some(traced),
+            contexts: std::collections::BTreeMap::new(),
+            account_wide: false,
         }
     }
 
@@ -434,7 +352,7 @@ mod tests {
         assert_eq!(f.cost.traced, None, "X-Ray not read");
         assert_eq!(
             f.headline,
-            "checkout: 3 cold starts in 40 invocations (7.5 %), init p50 400 ms / p99 500 ms, 1.2 s of added latency"
+            "checkout: 3 cold starts in 40 invocations (sampled traces) (7.5 %), init p50 400 ms / p99 500 ms, 1.2 s of added latency"
         );
         // Numbered versions first, then $LATEST; memory sizes apart.
         let configs: Vec<_> = f
@@ -470,7 +388,7 @@ mod tests {
         );
         assert!((f.by_hour[1].rate - 1.0 / 38.0).abs() < 1e-12);
         let idle = &r.functions[1];
-        assert_eq!(idle.headline, "idle: no invocations found");
+        assert_eq!(idle.headline, "idle: no invocations found (sampled traces)");
         assert_eq!(idle.init, None);
     }
 

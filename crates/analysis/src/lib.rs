@@ -8,6 +8,7 @@
 mod assemble;
 mod client_events;
 mod cold_starts;
+mod coldstarts_account;
 pub mod coldstarts_summary;
 mod detect;
 pub mod error;

@@ -11,6 +11,7 @@
 
 pub mod analysis;
 pub mod coldstarts;
+pub mod coldstarts_report;
 pub mod error;
 pub mod finding;
 #[cfg(feature = "fuzz")]

@@ -32,7 +32,7 @@ pub fn brief(s: &str) -> String {
     out
 }
 
-/// Parses a duration such as `250ms`, `3s`, `1.5s`, `2m` or `1h` (also `us`/`µs`), of at
+/// Parses a duration such as `250ms`, `3s`, `1.5s`, `2m`, `1h` or `7d` (also `us`/`µs`), of at
 /// most `max`. The unit is required; negative, NaN and longer values are refused with a
 /// message that quotes the value.
 pub fn parse_duration(text: &str, max: Duration) -> Result<Duration, String> {
@@ -51,9 +51,10 @@ pub fn parse_duration(text: &str, max: Duration) -> Result<Duration, String> {
         "s" => value,
         "m" => value * 60.0,
         "h" => value * 3600.0,
+        "d" => value * 86_400.0,
         other => {
             return Err(format!(
-                "unknown unit `{}` in `{quoted}` (use ms, s, m or h)",
+                "unknown unit `{}` in `{quoted}` (use ms, s, m, h or d)",
                 brief(other)
             ));
         }

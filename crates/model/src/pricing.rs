@@ -26,6 +26,31 @@ pub const LOGS_INSIGHTS_GB_SCANNED_USD: f64 = 0.005;
 /// estimated from it when the log groups' own size is not known.
 pub const LOG_BYTES_PER_INVOCATION: f64 = 330.0;
 
+/// Lambda prices (US East (N. Virginia), the AWS Lambda pricing page), for the cold-start
+/// recommendations: what keeping environments warm or snapshotting them costs.
+pub const LAMBDA_PRICES_AS_OF: &str =
+    "2026-12-02 (us-east-1 list prices of the AWS Lambda pricing page, free tier not subtracted)";
+
+/// Lambda on-demand duration, per GB-second, x86.
+pub const LAMBDA_DURATION_GB_S_X86_USD: f64 = 0.000_016_666_7;
+/// Lambda on-demand duration, per GB-second, Arm.
+pub const LAMBDA_DURATION_GB_S_ARM_USD: f64 = 0.000_013_333_4;
+/// Provisioned concurrency, per GB-second configured, x86.
+pub const LAMBDA_PROVISIONED_GB_S_X86_USD: f64 = 0.000_004_166_7;
+/// Provisioned concurrency, per GB-second configured, Arm.
+pub const LAMBDA_PROVISIONED_GB_S_ARM_USD: f64 = 0.000_003_333_4;
+/// Duration of invocations served by provisioned concurrency, per GB-second, x86.
+pub const LAMBDA_PROVISIONED_DURATION_GB_S_X86_USD: f64 = 0.000_009_722_2;
+/// Duration of invocations served by provisioned concurrency, per GB-second, Arm.
+pub const LAMBDA_PROVISIONED_DURATION_GB_S_ARM_USD: f64 = 0.000_007_777_8;
+/// SnapStart snapshot cache (Python and .NET; free for Java), per GB-second of memory
+/// cached while the version is active.
+pub const LAMBDA_SNAPSTART_CACHE_GB_S_USD: f64 = 0.000_001_504_6;
+/// SnapStart restore (Python and .NET; free for Java), per GB restored.
+pub const LAMBDA_SNAPSTART_RESTORE_GB_USD: f64 = 0.000_139_799_8;
+/// Seconds in the month the monthly figures use (730 hours).
+pub const SECONDS_PER_MONTH: f64 = 730.0 * 3600.0;
+
 /// What a piece of AWS usage costs at the prices above.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Usage {

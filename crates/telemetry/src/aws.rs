@@ -266,6 +266,8 @@ pub struct AwsClients {
     pub xray: aws_sdk_xray::Client,
     /// CloudWatch Logs.
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// Lambda's control plane (`coldstarts` discovery).
+    pub lambda: aws_sdk_lambda::Client,
     /// What the interceptors recorded.
     pub stats: Arc<ApiStats>,
     /// The region in use.
@@ -324,6 +326,11 @@ pub async fn connect(opts: &AwsOptions) -> Result<AwsClients, TelemetryError> {
     );
     let logs = aws_sdk_cloudwatchlogs::Client::from_conf(
         aws_sdk_cloudwatchlogs::config::Builder::from(&sdk)
+            .interceptor(recorder.clone())
+            .build(),
+    );
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(&sdk)
             .interceptor(recorder)
             .build(),
     );
@@ -331,6 +338,7 @@ pub async fn connect(opts: &AwsOptions) -> Result<AwsClients, TelemetryError> {
         cloudwatch,
         xray,
         logs,
+        lambda,
         stats,
         region,
     })

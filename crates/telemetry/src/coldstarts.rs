@@ -1,15 +1,16 @@
-//! Cold starts of a real account without a load test: for a time range and a few
-//! functions, one record per invocation — from the REPORT lines of CloudWatch Logs (every
-//! invocation has one; `Init Duration` or `Restore Duration` marks a cold start) and from
-//! X-Ray function segments (sampled; an `Init`/`Initialization` or `Restore` subsegment
-//! marks a cold start). The records are `stormwatch-model`'s (`coldstarts`); the analysis
-//! crate turns them into counts, rates, init percentiles, breakdowns and the latency cold
-//! starts added.
+//! Cold starts of a real account without a load test, for named functions or every
+//! function of one or more regions: [`lambda::discover`] lists them and reads what explains
+//! their init time; [`report_aggregates::aggregate`] has Logs Insights count their REPORT
+//! lines server side (every invocation has one; `Init Duration` or `Restore Duration` marks
+//! a cold start); X-Ray function segments (sampled; an `Init`/`Initialization` or `Restore`
+//! subsegment marks a cold start) add the traced cold-vs-warm comparison for up to
+//! [`MAX_TRACED_FUNCTIONS`] functions. The records are `stormwatch-model`'s
+//! (`coldstarts`); the analysis crate turns them into the report.
 //!
-//! Built from the collector's parts: [`aws::connect`], [`logs::fetch_reports`] (Logs
-//! Insights, FilterLogEvents as the fallback), [`xray::trace_summaries`] +
-//! [`xray::fetch_documents`] (GetTraceSummaries filtered by the functions' service, then
-//! BatchGetTraces) and [`segments::parse_document`]. Nothing is written here.
+//! Built from the collector's parts: [`aws::connect`], [`logs::run_query`],
+//! [`xray::trace_summaries`] + [`xray::fetch_documents`] (GetTraceSummaries filtered by the
+//! functions' service, then BatchGetTraces) and [`segments::parse_document`]. Nothing is
+//! written here.
 //!
 //! The function version is not on a REPORT line; the log stream names it
 //! (`2026/11/23/[$LATEST]<hex>`, `2026/11/23/[12]<hex>`), and on X-Ray the function
@@ -27,11 +28,15 @@ use stormwatch_model::{PhaseWindow, Span, SpanKind};
 
 use crate::TelemetryError;
 use crate::aws::{self, ApiStats, AwsClients, AwsOptions};
-use crate::logs::{self, LoggedReport, LogsReport};
+use crate::lambda::{self, Selection};
 use crate::pacing::Pacer;
-use crate::queries;
+use crate::report_aggregates::{self, AggregateReport};
 use crate::segments::{self, ParseStats};
 use crate::xray::{self, XrayOptions, XrayReport};
+
+/// X-Ray is read for at most this many functions (its filter names each; traces of a
+/// whole account are a sample too thin to compare per function).
+pub const MAX_TRACED_FUNCTIONS: usize = 20;
 
 /// How to read cold starts.
 #[derive(Clone, Debug)]
@@ -50,6 +55,12 @@ pub struct ColdStartOptions {
     pub xray_concurrency: usize,
     /// Most traces read from `GetTraceSummaries`.
     pub max_traces: usize,
+    /// Our pace for Lambda control-plane calls.
+    pub lambda_tps: f64,
+    /// Logs Insights queries running at once (the account's concurrent-query quota).
+    pub insights_concurrency: usize,
+    /// Regions to cover; empty: the region the AWS configuration chain chooses.
+    pub regions: Vec<String>,
 }
 
 impl Default for ColdStartOptions {
@@ -66,6 +77,9 @@ impl Default for ColdStartOptions {
             xray_tps: 25.0,
             xray_concurrency: 8,
             max_traces: 10_000,
+            lambda_tps: 10.0,
+            insights_concurrency: 30,
+            regions: Vec::new(),
         }
     }
 }
@@ -101,12 +115,19 @@ pub struct Fetched {
 /// What was read, for the report's `sources`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Sources {
-    /// Region queried.
-    pub region: String,
-    /// CloudWatch Logs, when read.
-    pub logs: Option<LogsReport>,
+    /// Regions queried.
+    pub regions: Vec<String>,
+    /// Functions covered.
+    pub functions: usize,
+    /// CloudWatch Logs Insights, when read (all regions together).
+    pub logs: Option<AggregateReport>,
     /// X-Ray, when read.
     pub xray: Option<TracesRead>,
+    /// Why X-Ray was not read although asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xray_skipped: Option<String>,
+    /// What reading cost at list prices (Logs Insights bytes scanned, traces retrieved).
+    pub cost: stormwatch_model::pricing::Usage,
 }
 
 /// The version in a Lambda log stream name: `2026/11/23/[$LATEST]abc…` → `$LATEST`,
@@ -134,102 +155,156 @@ fn base_name(function: &str) -> &str {
     function.split(':').next().unwrap_or(function)
 }
 
-/// Reads the invocations of `functions` in `range`.
+/// Reads the cold starts of the functions `selection` covers in `range`, in every region
+/// of `opts.regions`. Functions of several regions are named `region/function`.
+///
+/// # Errors
+/// Bad options, a named function that does not exist, or a failed AWS call (naming the
+/// endpoint).
 pub async fn fetch(
-    functions: &[String],
+    selection: &Selection,
     range: PhaseWindow,
     opts: &ColdStartOptions,
 ) -> Result<Fetched, TelemetryError> {
-    let mut names: Vec<String> = Vec::new();
-    for f in functions {
-        let n = base_name(f).trim();
-        if !n.is_empty() && !names.iter().any(|m| m == n) {
-            names.push(n.to_string());
-        }
-    }
-    if names.is_empty() {
-        return Err(TelemetryError::Usage("name at least one --function".into()));
-    }
     if !opts.logs && !opts.xray {
         return Err(TelemetryError::Usage(
             "--no-logs and --no-xray together leave nothing to read".into(),
         ));
     }
-    let clients = aws::connect(&opts.aws).await?;
-    let stats = Arc::clone(&clients.stats);
-    // Every failure names the endpoint it came from.
-    let result: Result<Fetched, TelemetryError> = async {
-        let mut sources = Sources {
-            region: clients.region.clone(),
-            ..Sources::default()
-        };
-
-        let mut traced = None;
-        if opts.xray {
-            let (t, read) = fetch_traced(&clients, &stats, &names, &range, opts).await?;
-            traced = Some(t);
-            sources.xray = Some(read);
+    let mut selection = selection.clone();
+    let mut names: Vec<String> = Vec::new();
+    for f in &selection.names {
+        let n = base_name(f).trim();
+        if !n.is_empty() && !names.iter().any(|m| m == n) {
+            names.push(n.to_string());
         }
-
-        let (counts_from, invocations) = if opts.logs {
-            let pacer = Pacer::new(opts.logs_tps);
-            let query = queries::report_lines_query();
-            let mut report = LogsReport::default();
-            let mut invocations = Vec::new();
-            for f in &names {
-                let (lines, group) = logs::fetch_reports(
-                    &clients.logs,
-                    &pacer,
-                    &stats,
-                    f,
-                    &range,
-                    &query,
-                    logs::InsightsPlan::default(),
-                )
-                .await?;
-                invocations.extend(lines.into_iter().map(from_report));
-                report.groups.push(group);
-            }
-            sources.logs = Some(report);
-            (CountSource::Logs, invocations)
-        } else {
-            (
-                CountSource::Xray,
-                traced.iter().flatten().map(Invocation::from).collect(),
-            )
-        };
-        Ok(Fetched {
-            data: ColdStartData {
-                range,
-                functions: names,
-                counts_from,
-                invocations,
-                traced,
-            },
-            sources,
-        })
     }
-    .await;
-    result.map_err(|e| e.at_endpoint(stats.endpoint(), stats.last_failure()))
+    selection.names = names;
+    let regions: Vec<Option<String>> = if opts.regions.is_empty() {
+        vec![opts.aws.region.clone()]
+    } else {
+        opts.regions.iter().cloned().map(Some).collect()
+    };
+    let several = regions.len() > 1;
+    let mut all = Fetched {
+        data: ColdStartData {
+            range,
+            functions: Vec::new(),
+            counts_from: if opts.logs {
+                CountSource::Logs
+            } else {
+                CountSource::Xray
+            },
+            aggregates: Vec::new(),
+            invocations: Vec::new(),
+            traced: opts.xray.then(Vec::new),
+            contexts: std::collections::BTreeMap::new(),
+            account_wide: selection.names.is_empty(),
+        },
+        sources: Sources::default(),
+    };
+    for region in regions {
+        let mut aws_opts = opts.aws.clone();
+        aws_opts.region = region;
+        let clients = aws::connect(&aws_opts).await?;
+        let stats = Arc::clone(&clients.stats);
+        let got = fetch_region(&clients, &stats, &selection, range, opts, several, &mut all).await;
+        got.map_err(|e| e.at_endpoint(stats.endpoint(), stats.last_failure()))?;
+    }
+    if all.data.functions.is_empty() && !all.data.account_wide {
+        return Err(TelemetryError::Usage("name at least one --function".into()));
+    }
+    Ok(all)
 }
 
-fn from_report(r: LoggedReport) -> Invocation {
-    let version = r
-        .stream
-        .as_deref()
-        .and_then(version_of_stream)
-        .unwrap_or(UNKNOWN_VERSION)
-        .to_string();
-    Invocation {
-        cold: r.line.cold(),
-        init: r.line.restore.or(r.line.init),
-        restore: r.line.restore.is_some(),
-        at: r.at.to_datetime(),
-        function: r.function,
-        duration: r.line.duration,
-        memory_mb: r.line.memory_mb,
-        version,
-        trace_id: r.line.trace_id,
+/// One region's part of [`fetch`], added to `all`.
+async fn fetch_region(
+    clients: &AwsClients,
+    stats: &Arc<ApiStats>,
+    selection: &Selection,
+    range: PhaseWindow,
+    opts: &ColdStartOptions,
+    several_regions: bool,
+    all: &mut Fetched,
+) -> Result<(), TelemetryError> {
+    let label = |name: &str| {
+        if several_regions {
+            format!("{}/{name}", clients.region)
+        } else {
+            name.to_string()
+        }
+    };
+    all.sources.regions.push(clients.region.clone());
+    let lambda_pacer = Pacer::new(opts.lambda_tps);
+    let found = lambda::discover(clients, stats, &lambda_pacer, selection).await?;
+    all.sources.functions += found.len();
+    let names: Vec<String> = found.iter().map(|f| f.name.clone()).collect();
+    for f in &found {
+        all.data.functions.push(label(&f.name));
+        all.data.contexts.insert(label(&f.name), f.context.clone());
+    }
+    if opts.xray {
+        if names.len() <= MAX_TRACED_FUNCTIONS {
+            let (t, read) = fetch_traced(clients, stats, &names, &range, opts).await?;
+            let traced = all.data.traced.get_or_insert_with(Vec::new);
+            traced.extend(t.into_iter().map(|mut t| {
+                t.function = label(&t.function);
+                t
+            }));
+            let x = all.sources.xray.get_or_insert_with(TracesRead::default);
+            x.add(&read);
+            all.sources.cost.traces_retrieved_or_scanned += (read.traces * 2) as f64;
+        } else {
+            all.data.traced = None;
+            all.sources.xray_skipped = Some(format!(
+                "{} functions: X-Ray is read for at most {MAX_TRACED_FUNCTIONS} (name them with --function)",
+                names.len()
+            ));
+        }
+    }
+    if opts.logs {
+        let pacer = Arc::new(Pacer::new(opts.logs_tps));
+        let (aggregates, report) = report_aggregates::aggregate(
+            clients,
+            stats,
+            &pacer,
+            &found,
+            range,
+            opts.insights_concurrency,
+        )
+        .await?;
+        all.sources.cost.logs_bytes_scanned += report.bytes_scanned as f64;
+        let logs = all
+            .sources
+            .logs
+            .get_or_insert_with(AggregateReport::default);
+        logs.log_groups += report.log_groups;
+        logs.missing_groups.extend(report.missing_groups);
+        logs.queries += report.queries;
+        logs.splits += report.splits;
+        logs.bytes_scanned += report.bytes_scanned;
+        all.data
+            .aggregates
+            .extend(aggregates.into_iter().map(|mut a| {
+                a.function = label(&a.function);
+                a
+            }));
+    } else if let Some(traced) = &all.data.traced {
+        all.data.invocations = traced.iter().map(Invocation::from).collect();
+    }
+    Ok(())
+}
+
+impl TracesRead {
+    /// Adds another region's reading.
+    fn add(&mut self, o: &Self) {
+        self.traces += o.traces;
+        self.truncated |= o.truncated;
+        self.function_segments += o.function_segments;
+        self.cold_starts += o.cold_starts;
+        self.summary_requests += o.summary_requests;
+        self.batch_requests += o.batch_requests;
+        self.parse.add(&o.parse);
     }
 }
 

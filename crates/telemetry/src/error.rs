@@ -24,6 +24,14 @@ pub enum Api {
     StopQuery,
     /// `logs:FilterLogEvents`.
     FilterLogEvents,
+    /// `lambda:ListFunctions`.
+    ListFunctions,
+    /// `lambda:GetFunctionConfiguration`.
+    GetFunctionConfiguration,
+    /// `lambda:ListProvisionedConcurrencyConfigs`.
+    ListProvisionedConcurrencyConfigs,
+    /// `lambda:ListTags`.
+    ListTags,
 }
 
 impl Api {
@@ -37,6 +45,10 @@ impl Api {
             Self::GetQueryResults => "GetQueryResults",
             Self::StopQuery => "StopQuery",
             Self::FilterLogEvents => "FilterLogEvents",
+            Self::ListFunctions => "ListFunctions",
+            Self::GetFunctionConfiguration => "GetFunctionConfiguration",
+            Self::ListProvisionedConcurrencyConfigs => "ListProvisionedConcurrencyConfigs",
+            Self::ListTags => "ListTags",
         }
     }
 
@@ -50,6 +62,10 @@ impl Api {
             Self::GetQueryResults => "logs:GetQueryResults",
             Self::StopQuery => "logs:StopQuery",
             Self::FilterLogEvents => "logs:FilterLogEvents",
+            Self::ListFunctions => "lambda:ListFunctions",
+            Self::GetFunctionConfiguration => "lambda:GetFunctionConfiguration",
+            Self::ListProvisionedConcurrencyConfigs => "lambda:ListProvisionedConcurrencyConfigs",
+            Self::ListTags => "lambda:ListTags",
         }
     }
 }

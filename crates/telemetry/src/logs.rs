@@ -286,28 +286,32 @@ pub fn chunks(range: &PhaseWindow, len: Duration) -> Vec<PhaseWindow> {
     out
 }
 
-/// Runs one Insights query: its rows and the bytes it scanned; `Ok(None)` when it did not
-/// complete.
-async fn insights(
+/// One row of an Insights result: field name → value.
+pub type Row = std::collections::BTreeMap<String, String>;
+
+/// Runs one Insights query over `groups` (at most 50) from `start` to `end` (epoch
+/// seconds, both inclusive, as Insights takes them): its rows and the bytes it scanned;
+/// `Ok(None)` when it did not complete in time.
+pub async fn run_query(
     client: &aws_sdk_cloudwatchlogs::Client,
     pacer: &Pacer,
     stats: &ApiStats,
-    group: &str,
-    chunk: &PhaseWindow,
+    groups: &[String],
+    (start, end): (i64, i64),
     query: &str,
-) -> Result<Option<(Vec<Event>, u64)>, TelemetryError> {
-    // Insights takes whole seconds, both ends inclusive: ask for [start, end − 1 s] and
-    // keep only events inside the half-open chunk.
-    let end_secs = (chunk.end.timestamp() - 1).max(chunk.start.timestamp());
+) -> Result<Option<(Vec<Row>, u64)>, TelemetryError> {
     let started = paced(Api::StartQuery, pacer, stats, || {
-        client
+        let mut q = client
             .start_query()
-            .log_group_name(group)
-            .start_time(chunk.start.timestamp())
-            .end_time(end_secs)
+            .start_time(start)
+            .end_time(end)
             .query_string(query)
-            .limit(i32::try_from(INSIGHTS_ROW_LIMIT).unwrap_or(i32::MAX))
-            .send()
+            .limit(i32::try_from(INSIGHTS_ROW_LIMIT).unwrap_or(i32::MAX));
+        q = match groups {
+            [one] => q.log_group_name(one),
+            many => q.set_log_group_names(Some(many.to_vec())),
+        };
+        q.send()
     })
     .await?;
     let Some(id) = started.query_id().map(str::to_string) else {
@@ -325,22 +329,10 @@ async fn insights(
                 let rows = r
                     .results()
                     .iter()
-                    .filter_map(|row| {
-                        let get = |f: &str| {
-                            row.iter()
-                                .find(|c| c.field() == Some(f))
-                                .and_then(|c| c.value())
-                        };
-                        let at = parse_insights_time(get("@timestamp")?)?;
-                        let ms = at.timestamp_millis();
-                        let inside = chunk.contains(at);
-                        inside.then(|| {
-                            (
-                                ms,
-                                get("@message").unwrap_or_default().to_string(),
-                                get("@logStream").map(str::to_string),
-                            )
-                        })
+                    .map(|row| {
+                        row.iter()
+                            .filter_map(|c| Some((c.field()?.to_string(), c.value()?.to_string())))
+                            .collect()
                     })
                     .collect();
                 // Whole bytes, reported as a double.
@@ -359,6 +351,46 @@ async fn insights(
             Some(_) => return Ok(None),
         }
     }
+}
+
+/// Runs one line query on a chunk: its REPORT events and the bytes it scanned; `Ok(None)`
+/// when it did not complete.
+async fn insights(
+    client: &aws_sdk_cloudwatchlogs::Client,
+    pacer: &Pacer,
+    stats: &ApiStats,
+    group: &str,
+    chunk: &PhaseWindow,
+    query: &str,
+) -> Result<Option<(Vec<Event>, u64)>, TelemetryError> {
+    // Insights takes whole seconds, both ends inclusive: ask for [start, end − 1 s] and
+    // keep only events inside the half-open chunk.
+    let end_secs = (chunk.end.timestamp() - 1).max(chunk.start.timestamp());
+    let got = run_query(
+        client,
+        pacer,
+        stats,
+        &[group.to_string()],
+        (chunk.start.timestamp(), end_secs),
+        query,
+    )
+    .await?;
+    Ok(got.map(|(rows, scanned)| {
+        let events = rows
+            .into_iter()
+            .filter_map(|row| {
+                let at = parse_insights_time(row.get("@timestamp")?)?;
+                chunk.contains(at).then(|| {
+                    (
+                        at.timestamp_millis(),
+                        row.get("@message").cloned().unwrap_or_default(),
+                        row.get("@logStream").cloned(),
+                    )
+                })
+            })
+            .collect();
+        (events, scanned)
+    }))
 }
 
 /// `2026-06-01 14:00:00.123` (what Insights returns), RFC 3339, or epoch milliseconds.

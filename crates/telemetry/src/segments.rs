@@ -22,6 +22,16 @@ pub struct ParseStats {
     pub cold_starts: usize,
 }
 
+impl ParseStats {
+    /// Adds another reading's counts.
+    pub fn add(&mut self, o: &Self) {
+        self.documents += o.documents;
+        self.malformed += o.malformed;
+        self.malformed_subsegments += o.malformed_subsegments;
+        self.cold_starts += o.cold_starts;
+    }
+}
+
 fn seconds_to_nanos(v: &Value) -> Option<UnixNanos> {
     let s = match v {
         Value::Number(n) => n.as_f64()?,
