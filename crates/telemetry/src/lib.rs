@@ -8,8 +8,9 @@
 //! collect for, [`queries`] renders the declarative query files, [`plan`] decides periods,
 //! ranges and batches without any I/O, then [`collect()`] runs it.
 //!
-//! [`coldstarts`] reuses the same parts without a run: the cold starts of a few functions
-//! over a time range, from REPORT lines and X-Ray.
+//! [`coldstarts`] reuses the same parts without a run: the cold starts of named functions,
+//! or of every function of one or more regions ([`lambda`] discovery), over a time range,
+//! from REPORT lines aggregated server side ([`report_aggregates`]) and X-Ray.
 
 pub mod aws;
 pub mod coldstarts;
