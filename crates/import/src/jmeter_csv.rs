@@ -1,0 +1,356 @@
+//! JMeter JTL CSV: columns by header name (Taurus and BlazeMeter choose their own), or the
+//! default column order when the file has no header line.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::NaiveDateTime;
+
+use crate::sample::{FileRead, Sample, transport_error};
+use crate::{ImportError, JtlTimestamp};
+
+/// JMeter 5.x's default columns (`jmeter.properties` as shipped).
+const DEFAULT_COLUMNS: [&str; 17] = [
+    "timeStamp",
+    "elapsed",
+    "label",
+    "responseCode",
+    "responseMessage",
+    "threadName",
+    "dataType",
+    "success",
+    "failureMessage",
+    "bytes",
+    "sentBytes",
+    "grpThreads",
+    "allThreads",
+    "URL",
+    "Latency",
+    "IdleTime",
+    "Connect",
+];
+
+/// The date formats JMeter's reader falls back to for a formatted `timeStamp`.
+const DATE_FORMATS: [&str; 5] = [
+    "%Y/%m/%d %H:%M:%S%.3f",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S%.3f",
+    "%Y-%m-%d %H:%M:%S",
+    "%m/%d/%y %H:%M:%S",
+];
+
+/// A `timeStamp` and which base it was written in.
+fn timestamp(text: &str) -> Option<(i64, &'static str)> {
+    let t = text.trim();
+    if let Ok(ms) = t.parse::<i64>() {
+        return Some((ms, "epoch milliseconds"));
+    }
+    DATE_FORMATS.iter().find_map(|f| {
+        NaiveDateTime::parse_from_str(t, f).ok().map(|d| {
+            (
+                d.and_utc().timestamp_millis(),
+                "formatted date (read as UTC)",
+            )
+        })
+    })
+}
+
+/// The thread group of a JMeter thread name: `Checkout 1-5` → `Checkout`.
+pub fn thread_group(thread: &str) -> Option<&str> {
+    let (group, suffix) = thread.trim().rsplit_once(' ')?;
+    let (a, b) = suffix.split_once('-')?;
+    (!a.is_empty()
+        && !b.is_empty()
+        && a.bytes().all(|c| c.is_ascii_digit())
+        && b.bytes().all(|c| c.is_ascii_digit()))
+    .then_some(group)
+}
+
+/// The thread number of a JMeter thread name: `Checkout 1-5` → 5.
+fn thread_number(thread: &str) -> Option<u32> {
+    thread.rsplit_once('-')?.1.trim().parse().ok()
+}
+
+/// A transaction controller's parent sample (its message counts its children).
+pub fn is_transaction_parent(data_type: &str, message: &str) -> bool {
+    data_type.is_empty() && message.starts_with("Number of samples in transaction")
+}
+
+/// Reads a JTL CSV file.
+pub fn read(path: &Path, text: &str, basis: JtlTimestamp) -> Result<FileRead, ImportError> {
+    let first_line = text.lines().next().unwrap_or_default();
+    let delimiter = if first_line.contains('\t') && !first_line.contains(',') {
+        b'\t'
+    } else {
+        b','
+    };
+    let has_header = first_line
+        .split(char::from(delimiter))
+        .next()
+        .is_some_and(|f| timestamp(f).is_none());
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let names: Vec<String> = if has_header {
+        let header = records
+            .next()
+            .transpose()
+            .map_err(|e| ImportError::at(path, 1, "header", e.to_string()))?
+            .unwrap_or_default();
+        header
+            .iter()
+            .map(|h| h.trim().trim_matches('"').to_string())
+            .collect()
+    } else {
+        let n = first_line.split(char::from(delimiter)).count();
+        match n {
+            17 => DEFAULT_COLUMNS.iter().map(ToString::to_string).collect(),
+            16 => DEFAULT_COLUMNS
+                .iter()
+                .filter(|c| **c != "URL")
+                .map(ToString::to_string)
+                .collect(),
+            _ => {
+                return Err(ImportError::at(
+                    path,
+                    1,
+                    "header",
+                    format!(
+                        "no header line and {n} columns: the default JTL layouts have 17 (or 16 \
+                         without URL); save the header (jmeter.save.saveservice.print_field_names=true)"
+                    ),
+                ));
+            }
+        }
+    };
+    let col: HashMap<String, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.to_ascii_lowercase(), i))
+        .collect();
+    for required in ["timeStamp", "elapsed", "label"] {
+        if !col.contains_key(&required.to_ascii_lowercase()) {
+            return Err(ImportError::at(
+                path,
+                1,
+                required,
+                format!(
+                    "missing column (the header has {}): is this a JMeter JTL CSV file?",
+                    names.join(",")
+                ),
+            ));
+        }
+    }
+    let idx = |n: &str| col.get(&n.to_ascii_lowercase()).copied();
+    let (ts_i, el_i, lb_i) = (
+        idx("timeStamp").unwrap_or(0),
+        idx("elapsed").unwrap_or(1),
+        idx("label").unwrap_or(2),
+    );
+    let trace_i = ["x-amzn-trace-id", "x_amzn_trace_id", "trace_id", "traceid"]
+        .iter()
+        .find_map(|n| idx(n));
+    let basis_text = match basis {
+        JtlTimestamp::Start => "timeStamp = sample start",
+        JtlTimestamp::End => "timeStamp = sample end (start = timeStamp - elapsed)",
+    };
+    let mut out = FileRead::new("jtl-csv", String::new());
+    let mut base: Option<&'static str> = None;
+    let mut parents = 0u64;
+    let ends_with_newline = text.ends_with('\n');
+    let mut records = records.peekable();
+    while let Some(row) = records.next() {
+        let is_last = records.peek().is_none();
+        let row = match row {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, csv::Position::line);
+                out.skip(path, line, "line", &e.to_string());
+                continue;
+            }
+        };
+        let line = row.position().map_or(0, csv::Position::line);
+        let torn = is_last && !ends_with_newline;
+        let get = |i: Option<usize>| i.and_then(|i| row.get(i)).unwrap_or("");
+        if row.len() < names.len() {
+            let why = if torn {
+                "torn last line (fewer columns than the header)"
+            } else {
+                "fewer columns than the header"
+            };
+            out.skip(
+                path,
+                line,
+                names.get(row.len()).map_or("line", String::as_str),
+                why,
+            );
+            continue;
+        }
+        let Some((ts, this_base)) = timestamp(get(Some(ts_i))) else {
+            out.skip(
+                path,
+                line,
+                "timeStamp",
+                "not epoch milliseconds or a JMeter date",
+            );
+            continue;
+        };
+        match base {
+            None => base = Some(this_base),
+            Some(b) if b != this_base => {
+                return Err(ImportError::at(
+                    path,
+                    line,
+                    "timeStamp",
+                    format!("mixed time bases: this line is a {this_base}, earlier lines a {b}"),
+                ));
+            }
+            Some(_) => {}
+        }
+        let Ok(elapsed) = get(Some(el_i)).trim().parse::<i64>() else {
+            out.skip(path, line, "elapsed", "not a whole number of milliseconds");
+            continue;
+        };
+        let message = get(idx("responseMessage"));
+        if is_transaction_parent(get(idx("dataType")), message) {
+            parents += 1;
+            continue;
+        }
+        let start_ms = match basis {
+            JtlTimestamp::Start => ts,
+            JtlTimestamp::End => ts - elapsed,
+        };
+        let mut s = Sample::new(
+            get(Some(lb_i)),
+            start_ms * 1_000_000,
+            (start_ms + elapsed) * 1_000_000,
+        );
+        let code = get(idx("responseCode"));
+        let status = code.trim().parse::<u16>().unwrap_or(0);
+        let success = idx("success").is_none_or(|i| {
+            row.get(i)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+        });
+        s.outcome(status, success, code);
+        if status == 0 && !success {
+            s.error = Some(transport_error(&format!(
+                "{code} {}",
+                get(idx("failureMessage"))
+            )));
+        }
+        let thread = get(idx("threadName"));
+        s.group = thread_group(thread)
+            .map(str::to_string)
+            .or_else(|| (!thread.is_empty()).then(|| thread.to_string()));
+        s.flow = s.group.clone().unwrap_or_default();
+        s.actor = thread_number(thread);
+        s.bytes = get(idx("bytes")).trim().parse().unwrap_or(0);
+        s.trace = trace_i
+            .and_then(|i| row.get(i))
+            .and_then(crate::trace_from_header);
+        out.samples.push(s);
+    }
+    if parents > 0 {
+        out.notes.push(format!(
+            "{parents} transaction-controller parent row(s) left out of the request statistics"
+        ));
+    }
+    out.time_basis = format!(
+        "JMeter JTL CSV: {basis_text}, {}",
+        base.unwrap_or("epoch milliseconds")
+    );
+    out.require_some(path, "JTL samples")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_str(text: &str, basis: JtlTimestamp) -> Result<FileRead, ImportError> {
+        read(Path::new("t.jtl"), text, basis)
+    }
+
+    const HEADER: &str = "timeStamp,elapsed,label,responseCode,responseMessage,threadName,dataType,success,failureMessage,bytes,sentBytes,grpThreads,allThreads,URL,Latency,IdleTime,Connect\n";
+
+    #[test]
+    fn reads_by_header_name_with_quoted_commas_and_transaction_parents() {
+        let text = format!(
+            "{HEADER}1700000000000,120,GET /a,200,OK,Shop 1-1,text,true,,100,50,1,1,http://h/a,100,0,10\n\
+             1700000000100,30,GET /b,500,\"Server, Error\",Shop 1-2,text,false,\"boom, \"\"x\"\"\",10,50,2,2,http://h/b,30,0,0\n\
+             1700000000000,150,Buy,200,\"Number of samples in transaction : 2, number of failing samples : 1\",Shop 1-1,,false,,110,100,2,2,null,0,0,0\n"
+        );
+        let r = read_str(&text, JtlTimestamp::Start).unwrap();
+        assert_eq!(r.samples.len(), 2);
+        let b = &r.samples[1];
+        assert_eq!(b.status, 500);
+        assert!(b.error.is_some());
+        assert_eq!(b.group.as_deref(), Some("Shop"));
+        assert_eq!(b.actor, Some(2));
+        assert_eq!(b.end_ns - b.start_ns, 30_000_000);
+        assert!(r.notes[0].contains("1 transaction-controller"));
+    }
+
+    #[test]
+    fn end_timestamps_subtract_elapsed() {
+        let text =
+            format!("{HEADER}1700000000120,120,GET /a,200,OK,T 1-1,text,true,,1,1,1,1,u,1,0,0\n");
+        let r = read_str(&text, JtlTimestamp::End).unwrap();
+        assert_eq!(r.samples[0].start_ns, 1_700_000_000_000_000_000);
+    }
+
+    #[test]
+    fn header_less_files_use_the_default_order() {
+        let r = read_str(
+            "1700000000000,5,L,200,OK,G 1-1,text,true,,1,1,1,1,u,1,0,0\n",
+            JtlTimestamp::Start,
+        )
+        .unwrap();
+        assert_eq!(r.samples[0].endpoint, "L");
+        let e = read_str("1700000000000,5,L,200\n", JtlTimestamp::Start)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.jtl:1: header: no header line and 4 columns"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_inputs_name_file_line_and_field() {
+        let e = read_str("time,elapsed,label\n1,2,3\n", JtlTimestamp::Start)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("t.jtl:1: timeStamp: missing column"), "{e}");
+        let mixed = format!(
+            "{HEADER}1700000000000,5,L,200,OK,G 1-1,text,true,,1,1,1,1,u,1,0,0\n2023/11/14 22:13:20.000,5,L,200,OK,G 1-1,text,true,,1,1,1,1,u,1,0,0\n"
+        );
+        let e = read_str(&mixed, JtlTimestamp::Start)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("t.jtl:3: timeStamp: mixed time bases"), "{e}");
+        let torn = format!(
+            "{HEADER}1700000000000,5,L,200,OK,G 1-1,text,true,,1,1,1,1,u,1,0,0\n1700000000001,5,L,20"
+        );
+        let r = read_str(&torn, JtlTimestamp::Start).unwrap();
+        assert_eq!((r.samples.len(), r.skipped), (1, 1));
+        assert!(
+            r.skipped_examples[0].starts_with("t.jtl:3: "),
+            "{:?}",
+            r.skipped_examples
+        );
+        assert!(r.skipped_examples[0].contains("torn last line"));
+        let e = read_str(HEADER, JtlTimestamp::Start)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("holds no JTL samples"), "{e}");
+    }
+
+    #[test]
+    fn thread_groups_come_from_thread_names() {
+        assert_eq!(thread_group("Thread Group 1-5"), Some("Thread Group"));
+        assert_eq!(thread_group("main"), None);
+    }
+}

@@ -1,0 +1,320 @@
+//! k6 results: `--out json` NDJSON (`http_req_duration` Points; `data.time` is the
+//! response's end) and `--out csv` (timestamps in seconds, milliseconds, microseconds or
+//! nanoseconds, or RFC 3339, by `timeFormat`).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::DateTime;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::ImportError;
+use crate::sample::{
+    FileRead, Sample, complete_rows, csv_table, ms_to_ns, numbered_lines, trace_from_header,
+};
+
+#[derive(Deserialize)]
+struct Line {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    metric: Option<String>,
+    #[serde(default)]
+    data: Option<Data>,
+}
+
+#[derive(Deserialize)]
+struct Data {
+    #[serde(default)]
+    time: Option<String>,
+    #[serde(default)]
+    value: Option<f64>,
+    #[serde(default)]
+    tags: Option<HashMap<String, Value>>,
+    #[serde(default)]
+    metadata: Option<HashMap<String, Value>>,
+}
+
+const TRACE_KEYS: [&str; 3] = ["trace_id", "x_amzn_trace_id", "X-Amzn-Trace-Id"];
+
+/// A request from its tags (and metadata), ending at `end_ns` after `duration_ms`.
+fn sample(tags: &dyn Fn(&str) -> Option<String>, end_ns: i64, duration_ms: f64) -> Sample {
+    let method = tags("method").unwrap_or_default();
+    let name = tags("name").or_else(|| tags("url")).unwrap_or_default();
+    let endpoint = if method.is_empty() {
+        name
+    } else {
+        format!("{method} {name}")
+    };
+    let mut s = Sample::new(endpoint, end_ns - ms_to_ns(duration_ms), end_ns);
+    let status = tags("status").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let success = match tags("expected_response").as_deref() {
+        Some("true") => true,
+        Some("false") => false,
+        _ => (200..400).contains(&status),
+    };
+    let message = tags("error")
+        .or_else(|| tags("error_code"))
+        .unwrap_or_default();
+    s.outcome(status, success, &message);
+    s.group = tags("scenario").filter(|v| !v.is_empty());
+    s.flow = tags("group")
+        .map(|g| g.trim_start_matches("::").to_string())
+        .unwrap_or_default();
+    s.actor = tags("vu").and_then(|v| v.parse().ok());
+    s.trace = TRACE_KEYS
+        .iter()
+        .find_map(|k| tags(k))
+        .and_then(|v| trace_from_header(&v));
+    s
+}
+
+fn text_of(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+/// Reads k6 `--out json` NDJSON.
+pub fn read_json(path: &Path, text: &str) -> Result<FileRead, ImportError> {
+    let mut out = FileRead::new(
+        "k6-json",
+        "k6 JSON: data.time = response end (RFC 3339, ns); start = time - http_req_duration",
+    );
+    let mut points = 0u64;
+    for (n, line, torn) in numbered_lines(text) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: Line = match serde_json::from_str(line) {
+            Ok(l) => l,
+            Err(e) if n == 1 => {
+                return Err(ImportError::at(
+                    path,
+                    n,
+                    "type",
+                    format!("not a k6 JSON output line ({e}): is this a `k6 run --out json` file?"),
+                ));
+            }
+            Err(e) => {
+                let why = if torn {
+                    format!("torn last line: {e}")
+                } else {
+                    e.to_string()
+                };
+                out.skip(path, n, "line", &why);
+                continue;
+            }
+        };
+        if parsed.kind != "Point" || parsed.metric.as_deref() != Some("http_req_duration") {
+            if parsed.kind != "Point" && parsed.kind != "Metric" {
+                out.skip(
+                    path,
+                    n,
+                    "type",
+                    &format!("unknown line type {:?}", parsed.kind),
+                );
+            }
+            continue;
+        }
+        points += 1;
+        let Some(data) = parsed.data else {
+            out.skip(path, n, "data", "missing");
+            continue;
+        };
+        let Some(time) = data
+            .time
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        else {
+            out.skip(path, n, "data.time", "missing or not RFC 3339");
+            continue;
+        };
+        let Some(value) = data.value.filter(|v| v.is_finite() && *v >= 0.0) else {
+            out.skip(path, n, "data.value", "missing or not a duration in ms");
+            continue;
+        };
+        let Some(end_ns) = time.timestamp_nanos_opt() else {
+            out.skip(path, n, "data.time", "out of range");
+            continue;
+        };
+        let tags = data.tags.unwrap_or_default();
+        let meta = data.metadata.unwrap_or_default();
+        let get = |k: &str| tags.get(k).or_else(|| meta.get(k)).and_then(text_of);
+        out.samples.push(sample(&get, end_ns, value));
+    }
+    if points == 0 && out.skipped == 0 {
+        return Err(ImportError::file(
+            path,
+            "no http_req_duration points: a k6 JSON file of a test without HTTP requests?",
+        ));
+    }
+    out.require_some(path, "http_req_duration points")
+}
+
+/// The unit of an integer k6 CSV timestamp, by magnitude.
+fn unit_of(v: i64) -> (&'static str, i64) {
+    match v.unsigned_abs() {
+        0..100_000_000_000 => ("unix seconds", 1_000_000_000),
+        100_000_000_000..100_000_000_000_000 => ("unix milliseconds", 1_000_000),
+        100_000_000_000_000..100_000_000_000_000_000 => ("unix microseconds", 1_000),
+        _ => ("unix nanoseconds", 1),
+    }
+}
+
+/// Reads k6 `--out csv`.
+pub fn read_csv(path: &Path, text: &str) -> Result<FileRead, ImportError> {
+    let (header, col, reader) = csv_table(
+        path,
+        text,
+        &["metric_name", "timestamp", "metric_value"],
+        "`k6 run --out csv`",
+    )?;
+    let mut out = FileRead::new("k6-csv", String::new());
+    let mut base: Option<&'static str> = None;
+    for (line, row) in complete_rows(path, text, reader, &header, &mut out) {
+        let field = |n: &str| col.get(n).and_then(|i| row.get(*i)).unwrap_or("");
+        if field("metric_name") != "http_req_duration" {
+            continue;
+        }
+        let ts = field("timestamp").trim();
+        let (this_base, end_ns) = if let Ok(v) = ts.parse::<i64>() {
+            let (unit, scale) = unit_of(v);
+            (unit, v.saturating_mul(scale))
+        } else if let Some(ns) = DateTime::parse_from_rfc3339(ts)
+            .ok()
+            .and_then(|t| t.timestamp_nanos_opt())
+        {
+            ("RFC 3339", ns)
+        } else {
+            out.skip(path, line, "timestamp", "not a unix time or RFC 3339");
+            continue;
+        };
+        match base {
+            None => base = Some(this_base),
+            Some(b) if b != this_base => {
+                return Err(ImportError::at(
+                    path,
+                    line,
+                    "timestamp",
+                    format!("mixed time bases: this line is in {this_base}, earlier lines in {b}"),
+                ));
+            }
+            Some(_) => {}
+        }
+        let Some(value) = field("metric_value")
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+        else {
+            out.skip(path, line, "metric_value", "not a duration in ms");
+            continue;
+        };
+        let mut extra: HashMap<String, String> = HashMap::new();
+        for k in ["extra_tags", "metadata"] {
+            for pair in field(k).split('&') {
+                if let Some((a, b)) = pair.split_once('=') {
+                    extra.insert(a.to_string(), b.to_string());
+                }
+            }
+        }
+        let get = |k: &str| {
+            col.get(k)
+                .and_then(|i| row.get(*i))
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .or_else(|| extra.get(k).cloned())
+        };
+        out.samples.push(sample(&get, end_ns, value));
+    }
+    let base = base.unwrap_or("unix seconds");
+    out.time_basis = format!(
+        "k6 CSV: timestamp = response end in {base}; start = timestamp - http_req_duration"
+    );
+    if base == "unix seconds" {
+        out.notes.push(
+            "k6 CSV timestamps are whole seconds (k6's default timeFormat): request times are \
+             only known to 1 s; run k6 with --out csv=FILE,timeFormat=unix_milli"
+                .into(),
+        );
+    }
+    out.require_some(path, "http_req_duration rows")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POINT: &str = r#"{"type":"Point","data":{"time":"2026-11-22T10:00:01.250000000+01:00","value":250,"tags":{"expected_response":"true","group":"","method":"GET","name":"http://127.0.0.1:8080/orders","proto":"HTTP/1.1","scenario":"warm","status":"200","url":"http://127.0.0.1:8080/orders"},"metadata":{"trace_id":"Root=1-5759e988-bd862e3fe1be46a994272793"}},"metric":"http_req_duration"}"#;
+
+    #[test]
+    fn json_points_end_at_their_time() {
+        let text = format!(
+            "{{\"type\":\"Metric\",\"data\":{{\"type\":\"trend\",\"contains\":\"time\"}},\"metric\":\"http_req_duration\"}}\n{POINT}\n{}\n",
+            POINT.replace("http_req_duration", "http_req_waiting")
+        );
+        let r = read_json(Path::new("k.json"), &text).unwrap();
+        assert_eq!(r.samples.len(), 1);
+        let s = &r.samples[0];
+        assert_eq!(s.endpoint, "GET http://127.0.0.1:8080/orders");
+        assert_eq!(s.end_ns - s.start_ns, 250_000_000);
+        assert_eq!(s.end_ns, 1_795_338_001_250_000_000);
+        assert_eq!(s.group.as_deref(), Some("warm"));
+        assert!(s.trace.is_some());
+    }
+
+    #[test]
+    fn json_bad_inputs() {
+        let e = read_json(Path::new("k.json"), "timeStamp,elapsed\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("k.json:1: type: not a k6 JSON output line"),
+            "{e}"
+        );
+        let torn = format!("{POINT}\n{}", &POINT[..40]);
+        let r = read_json(Path::new("k.json"), &torn).unwrap();
+        assert_eq!((r.samples.len(), r.skipped), (1, 1));
+        assert!(r.skipped_examples[0].contains("k.json:2: line: torn last line"));
+        let bad = POINT.replace("\"value\":250", "\"value\":\"x\"");
+        let e = read_json(Path::new("k.json"), &format!("{POINT}\n{bad}\n")).unwrap();
+        assert_eq!(e.skipped, 1);
+    }
+
+    const CSV_HEADER: &str = "metric_name,timestamp,metric_value,check,error,error_code,expected_response,group,method,name,proto,scenario,service,status,subproto,tls_version,url,extra_tags,metadata\n";
+
+    #[test]
+    fn csv_rows_in_milliseconds_and_nanoseconds() {
+        for (ts, scale) in [("1795338001250", 1_000_000i64), ("1795338001250000000", 1)] {
+            let text = format!(
+                "{CSV_HEADER}http_reqs,{ts},1,,,,true,,GET,http://h/a,HTTP/1.1,default,,200,,,http://h/a,,\n\
+                 http_req_duration,{ts},12.5,,,,true,,GET,http://h/a,HTTP/1.1,default,,200,,,http://h/a,trace_id=1-5759e988-bd862e3fe1be46a994272793,vu=3\n"
+            );
+            let r = read_csv(Path::new("k.csv"), &text).unwrap();
+            assert_eq!(r.samples.len(), 1);
+            assert_eq!(r.samples[0].end_ns, ts.parse::<i64>().unwrap() * scale);
+            assert_eq!(r.samples[0].actor, Some(3));
+            assert!(r.samples[0].trace.is_some());
+        }
+    }
+
+    #[test]
+    fn csv_bad_inputs() {
+        let e = read_csv(Path::new("k.csv"), "metric_name,metric_value\nx,1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("k.csv:1: timestamp: missing column"), "{e}");
+        let mixed = format!(
+            "{CSV_HEADER}http_req_duration,1795338001250,1,,,,true,,GET,a,,default,,200,,,a,,\n\
+             http_req_duration,1795338001,1,,,,true,,GET,a,,default,,200,,,a,,\n"
+        );
+        let e = read_csv(Path::new("k.csv"), &mixed)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("k.csv:3: timestamp: mixed time bases"), "{e}");
+    }
+}
