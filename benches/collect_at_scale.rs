@@ -193,6 +193,8 @@ fn manifest(start: DateTime<Utc>, phases: &[(String, PhaseWindow)]) -> RunManife
             .collect(),
         thresholds: vec![],
         labels: BTreeMap::new(),
+        distribution: None,
+        source: None,
     }
 }
 

@@ -78,6 +78,12 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
     /// Cold starts of functions over a time range, from Lambda REPORT lines and X-Ray (no load test needed)
     Coldstarts(ColdstartsArgs),
+    /// Import another tool's results (JMeter, k6, Gatling, Newman, HAR, Locust) as a run directory
+    Import(ImportArgs),
+    /// Merge the shard runs of one distributed plan (run --shard) into one run directory
+    Merge(MergeArgs),
+    /// Print a ConfigMap and an Indexed Job that run a scenario as N shards on Kubernetes
+    K8s(K8sArgs),
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +156,65 @@ pub struct DiagnoseArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The tool that wrote the files
+    #[arg(value_enum)]
+    pub format: ImportFormat,
+    /// Result files of one test (several: merged into one run, e.g. one per load machine)
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Folder in which the run directory is created
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// A phase: NAME=FROM..TO, RFC 3339 times or offsets from the first request (+0s..+60s); repeatable
+    #[arg(long, value_name = "NAME=FROM..TO", value_parser = Flag(phase_spec))]
+    pub phase: Vec<stormwatch_import::PhaseSpec>,
+    /// Name of the run (the run directory is <UTC time>-NAME; default: the format)
+    #[arg(long, value_name = "RUN")]
+    pub name: Option<String>,
+    /// Lambda function behind the API, for `collect` (repeatable)
+    #[arg(long, value_name = "F")]
+    pub function: Vec<String>,
+    /// Take the AWS resources (functions, API, tables...) from this scenario's [aws] block
+    #[arg(long, value_name = "SCENARIO.toml", conflicts_with = "function")]
+    pub aws_from: Option<PathBuf>,
+    /// JMeter: whether a JTL timeStamp is the sample's start (shipped jmeter.properties) or its end (JMeter's code default)
+    #[arg(long, value_enum, default_value_t = JtlTimestamp::Start)]
+    pub jtl_timestamp: JtlTimestamp,
+}
+
+/// `import` formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ImportFormat {
+    /// JMeter JTL, CSV (by header, or the default column order) or XML
+    Jmeter,
+    /// k6 --out json (NDJSON) or --out csv
+    K6,
+    /// Gatling text simulation.log (3.0 to 3.12)
+    Gatling,
+    /// Newman JSON reporter (-r json)
+    Newman,
+    /// HAR 1.2 (browser or proxy export)
+    Har,
+    /// Locust: the stormwatch listener's NDJSON, or _stats_history.csv (aggregate only)
+    Locust,
+}
+
+/// `--jtl-timestamp` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum JtlTimestamp {
+    /// timeStamp is when the sample started
+    Start,
+    /// timeStamp is when the sample ended
+    End,
+}
+
+/// `--phase NAME=FROM..TO`.
+fn phase_spec(flag: &str, value: &str) -> Result<stormwatch_import::PhaseSpec, String> {
+    stormwatch_import::PhaseSpec::parse(value).map_err(|e| format!("{flag} {e}"))
+}
+
+#[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Folder in which the demo's run directory is created
     #[arg(long, default_value = "runs")]
@@ -198,6 +263,58 @@ pub struct SandboxArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Shard run directories, folders holding them, or an s3://bucket/prefix/ they were uploaded to
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    /// The merged run directory to create
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Merge even when shards are missing, recording which (the merged run is marked incomplete)
+    #[arg(long)]
+    pub allow_missing: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct K8sArgs {
+    /// Scenario file to run (copied into the ConfigMap)
+    pub scenario: PathBuf,
+    /// Shards (pods) to run, each taking 1/N of the load
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub workers: u32,
+    /// Container image holding stormwatch (see the Dockerfile)
+    #[arg(long)]
+    pub image: String,
+    /// Namespace for the ConfigMap and the Job
+    #[arg(long, default_value = "default")]
+    pub namespace: String,
+    /// The shards start this long after the manifests are printed (their common --start-at)
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = Flag(wait))]
+    pub start_in: Duration,
+    /// Refuse to start a shard later than this after the start instant
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = Flag(wait))]
+    pub max_start_skew: Duration,
+    /// Service account the pods run as (e.g. one bound to an IAM role)
+    #[arg(long, value_name = "NAME")]
+    pub service_account: Option<String>,
+    /// Secret whose keys become the pods' environment (the scenario's ${env:NAME} values, AWS settings)
+    #[arg(long, value_name = "NAME")]
+    pub secret: Option<String>,
+    /// Where the shards upload their run directories (s3://bucket/prefix/; without it they stay in the pods)
+    #[arg(long, value_name = "S3_URL", value_parser = Flag(s3_url))]
+    pub upload: Option<stormwatch_telemetry::s3::S3Url>,
+    /// Name of the Job and the ConfigMap (default: the scenario's file name)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// CPU each pod requests (Kubernetes quantity)
+    #[arg(long, default_value = "2")]
+    pub cpu: String,
+    /// Memory each pod requests (Kubernetes quantity)
+    #[arg(long, default_value = "2Gi")]
+    pub memory: String,
+}
+
+#[derive(Debug, Args)]
 pub struct RunArgs {
     /// Scenario file (TOML; see docs/scenario.md)
     pub scenario: PathBuf,
@@ -213,6 +330,21 @@ pub struct RunArgs {
     /// Check the scenario and print the plan (phases, expected requests, peak rate) without sending anything
     #[arg(long)]
     pub dry_run: bool,
+    /// Run shard I of N of a distributed plan: rates and users stay the totals, this process takes its stripe
+    #[arg(long, value_name = "I/N", value_parser = Flag(shard), conflicts_with = "shards")]
+    pub shard: Option<stormwatch_load::Shard>,
+    /// Run one of N shards, the index read from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub shards: Option<u32>,
+    /// Start phase 0 at this instant (RFC 3339, or +DURATION from now): every shard of a plan uses the same one
+    #[arg(long, value_name = "TIME|+DURATION")]
+    pub start_at: Option<String>,
+    /// Refuse to start (exit 5) when the start instant passed more than this long ago
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = Flag(wait), requires = "start_at")]
+    pub max_start_skew: Duration,
+    /// Upload the run directory to s3://bucket/prefix/RUN_ID/ when done, and every 10 s while running
+    #[arg(long, value_name = "S3_URL", value_parser = Flag(s3_url))]
+    pub upload: Option<stormwatch_telemetry::s3::S3Url>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -384,6 +516,16 @@ fn lookback(flag: &str, value: &str) -> Result<Duration, String> {
         Ok(d) => Ok(d),
         Err(m) => Err(format!("{flag}: {m}")),
     }
+}
+
+/// `--upload s3://bucket/prefix/`.
+fn s3_url(flag: &str, value: &str) -> Result<stormwatch_telemetry::s3::S3Url, String> {
+    stormwatch_telemetry::s3::S3Url::parse(value).map_err(|m| format!("{flag} {m}"))
+}
+
+/// `--shard I/N`.
+fn shard(flag: &str, value: &str) -> Result<stormwatch_load::Shard, String> {
+    stormwatch_load::Shard::parse(value).map_err(|m| format!("{flag} {m}"))
 }
 
 /// `--tag key=value`.

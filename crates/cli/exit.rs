@@ -7,6 +7,7 @@
 //! | 2 | usage or input error: bad flag, scenario, config or run directory |
 //! | 3 | AWS or remote error: credentials, permissions, throttling that never cleared |
 //! | 4 | internal error: a bug |
+//! | 5 | a shard could not start by its plan's start instant (`run --start-at`) and refused |
 
 use std::fmt;
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ pub enum Exit {
     Remote,
     /// 4
     Internal,
+    /// 5
+    LateStart,
 }
 
 impl From<Exit> for ExitCode {
@@ -34,6 +37,7 @@ impl From<Exit> for ExitCode {
             Exit::Input => 2,
             Exit::Remote => 3,
             Exit::Internal => 4,
+            Exit::LateStart => 5,
         })
     }
 }

@@ -144,6 +144,8 @@ async fn start_and_load(
             labels: BTreeMap::new(),
             quiet: true,
             handle_signals: false,
+            shard: stormwatch_load::Shard::WHOLE,
+            start_at: None,
         },
     )
     .await

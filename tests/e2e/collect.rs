@@ -61,6 +61,8 @@ fn write_run(root: &Path, aws: Option<AwsResources>, traces: &[(String, DateTime
         }],
         thresholds: vec![],
         labels: BTreeMap::new(),
+        distribution: None,
+        source: None,
     })
     .unwrap();
     let mut w = RequestLogWriter::create(dir.requests_dir()).unwrap();

@@ -101,6 +101,8 @@ fn main() {
         phases,
         thresholds: Vec::new(),
         labels: BTreeMap::new(),
+        distribution: None,
+        source: None,
     })
     .unwrap();
 

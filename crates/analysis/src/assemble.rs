@@ -43,6 +43,11 @@ pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
         ));
     }
     notes.extend(inputs.skipped.iter().cloned());
+    // An imported run: which tool and files, and what an import cannot give (no intended
+    // send time, maybe no per-request records).
+    if let Some(source) = &m.source {
+        notes.extend(source.analysis_notes());
+    }
     if inputs.server.is_empty() {
         notes.push(
             "no CloudWatch metrics (run `stormwatch collect` first for server-side causes)".into(),
@@ -110,6 +115,16 @@ pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
                 .aws
                 .as_ref()
                 .map(|a| a.functions.clone())
+                .unwrap_or_default(),
+            shards: m
+                .distribution
+                .as_ref()
+                .map(|d| d.shards.clone())
+                .unwrap_or_default(),
+            missing_shards: m
+                .distribution
+                .as_ref()
+                .map(|d| d.missing.clone())
                 .unwrap_or_default(),
         },
         verdict,

@@ -85,6 +85,8 @@ fn write_run(
         ],
         thresholds: Vec::new(),
         labels: BTreeMap::new(),
+        distribution: None,
+        source: None,
     })
     .unwrap();
     let mut w = RequestLogWriter::create(run.requests_dir()).unwrap();

@@ -65,6 +65,8 @@ fn manifest() -> RunManifest {
         ],
         thresholds: Vec::new(),
         labels: BTreeMap::new(),
+        distribution: None,
+        source: None,
     }
 }
 

@@ -78,6 +78,8 @@ pub async fn run(args: &DemoArgs, quiet: bool) -> anyhow::Result<Exit> {
             labels: [("demo".to_string(), "true".to_string())].into(),
             quiet,
             handle_signals: true,
+            shard: stormwatch_load::Shard::WHOLE,
+            start_at: None,
         },
         collect: Collect::Run {
             opts: Box::new(sandbox_collect_options(&sandbox.api_url)),

@@ -5,6 +5,9 @@ mod coldstarts;
 mod collect;
 mod demo;
 mod diagnose;
+mod import;
+mod k8s;
+mod merge;
 mod pipeline;
 mod report;
 mod run;
@@ -22,9 +25,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Sandbox(args) => sandbox::run(args).await,
         Command::Collect(args) => collect::run(&args, cli.global.quiet).await,
         Command::Analyze(args) => analyze::run(&args),
-        Command::Demo(args) => demo::run(&args, cli.global.quiet).await,
+        Command::Demo(args) => Box::pin(demo::run(&args, cli.global.quiet)).await,
         Command::Report(args) => report::run(&args),
         Command::Diagnose(args) => diagnose::run(&args, cli.global.quiet).await,
         Command::Coldstarts(args) => coldstarts::run(&args).await,
+        Command::Import(args) => import::run(&args, cli.global.quiet),
+        Command::Merge(args) => merge::run(&args).await,
+        Command::K8s(args) => k8s::run(&args),
     }
 }

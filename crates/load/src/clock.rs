@@ -22,6 +22,12 @@ impl Clock {
         }
     }
 
+    /// A clock on which monotonic `instant` is UTC `nanos` (a run anchored on a start
+    /// instant).
+    pub fn anchored(instant: Instant, nanos: UnixNanos) -> Self {
+        Self { instant, nanos }
+    }
+
     /// The monotonic instant of the reading.
     pub fn start(&self) -> Instant {
         self.instant

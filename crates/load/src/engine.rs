@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use stormwatch_model::UnixNanos;
+use stormwatch_model::distribution::{Distribution, plan_hash};
 use stormwatch_model::{
     MANIFEST_SCHEMA_VERSION, Phase, PhaseModel, PhaseWindow, RunDir, RunManifest, RunStatus,
     ScenarioCopy,
@@ -24,6 +26,7 @@ use crate::live::{Live, LiveView};
 use crate::pacing::Pacer;
 use crate::plan::Plan;
 use crate::recorder::{Outbox, Stats, run_recorder};
+use crate::shard::{Shard, StartAt, phase_seed};
 use crate::trace::{Sampling, TraceSampler};
 use crate::worker::{VuState, Worker, run_iteration};
 
@@ -40,6 +43,10 @@ pub struct RunOptions {
     pub quiet: bool,
     /// Stop on Ctrl-C / SIGTERM (off in tests, which run several engines in one process).
     pub handle_signals: bool,
+    /// This process's shard of the plan ([`Shard::WHOLE`] when not distributed).
+    pub shard: Shard,
+    /// The instant phase 0 starts at (`--start-at`), and how late it may still start.
+    pub start_at: Option<StartAt>,
 }
 
 /// How far behind the intended start times the scheduler dispatched flows.
@@ -67,11 +74,22 @@ pub struct RunOutcome {
 /// How often the running phase's end is brought up to date in `manifest.json`.
 const MANIFEST_PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
-/// Runs every phase of `plan`, writing the run directory.
+/// Runs every phase of `plan`, writing the run directory. With a start instant, waits for
+/// it first, or refuses to start when it passed more than the allowed skew ago.
 pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadError> {
-    let clock = Clock::now();
-    let mut manifest = initial_manifest(&plan, &opts, &clock);
+    // With a start instant, the run's clock is anchored on it: every shard plans its
+    // arrivals from the same instant, however late it woke (the lateness is recorded).
+    let (clock, woke) = match opts.start_at {
+        Some(start) => {
+            let anchor = wait_for(start).await?;
+            (anchor, Some(UnixNanos::now().to_datetime()))
+        }
+        None => (Clock::now(), None),
+    };
+    let mut manifest = initial_manifest(&plan, &opts, &clock, woke);
     opts.dir.write_manifest(&manifest)?;
+    let shard = opts.shard;
+    let plan_hash = manifest.distribution.as_ref().map(|d| d.plan_hash.clone());
 
     let live = Arc::new(Live::new());
     let outbox = Arc::new(Outbox::default());
@@ -92,7 +110,17 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
         outbox: outbox.clone(),
         live: live.clone(),
         clock,
-        sampler: TraceSampler::new(plan.sampling, Instant::now()),
+        // The trace budget is the plan's total: each shard keeps its share.
+        sampler: TraceSampler::new(
+            match plan.sampling {
+                Sampling::Budget { per_sec, floor } => Sampling::Budget {
+                    per_sec: shard.rate(per_sec),
+                    floor,
+                },
+                fixed @ Sampling::Fixed(_) => fixed,
+            },
+            Instant::now(),
+        ),
         sequence: AtomicU64::new(0),
         next_vu: AtomicU32::new(0),
         feeder_pos: AtomicUsize::new(0),
@@ -113,7 +141,13 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
             aborted = true;
             break;
         }
-        let start = Instant::now().max(phase_start);
+        // Shards keep the planned boundaries exactly; a single process never starts a
+        // phase before the previous one's end.
+        let start = if opts.start_at.is_some() {
+            phase_start
+        } else {
+            Instant::now().max(phase_start)
+        };
         let end = start + phase.duration;
         live.enter_phase(index, &phase.name, phase.duration);
         let w = clock.at(start).to_datetime();
@@ -126,10 +160,14 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
         );
         manifest.phases[i].actual = Some(PhaseWindow { start: w, end: w });
         opts.dir.write_manifest(&manifest)?;
+        let pacer = Pacer::seeded(
+            &phase.model,
+            end - start,
+            plan_hash.as_deref().map(|h| phase_seed(h, i)),
+        );
         let phase_run = run_phase(
             &worker,
-            index,
-            &phase.model,
+            (index, &phase.model, pacer, shard),
             start,
             end,
             &mut tasks,
@@ -219,7 +257,12 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
     })
 }
 
-fn initial_manifest(plan: &Plan, opts: &RunOptions, clock: &Clock) -> RunManifest {
+fn initial_manifest(
+    plan: &Plan,
+    opts: &RunOptions,
+    clock: &Clock,
+    woke: Option<chrono::DateTime<chrono::Utc>>,
+) -> RunManifest {
     let mut t = clock.start_nanos().to_datetime();
     let phases = plan
         .phases
@@ -263,21 +306,60 @@ fn initial_manifest(plan: &Plan, opts: &RunOptions, clock: &Clock) -> RunManifes
         phases,
         thresholds: plan.thresholds.clone(),
         labels: opts.labels.clone(),
+        distribution: (!opts.shard.is_whole() || opts.start_at.is_some()).then(|| Distribution {
+            plan_hash: plan_hash(
+                &plan.sha256,
+                opts.shard.count,
+                opts.start_at.map(|s| s.at),
+                env!("CARGO_PKG_VERSION"),
+            ),
+            shard_count: opts.shard.count,
+            start_at: opts.start_at.map(|s| s.at),
+            shard_index: Some(opts.shard.index),
+            actual_start: Some(woke.unwrap_or_else(|| clock.start_nanos().to_datetime())),
+            shards: Vec::new(),
+            missing: Vec::new(),
+        }),
+        source: None,
     }
 }
 
-/// Runs one phase; returns (dropped, lateness, whether it was cut short by an abort).
+/// Waits for `start.at` and returns the run's clock anchored on it; refuses when it passed
+/// more than `start.max_skew` ago.
+async fn wait_for(start: StartAt) -> Result<Clock, LoadError> {
+    let reading = Clock::now();
+    let now = reading.start_nanos().to_datetime();
+    let late = now - start.at;
+    if late > chrono::Duration::from_std(start.max_skew).unwrap_or(chrono::Duration::MAX) {
+        return Err(LoadError::LateStart {
+            at: start.at.to_rfc3339(),
+            late_ms: u64::try_from(late.num_milliseconds()).unwrap_or(u64::MAX),
+            max_ms: u64::try_from(start.max_skew.as_millis()).unwrap_or(u64::MAX),
+        });
+    }
+    let anchor = match (start.at - now).to_std() {
+        Ok(ahead) => reading.start() + ahead,
+        Err(_) => reading
+            .start()
+            .checked_sub(late.to_std().unwrap_or_default())
+            .unwrap_or(reading.start()),
+    };
+    tokio::time::sleep_until(anchor.into()).await;
+    Ok(Clock::anchored(anchor, UnixNanos::from_datetime(start.at)))
+}
+
+/// Runs one phase (its index, model, pacer and this process's shard of it); returns
+/// (dropped, lateness, whether it was cut short by an abort).
 async fn run_phase(
     worker: &Arc<Worker>,
-    index: u32,
-    model: &PhaseModel,
+    (index, model, mut pacer, shard): (u32, &PhaseModel, Pacer, Shard),
     start: Instant,
     end: Instant,
     tasks: &mut JoinSet<()>,
     abort: &mut watch::Receiver<bool>,
 ) -> (u64, Lateness, bool) {
-    let length = end - start;
-    let mut pacer = Pacer::new(model, length);
+    // Arrivals of the phase's one planned sequence, this shard taking its stripe.
+    let mut arrival = 0u64;
     let mut dropped = 0u64;
     let mut late_sum = Duration::ZERO;
     let mut late = Lateness::default();
@@ -289,6 +371,12 @@ async fn run_phase(
         let at = start + next;
         if at >= end {
             break;
+        }
+        if matches!(model, PhaseModel::Open { .. }) {
+            arrival += 1;
+            if !shard.takes(arrival - 1) {
+                continue;
+            }
         }
         tokio::select! {
             () = tokio::time::sleep_until(at.into()) => {}
@@ -318,7 +406,7 @@ async fn run_phase(
                 });
             }
             PhaseModel::Closed { .. } => {
-                let want = pacer.users_at(next);
+                let want = shard.users(pacer.users_at(next));
                 users.store(want, Ordering::Relaxed);
                 while spawned_users < want {
                     spawned_users += 1;

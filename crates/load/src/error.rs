@@ -27,6 +27,22 @@ pub enum LoadError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A shard could not start by its plan's start instant plus the allowed skew: it
+    /// refuses to run out of phase with the others.
+    #[error(
+        "not starting: the plan's start instant {at} passed {late_ms} ms ago, more than --max-start-skew ({max_ms} ms); a shard that starts late runs out of phase with the others"
+    )]
+    LateStart {
+        /// The plan's start instant (RFC 3339).
+        at: String,
+        /// How late it would start, ms.
+        late_ms: u64,
+        /// The allowed skew, ms.
+        max_ms: u64,
+    },
+    /// `merge` refused its inputs.
+    #[error("merge: {0}")]
+    Merge(String),
     /// `--set` was not `key=value`.
     #[error("--set {0}: expected key=value")]
     BadOverride(String),

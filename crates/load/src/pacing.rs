@@ -17,6 +17,8 @@ pub struct Pacer {
     k: u64,
     /// Current time (Poisson).
     t: f64,
+    /// Poisson draws: seeded alike on every shard of a plan, so they stripe one sequence.
+    rng: fastrand::Rng,
 }
 
 #[derive(Debug)]
@@ -28,6 +30,16 @@ enum Kind {
 }
 
 impl Pacer {
+    /// A pacer for a phase of `length`, its Poisson draws from `seed` (equal on every shard
+    /// of a plan) or, without one, random.
+    pub fn seeded(model: &PhaseModel, length: Duration, seed: Option<u64>) -> Self {
+        let mut p = Self::new(model, length);
+        if let Some(seed) = seed {
+            p.rng = fastrand::Rng::with_seed(seed);
+        }
+        p
+    }
+
     /// A pacer for a phase of `length`.
     pub fn new(model: &PhaseModel, length: Duration) -> Self {
         let kind = match *model {
@@ -57,6 +69,7 @@ impl Pacer {
             length: length.as_secs_f64(),
             k: 0,
             t: 0.0,
+            rng: fastrand::Rng::new(),
         }
     }
 
@@ -90,12 +103,12 @@ impl Pacer {
                     return None;
                 }
                 loop {
-                    let u = 1.0 - fastrand::f64();
+                    let u = 1.0 - self.rng.f64();
                     self.t += -u.ln() / peak;
                     if self.t >= self.length {
                         return None;
                     }
-                    if fastrand::f64() * peak <= self.rate_at(self.t) {
+                    if self.rng.f64() * peak <= self.rate_at(self.t) {
                         break self.t;
                     }
                 }

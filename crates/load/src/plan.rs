@@ -48,6 +48,8 @@ pub struct Plan {
     pub aws: Option<AwsResources>,
     /// Feeder rows, per feeder.
     pub feeders: Vec<Vec<Vec<String>>>,
+    /// Each feeder's file as the scenario names it (relative to the scenario's folder).
+    pub feeder_files: Vec<PathBuf>,
     /// Flows.
     pub flows: Vec<Flow>,
     /// Phases in order.
@@ -122,12 +124,14 @@ impl Plan {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut feeder_names = Vec::new();
         let mut feeders = Vec::new();
+        let mut feeder_files = Vec::new();
         for (i, f) in raw.feeders.iter().enumerate() {
             let field = format!("feeders[{i}].path");
             let (cols, rows) = read_feeder(&base.join(&f.get_ref().path))
                 .map_err(|m| err(Some(f.span().start), &field, m))?;
             feeder_names.push((f.get_ref().name.clone(), cols));
             feeders.push(rows);
+            feeder_files.push(PathBuf::from(&f.get_ref().path));
         }
 
         let url = target.map_or_else(|| raw.target.url.get_ref().clone(), str::to_string);
@@ -346,6 +350,7 @@ impl Plan {
             traceparent: raw.trace.traceparent,
             aws,
             feeders,
+            feeder_files,
             flows,
             phases,
             thresholds,

@@ -90,6 +90,13 @@ pub struct RunSummary {
     /// Lambda functions behind the target.
     #[serde(default)]
     pub functions: Vec<String>,
+    /// A merged distributed run: one row per shard (requests, errors, p99, start skew), so a
+    /// bad shard stands out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<crate::distribution::ShardSummary>,
+    /// A merged distributed run: shards that were missing from the merge.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_shards: Vec<u32>,
 }
 
 /// The answer, first thing on every report.

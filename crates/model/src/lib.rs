@@ -12,6 +12,7 @@
 pub mod analysis;
 pub mod coldstarts;
 pub mod coldstarts_report;
+pub mod distribution;
 pub mod error;
 pub mod finding;
 #[cfg(feature = "fuzz")]
@@ -27,6 +28,7 @@ pub mod pricing;
 pub mod request;
 pub mod run_dir;
 pub mod schema;
+pub mod source;
 pub mod span;
 pub mod text_table;
 pub mod threshold;
@@ -43,6 +45,7 @@ pub use manifest::{
 pub use metric::MetricPoint;
 pub use request::{ErrorKind, RequestLog, RequestLogWriter, RequestRecord};
 pub use run_dir::RunDir;
+pub use source::{ImportSource, SourceFile};
 pub use span::{Span, SpanKind};
 pub use threshold::{Comparison, ThresholdMetric, ThresholdSpec};
 pub use time::{PhaseWindow, UnixNanos};

@@ -55,6 +55,13 @@ pub struct RunManifest {
     /// Free-form labels (`--set`-style overrides, host name, git revision...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// A shard of a distributed plan (`run --shard`), or a merge of shards (`merge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<crate::distribution::Distribution>,
+    /// For a run made by `stormwatch import`: the tool and files it was read from. Absent
+    /// for runs stormwatch sent itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::ImportSource>,
 }
 
 impl RunManifest {
@@ -311,6 +318,8 @@ mod tests {
             ],
             thresholds: Vec::new(),
             labels: BTreeMap::new(),
+            distribution: None,
+            source: None,
         }
     }
 

@@ -349,24 +349,32 @@ impl RequestLog {
     pub fn read(dir: &Path) -> Result<Self, ModelError> {
         let mut log = Self::default();
         for path in Self::segment_paths(dir)? {
-            let bytes = fs::read(&path).map_err(|e| ModelError::io(&path, e))?;
-            let complete = match bytes.iter().rposition(|&b| b == b'\n') {
-                Some(i) => &bytes[..=i],
-                None => &bytes[..0],
-            };
-            if complete.len() < bytes.len() {
-                log.torn_lines += 1;
-            }
+            let (records, torn) = Self::read_segment(&path)?;
+            log.torn_lines += usize::from(torn);
             log.segments += 1;
-            let mut reader = csv::ReaderBuilder::new()
-                .has_headers(true)
-                .from_reader(complete);
-            for (i, row) in reader.deserialize::<RequestRecord>().enumerate() {
-                let record = row.map_err(|e| record_error(&path, i + 2, &e))?;
-                log.records.push(record);
-            }
+            log.records.extend(records);
         }
         Ok(log)
+    }
+
+    /// Reads one segment file: its records, and whether its last line was torn (dropped).
+    ///
+    /// A malformed complete line is an error naming the file, line and column.
+    pub fn read_segment(path: &Path) -> Result<(Vec<RequestRecord>, bool), ModelError> {
+        let bytes = fs::read(path).map_err(|e| ModelError::io(path, e))?;
+        let complete = match bytes.iter().rposition(|&b| b == b'\n') {
+            Some(i) => &bytes[..=i],
+            None => &bytes[..0],
+        };
+        let torn = complete.len() < bytes.len();
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(complete);
+        let mut records = Vec::new();
+        for (i, row) in reader.deserialize::<RequestRecord>().enumerate() {
+            records.push(row.map_err(|e| record_error(path, i + 2, &e))?);
+        }
+        Ok((records, torn))
     }
 }
 

@@ -93,6 +93,8 @@ fn main() {
             window: Some(PhaseWindow::starting_at(t0, Duration::from_secs(10_800))),
             api_kind: None,
             functions: vec![],
+            shards: Vec::new(),
+            missing_shards: Vec::new(),
         },
         verdict: Verdict {
             passed: true,

@@ -150,6 +150,41 @@ pub fn render(report: &AnalysisReport) -> Artifact {
         );
     }
 
+    if !report.run.shards.is_empty() {
+        md.push_str(
+            "### Shards\n\n| shard | run | status | requests | errors | p99 | start skew |\n|---|---|---|---|---|---|---|\n",
+        );
+        for s in &report.run.shards {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                s.index,
+                esc(&s.run_id),
+                s.status,
+                s.requests,
+                s.errors,
+                s.p99_ms
+                    .map_or_else(|| "-".into(), |p| format!("{p:.1} ms")),
+                s.start_skew_ms
+                    .map_or_else(|| "-".into(), |k| format!("{k:+.1} ms"))
+            );
+        }
+        if !report.run.missing_shards.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nMissing shard(s): {} — their share of the load is not in this run.",
+                report
+                    .run
+                    .missing_shards
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        md.push('\n');
+    }
+
     if !report.thresholds.is_empty() {
         md.push_str("### Thresholds\n\n| | threshold | observed |\n|---|---|---|\n");
         for t in &report.thresholds {

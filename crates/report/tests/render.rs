@@ -108,6 +108,8 @@ fn report(passed: bool) -> AnalysisReport {
             window: Some(w(0, 90)),
             api_kind: Some(ApiKind::Rest),
             functions: vec!["store-products".into()],
+            shards: Vec::new(),
+            missing_shards: Vec::new(),
         },
         verdict: Verdict {
             passed,
@@ -382,4 +384,43 @@ fn write_puts_every_format_in_the_folder() {
     if let Some(out) = std::env::var_os("STORMWATCH_DUMP_REPORT") {
         stormwatch_report::write(&report(false), &Format::ALL, std::path::Path::new(&out)).unwrap();
     }
+}
+
+#[test]
+fn a_merged_run_shows_its_shards_in_html_and_markdown() {
+    let mut r = report(true);
+    r.run.shards = (0..3)
+        .map(|i| stormwatch_model::distribution::ShardSummary {
+            index: i,
+            run_id: format!("shard-run-{i}"),
+            status: stormwatch_model::RunStatus::Completed,
+            requests: 1000 + u64::from(i),
+            errors: u64::from(i) * 7,
+            p99_ms: Some(40.0 + f64::from(i)),
+            start_skew_ms: Some(1.5 * f64::from(i)),
+        })
+        .collect();
+    r.run.missing_shards = vec![3];
+    let html = text(Format::Html, &r);
+    assert!(html.contains("<h2>Shards</h2>"), "no shard section");
+    for i in 0..3 {
+        assert!(
+            html.contains(&format!("shard-run-{i}")),
+            "shard {i} missing"
+        );
+    }
+    assert!(
+        html.contains("1002") && html.contains(">14<"),
+        "counts of shard 2"
+    );
+    assert!(html.contains("missing: 3"), "the missing shard");
+    let md = text(Format::Markdown, &r);
+    assert!(md.contains("### Shards"), "{md}");
+    assert!(
+        md.contains("| 2 | shard-run-2 | completed | 1002 | 14 | 42.0 ms | +3.0 ms |"),
+        "{md}"
+    );
+    assert!(md.contains("Missing shard(s): 3"), "{md}");
+    // A run that was not merged has no shard section.
+    assert!(!text(Format::Html, &report(true)).contains("<h2>Shards</h2>"));
 }

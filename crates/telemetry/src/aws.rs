@@ -274,8 +274,10 @@ pub struct AwsClients {
     pub region: String,
 }
 
-/// Builds the clients from the default chain plus `opts`.
-pub async fn connect(opts: &AwsOptions) -> Result<AwsClients, TelemetryError> {
+/// The SDK configuration from the default chain plus `opts`: rustls, retries, timeouts,
+/// profile, region, endpoint override and credentials. Shared by every client (the S3 one of
+/// distributed runs too).
+pub async fn sdk_config(opts: &AwsOptions) -> Result<aws_config::SdkConfig, TelemetryError> {
     // rustls on ring: HTTPS to AWS, plain HTTP to a loopback `AWS_ENDPOINT_URL`.
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
@@ -307,7 +309,12 @@ pub async fn connect(opts: &AwsOptions) -> Result<AwsClients, TelemetryError> {
     if let Some(c) = &opts.credentials {
         loader = loader.credentials_provider(c.clone());
     }
-    let sdk = loader.load().await;
+    Ok(loader.load().await)
+}
+
+/// Builds the clients from the default chain plus `opts`.
+pub async fn connect(opts: &AwsOptions) -> Result<AwsClients, TelemetryError> {
+    let sdk = sdk_config(opts).await?;
     let region = sdk
         .region()
         .map(ToString::to_string)

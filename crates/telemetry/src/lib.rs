@@ -24,6 +24,7 @@ pub mod plan;
 pub mod queries;
 pub mod report_aggregates;
 pub mod report_line;
+pub mod s3;
 pub mod segments;
 pub mod skew;
 pub mod target;

@@ -165,6 +165,8 @@ pub async fn run_scenario(
             labels: BTreeMap::new(),
             quiet: true,
             handle_signals: false,
+            shard: stormwatch_load::Shard::WHOLE,
+            start_at: None,
         },
     )
     .await

@@ -103,6 +103,8 @@ pub fn run_dir(
         }],
         thresholds: vec![],
         labels: BTreeMap::new(),
+        distribution: None,
+        source: None,
     };
     dir.write_manifest(&manifest).unwrap();
     let mut w = RequestLogWriter::create(dir.requests_dir()).unwrap();
