@@ -103,7 +103,19 @@ pub fn prepare(args: &RunArgs, quiet: bool) -> anyhow::Result<Option<(Plan, RunO
             labels.insert(format!("set.{k}"), "(overridden)".to_string());
         }
     }
-    let dir = create_run_dir(&args.out, &scenario_stem(&args.scenario))?;
+    // Shards of one plan start in the same second: the index keeps their run ids (and their
+    // upload prefixes) apart.
+    let name = if shard.is_whole() {
+        scenario_stem(&args.scenario)
+    } else {
+        format!(
+            "{}-shard{}of{}",
+            scenario_stem(&args.scenario),
+            shard.index,
+            shard.count
+        )
+    };
+    let dir = create_run_dir(&args.out, &name)?;
     let opts = RunOptions {
         run_id: dir.id(),
         dir,
