@@ -98,7 +98,11 @@ fn a_jtl_imports_with_thread_group_phases_and_analyzes_and_reports() {
         .args(["--format", "md,json"])
         .assert()
         .success();
-    assert!(dir.report_dir().join("summary.md").is_file());
+    let md = std::fs::read_to_string(dir.report_dir().join("summary.md")).unwrap();
+    assert!(
+        md.contains("### Notes") && md.contains("coordinated omission could not be corrected"),
+        "{md}"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Markdown: a summary short enough for a pull-request comment — verdict, findings,
-//! a per-phase table and the thresholds. User strings are escaped (GitHub renders HTML).
+//! a per-phase table, the thresholds and the data sources' notes (what an imported run cannot
+//! say). User strings are escaped (GitHub renders HTML).
 
 use std::fmt::Write as _;
 
@@ -195,6 +196,16 @@ pub fn render(report: &AnalysisReport) -> Artifact {
                 esc(&t.name),
                 esc(t.observed.as_deref().unwrap_or("no data"))
             );
+        }
+        md.push('\n');
+    }
+
+    // How the data was obtained and what it cannot say (an imported run: no coordinated
+    // omission correction, aggregate-only files, approximate times).
+    if !report.sources.notes.is_empty() {
+        md.push_str("### Notes\n\n");
+        for n in &report.sources.notes {
+            let _ = writeln!(md, "- {}", esc(n));
         }
         md.push('\n');
     }

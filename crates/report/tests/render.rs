@@ -424,3 +424,32 @@ fn a_merged_run_shows_its_shards_in_html_and_markdown() {
     // A run that was not merged has no shard section.
     assert!(!text(Format::Html, &report(true)).contains("<h2>Shards</h2>"));
 }
+
+#[test]
+fn the_data_sources_notes_show_in_html_and_markdown() {
+    let mut r = report(true);
+    r.sources.notes = vec![
+        "coordinated omission could not be corrected: the tool logged actual send times only, \
+         so corrected latency = raw latency"
+            .into(),
+        "aggregate only: <no per-request records>".into(),
+    ];
+    let md = text(Format::Markdown, &r);
+    assert!(md.contains("### Notes"), "{md}");
+    assert!(
+        md.contains("- coordinated omission could not be corrected: the tool logged actual send"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- aggregate only: &lt;no per-request records&gt;"),
+        "{md}"
+    );
+    let html = text(Format::Html, &r);
+    assert!(
+        html.contains("<li>coordinated omission could not be corrected"),
+        "no note in the HTML"
+    );
+    assert!(html.contains("aggregate only: &lt;no per-request records&gt;"));
+    // A run without notes has no notes section.
+    assert!(!text(Format::Markdown, &report(true)).contains("### Notes"));
+}
