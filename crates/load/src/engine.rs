@@ -101,7 +101,20 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
     ));
     let (abort_tx, mut abort) = watch::channel(false);
     if opts.handle_signals {
-        tokio::spawn(watch_signals(abort_tx.clone()));
+        // On its own thread and runtime: an overloaded open phase can queue hundreds of
+        // thousands of flows on the run's runtime, and a signal watcher waiting behind them
+        // left Ctrl-C and SIGTERM unanswered until the run ended.
+        let tx = abort_tx.clone();
+        let _ = std::thread::Builder::new()
+            .name("stormwatch-signals".into())
+            .spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(watch_signals(tx));
+                }
+            });
     }
     let stopping = Arc::new(AtomicBool::new(false));
     let worker = Arc::new(Worker {
@@ -231,14 +244,19 @@ pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadEr
     // Let in-flight flows finish within the grace period, then cut them off.
     stopping.store(true, Ordering::Relaxed);
     let deadline = tokio::time::Instant::now() + plan.grace;
-    loop {
-        tokio::select! {
-            next = tasks.join_next() => if next.is_none() { break },
-            () = tokio::time::sleep_until(deadline) => {
-                tracing::debug!(in_flight = tasks.len(), "grace period over: cutting off in-flight flows");
-                tasks.abort_all();
-            }
-        }
+    let drained = tokio::time::timeout_at(deadline, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        // Once, then drain: aborting again on every join would cost O(n²) with the hundreds
+        // of thousands of flows an overloaded open phase can leave in flight.
+        tracing::debug!(
+            in_flight = tasks.len(),
+            "grace period over: cutting off in-flight flows"
+        );
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
     }
     drop(worker);
     outbox.close();
