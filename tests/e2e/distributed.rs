@@ -272,3 +272,114 @@ fn k8s_prints_a_configmap_and_an_indexed_job_that_never_retries_a_shard() {
         .assert()
         .code(2);
 }
+
+/// The findings of a merged run are the single process's: the same scenario once as one
+/// process and once as three shards, each against its own sandbox of the same config (a
+/// function capped at one concurrent execution, so the burst throttles), collected and
+/// analyzed; both name the same (kind, resource, phase) at warning or above.
+#[test]
+fn a_merged_run_reaches_the_single_process_findings() {
+    let config =
+        crate::util::SANDBOX.replace("reserved_concurrency = 2", "reserved_concurrency = 1");
+    let tmp = tempfile::tempdir().unwrap();
+    let phases = "[[phases]]\nname = \"warm\"\nmodel = \"open\"\nrate = 10\nduration = \"2s\"\n\
+                  [[phases]]\nname = \"burst\"\nmodel = \"open\"\nrate = 120\nduration = \"2s\"\n";
+    let text = format!(
+        "[target]\nurl = \"http://127.0.0.1:9\"\n\n\
+         [aws]\nregion = \"us-east-1\"\nfunctions = [\"items\"]\n\
+         api = {{ kind = \"rest\", name = \"fast-test\", stage = \"prod\" }}\n\n\
+         [[flows]]\nname = \"browse\"\n[[flows.steps]]\nendpoint = \"GET /items/:id\"\n\
+         path = \"/prod/items/${{random_int(1,9)}}\"\n\n{phases}"
+    );
+    let path = tmp.path().join("items.toml");
+    std::fs::write(&path, text).unwrap();
+    let findings = |run: &Path| -> std::collections::BTreeSet<String> {
+        let a: Value =
+            serde_json::from_str(&std::fs::read_to_string(run.join("analysis.json")).unwrap())
+                .unwrap();
+        a["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["severity"] != "info")
+            .map(|f| format!("{} {} {}", f["kind"], f["resource"], f["phase"]))
+            .collect()
+    };
+    let collect_and_analyze = |url: &str, run: &Path| {
+        stormwatch(url, tmp.path())
+            .arg("collect")
+            .arg(run)
+            .args(["--period", "1", "--wait", "2s"])
+            .timeout(Duration::from_secs(180))
+            .assert()
+            .success();
+        // Exit 0 or 1 (a failed verdict): the findings are what is compared.
+        let code = stormwatch(url, tmp.path())
+            .arg("analyze")
+            .arg(run)
+            .timeout(Duration::from_secs(120))
+            .output()
+            .unwrap()
+            .status
+            .code();
+        assert!(matches!(code, Some(0 | 1)), "{code:?}");
+    };
+
+    let single = crate::util::start_sandbox_with(&config, 3, None);
+    let url = single.sandbox.api_url.clone();
+    stormwatch(&url, tmp.path())
+        .args(["--quiet", "run"])
+        .arg(&path)
+        .args(["--target", &url, "--out"])
+        .arg(tmp.path().join("single"))
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .success();
+    let single_run = run_dir_in(&tmp.path().join("single"));
+    collect_and_analyze(&url, &single_run);
+    single.runtime.block_on(single.sandbox.stop()).unwrap();
+
+    let sharded = crate::util::start_sandbox_with(&config, 3, None);
+    let url = sharded.sandbox.api_url.clone();
+    let at = start_at(3);
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            let mut c = stormwatch_process(&url, tmp.path());
+            c.args(["--quiet", "run"])
+                .arg(&path)
+                .args([
+                    "--target",
+                    &url,
+                    "--start-at",
+                    &at,
+                    "--max-start-skew",
+                    "2s",
+                ])
+                .args(["--shard", &format!("{i}/3"), "--out"])
+                .arg(tmp.path().join("shards"))
+                .stdout(std::process::Stdio::null());
+            c.spawn().unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let merged = tmp.path().join("merged");
+    stormwatch(&url, tmp.path())
+        .arg("merge")
+        .arg(tmp.path().join("shards"))
+        .arg("--out")
+        .arg(&merged)
+        .assert()
+        .success();
+    collect_and_analyze(&url, &merged);
+    sharded.runtime.block_on(sharded.sandbox.stop()).unwrap();
+
+    let (one, three) = (findings(&single_run), findings(&merged));
+    assert!(
+        one.iter()
+            .any(|f| f.contains("throttl") && f.contains("burst")),
+        "the single process sees the burst throttled: {one:?}"
+    );
+    assert_eq!(one, three, "single process vs three shards");
+}
