@@ -169,13 +169,13 @@ pub struct ImportArgs {
     /// A phase: NAME=FROM..TO, RFC 3339 times or offsets from the first request (+0s..+60s); repeatable
     #[arg(long, value_name = "NAME=FROM..TO", value_parser = Flag(phase_spec))]
     pub phase: Vec<stormwatch_import::PhaseSpec>,
-    /// Name of the run (the run directory is <UTC time>-NAME; default: the format)
+    /// Name of the run (the run directory is TIME-NAME, TIME in UTC; default: the format)
     #[arg(long, value_name = "RUN")]
     pub name: Option<String>,
     /// Lambda function behind the API, for `collect` (repeatable)
     #[arg(long, value_name = "F")]
     pub function: Vec<String>,
-    /// Take the AWS resources (functions, API, tables...) from this scenario's [aws] block
+    /// Take the AWS resources (functions, API, tables...) from this scenario's `[aws]` block
     #[arg(long, value_name = "SCENARIO.toml", conflicts_with = "function")]
     pub aws_from: Option<PathBuf>,
     /// JMeter: whether a JTL timeStamp is the sample's start (shipped jmeter.properties) or its end (JMeter's code default)

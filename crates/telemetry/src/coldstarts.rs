@@ -7,7 +7,7 @@
 //! [`MAX_TRACED_FUNCTIONS`] functions. The records are `stormwatch-model`'s
 //! (`coldstarts`); the analysis crate turns them into the report.
 //!
-//! Built from the collector's parts: [`aws::connect`], [`logs::run_query`],
+//! Built from the collector's parts: [`aws::connect`], [`crate::logs::run_query`],
 //! [`xray::trace_summaries`] + [`xray::fetch_documents`] (GetTraceSummaries filtered by the
 //! functions' service, then BatchGetTraces) and [`segments::parse_document`]. Nothing is
 //! written here.
