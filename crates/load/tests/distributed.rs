@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stormwatch_load::merge::{merge, shard_dirs};
+use stormwatch_load::merge::{merge, shard_dirs, shard_of_sequence};
 use stormwatch_load::{Plan, RunOptions, Shard, StartAt, run};
 use stormwatch_model::histogram::HistogramFile;
 use stormwatch_model::{RequestLog, RunDir, RunStatus};
@@ -109,15 +109,23 @@ async fn three_shards_merge_into_exactly_the_planned_run() {
     // Closed: 5 users in total (2 + 2 + 1), each shard's vus distinct.
     let per_shard: Vec<u64> = d.shards.iter().map(|s| s.requests).collect();
     assert_eq!(per_shard.iter().sum::<u64>(), records.len() as u64);
+    // Each record's shard is recoverable from its merged sequence.
+    for (i, n) in per_shard.iter().enumerate() {
+        let from_sequences = records
+            .iter()
+            .filter(|r| shard_of_sequence(r.sequence, 3) as usize == i)
+            .count() as u64;
+        assert_eq!(from_sequences, *n, "shard {i}");
+    }
     let mut sequences: Vec<u64> = records.iter().map(|r| r.sequence).collect();
     sequences.sort_unstable();
     sequences.dedup();
     assert_eq!(sequences.len(), records.len(), "sequences stay unique");
     // Striping: in the uniform phase consecutive intended sends come from different shards.
-    let mut steady: Vec<(i64, u64)> = records
+    let mut steady: Vec<(i64, u32)> = records
         .iter()
         .filter(|r| r.phase == 0)
-        .map(|r| (r.intended.0, r.sequence % 3))
+        .map(|r| (r.intended.0, shard_of_sequence(r.sequence, 3)))
         .collect();
     steady.sort_unstable();
     assert!(
