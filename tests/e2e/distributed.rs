@@ -32,6 +32,26 @@ fn run_dir_in(dir: &Path) -> PathBuf {
     found.remove(0)
 }
 
+/// `stormwatch --quiet run SCENARIO` against `url` as a shard starting at `at` (the caller
+/// adds `--shard` or `--shards`), its run directory under `out`, its output discarded.
+fn shard_command(
+    url: &str,
+    home: &Path,
+    scenario: &Path,
+    at: &str,
+    out: &Path,
+) -> std::process::Command {
+    let mut c = stormwatch_process(url, home);
+    c.args(["--quiet", "run"])
+        .arg(scenario)
+        .args(["--target", url, "--start-at", at, "--max-start-skew", "2s"])
+        .arg("--out")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    c
+}
+
 fn manifest(dir: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("manifest.json")).unwrap()).unwrap()
 }
@@ -45,26 +65,14 @@ fn shards_started_at_one_instant_merge_into_the_planned_run() {
     let mut children = Vec::new();
     for i in 0..3 {
         let out = tmp.path().join(format!("shard{i}"));
-        let mut c = stormwatch_process(&url, tmp.path());
-        c.args(["--quiet", "run"])
-            .arg(&path)
-            .args([
-                "--target",
-                &url,
-                "--start-at",
-                &at,
-                "--max-start-skew",
-                "2s",
-            ])
-            .arg("--out")
-            .arg(&out);
+        let mut c = shard_command(&url, tmp.path(), &path, &at, &out);
         // Shard 2 through an Indexed Job's environment instead of --shard.
         if i == 2 {
             c.args(["--shards", "3"]).env("JOB_COMPLETION_INDEX", "2");
         } else {
             c.args(["--shard", &format!("{i}/3")]);
         }
-        children.push(c.stdout(std::process::Stdio::null()).spawn().unwrap());
+        children.push(c.spawn().unwrap());
     }
     for mut c in children {
         assert!(c.wait().unwrap().success());
@@ -132,23 +140,16 @@ fn killed_missing_and_late_shards_are_reported_not_hidden() {
     let path = scenario(tmp.path(), &long, "");
     let at = start_at(3);
     let spawn = |i: u32| {
-        let mut c = stormwatch_process(&url, tmp.path());
-        c.args(["--quiet", "run"])
-            .arg(&path)
-            .args([
-                "--target",
-                &url,
-                "--start-at",
-                &at,
-                "--max-start-skew",
-                "2s",
-            ])
-            .args(["--shard", &format!("{i}/2")])
-            .arg("--out")
-            .arg(tmp.path().join(format!("shard{i}")))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
-        c.spawn().unwrap()
+        shard_command(
+            &url,
+            tmp.path(),
+            &path,
+            &at,
+            &tmp.path().join(format!("shard{i}")),
+        )
+        .args(["--shard", &format!("{i}/2")])
+        .spawn()
+        .unwrap()
     };
     let mut a = spawn(0);
     let mut b = spawn(1);
@@ -344,21 +345,10 @@ fn a_merged_run_reaches_the_single_process_findings() {
     let at = start_at(3);
     let children: Vec<_> = (0..3)
         .map(|i| {
-            let mut c = stormwatch_process(&url, tmp.path());
-            c.args(["--quiet", "run"])
-                .arg(&path)
-                .args([
-                    "--target",
-                    &url,
-                    "--start-at",
-                    &at,
-                    "--max-start-skew",
-                    "2s",
-                ])
-                .args(["--shard", &format!("{i}/3"), "--out"])
-                .arg(tmp.path().join("shards"))
-                .stdout(std::process::Stdio::null());
-            c.spawn().unwrap()
+            shard_command(&url, tmp.path(), &path, &at, &tmp.path().join("shards"))
+                .args(["--shard", &format!("{i}/3")])
+                .spawn()
+                .unwrap()
         })
         .collect();
     for mut c in children {

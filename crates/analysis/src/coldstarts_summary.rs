@@ -18,7 +18,9 @@ pub use stormwatch_model::text_table::{percent, thousands};
 use chrono::{DateTime, Utc};
 use stormwatch_model::Millis;
 
-use stormwatch_model::coldstarts::{ColdStartData, CountSource, Invocation, TracedInvocation};
+use stormwatch_model::coldstarts::{
+    ColdStartData, CountSource, Invocation, TracedInvocation, version_order,
+};
 
 pub use stormwatch_model::coldstarts_report::{
     ColdStartCost, ColdStartReport, ConfigColdStarts, FunctionColdStarts, HourColdStarts,
@@ -48,14 +50,12 @@ pub fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(s - s.rem_euclid(3600), 0).unwrap_or(t)
 }
 
-/// Sorts numbered versions in numeric order, then `$LATEST`, aliases and `unknown`.
+/// [`version_order`], owned, for a map key.
 type VersionKey = (bool, u64, String);
 
 fn version_key(v: &str) -> VersionKey {
-    match v.parse::<u64>() {
-        Ok(n) => (false, n, v.to_string()),
-        Err(_) => (true, 0, v.to_string()),
-    }
+    let (alias, n, name) = version_order(v);
+    (alias, n, name.to_string())
 }
 
 /// Analyzes what was read: per function from the server-side aggregates (Logs) or the

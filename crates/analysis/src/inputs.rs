@@ -150,7 +150,7 @@ impl RunInputs {
             Vec::new()
         };
         let requests = read_requests(&run.requests_dir(), !spans.is_empty())?;
-        let histograms = read_histograms(&run.histograms_path())?;
+        let histograms = run.read_histograms()?;
         let mut inputs = Self::new(manifest, requests, histograms)?;
         inputs.spans = spans;
         let metrics = run.metrics_path();
@@ -444,15 +444,4 @@ fn keep_good_rows(
         df.filter(&keep)?
     };
     df.drop("sequence")
-}
-
-fn read_histograms(path: &Path) -> Result<Option<HistogramFile>, AnalysisError> {
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| stormwatch_model::ModelError::io(path, e))?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| stormwatch_model::ModelError::json(path, &e).into())
 }

@@ -85,29 +85,16 @@ pub fn read_json(path: &Path, text: &str) -> Result<FileRead, ImportError> {
         "k6 JSON: data.time = response end (RFC 3339, ns); start = time - http_req_duration",
     );
     let mut points = 0u64;
-    for (n, line, torn) in numbered_lines(text) {
-        if line.trim().is_empty() {
+    for numbered in numbered_lines(text) {
+        let n = numbered.0;
+        let Some(parsed) = out.ndjson_line::<Line>(
+            path,
+            numbered,
+            "type",
+            "not a k6 JSON output line: is this a `k6 run --out json` file?",
+        )?
+        else {
             continue;
-        }
-        let parsed: Line = match serde_json::from_str(line) {
-            Ok(l) => l,
-            Err(e) if n == 1 => {
-                return Err(ImportError::at(
-                    path,
-                    n,
-                    "type",
-                    format!("not a k6 JSON output line ({e}): is this a `k6 run --out json` file?"),
-                ));
-            }
-            Err(e) => {
-                let why = if torn {
-                    format!("torn last line: {e}")
-                } else {
-                    e.to_string()
-                };
-                out.skip(path, n, "line", &why);
-                continue;
-            }
         };
         if parsed.kind != "Point" || parsed.metric.as_deref() != Some("http_req_duration") {
             if parsed.kind != "Point" && parsed.kind != "Metric" {

@@ -35,29 +35,16 @@ pub fn read_ndjson(path: &Path, text: &str) -> Result<FileRead, ImportError> {
         "locust-ndjson",
         "Locust listener: start_time = request start (epoch s, float); end = start + response_time",
     );
-    for (n, line, torn) in numbered_lines(text) {
-        if line.trim().is_empty() {
+    for numbered in numbered_lines(text) {
+        let n = numbered.0;
+        let Some(l) = out.ndjson_line::<Line>(
+            path,
+            numbered,
+            "line",
+            "not the stormwatch Locust listener's output",
+        )?
+        else {
             continue;
-        }
-        let l: Line = match serde_json::from_str(line) {
-            Ok(l) => l,
-            Err(e) if n == 1 => {
-                return Err(ImportError::at(
-                    path,
-                    1,
-                    "line",
-                    format!("not the stormwatch Locust listener's output ({e})"),
-                ));
-            }
-            Err(e) => {
-                let why = if torn {
-                    format!("torn last line: {e}")
-                } else {
-                    e.to_string()
-                };
-                out.skip(path, n, "line", &why);
-                continue;
-            }
         };
         if l.stormwatch_locust.is_some() {
             continue;

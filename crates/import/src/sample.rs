@@ -159,6 +159,35 @@ impl FileRead {
     }
 
     /// Counts a skipped line, keeping the first examples.
+    /// One NDJSON line as `T`: `Ok(None)` for a blank line or one that does not parse
+    /// (skipped and counted, a torn last line said so), an error naming `field` when the
+    /// first line does not parse (`not_this`: what the file is not).
+    pub fn ndjson_line<T: serde::de::DeserializeOwned>(
+        &mut self,
+        path: &Path,
+        (n, line, torn): (u64, &str, bool),
+        field: &str,
+        not_this: &str,
+    ) -> Result<Option<T>, ImportError> {
+        if line.trim().is_empty() {
+            return Ok(None);
+        }
+        match serde_json::from_str(line) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if n == 1 => Err(ImportError::at(path, n, field, format!("{not_this} ({e})"))),
+            Err(e) => {
+                let why = if torn {
+                    format!("torn last line: {e}")
+                } else {
+                    e.to_string()
+                };
+                self.skip(path, n, "line", &why);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Counts line `line` as skipped, keeping the first few reasons.
     pub fn skip(&mut self, path: &Path, line: u64, field: &str, why: &str) {
         self.skipped += 1;
         if self.skipped_examples.len() < 5 {

@@ -170,7 +170,8 @@ pub fn merge(shards: &[RunDir], out: &RunDir, allow_missing: bool) -> Result<Mer
             }
         }
         requests += count;
-        let shard_hist = read_histograms(dir)?;
+        // A shard killed before its end wrote none: its records still count.
+        let shard_hist = dir.read_histograms()?.unwrap_or_else(HistogramFile::new);
         let mut all = new_histogram();
         for e in &shard_hist.entries {
             if let Ok(h) = e.corrected.decode() {
@@ -208,19 +209,6 @@ pub fn merge(shards: &[RunDir], out: &RunDir, allow_missing: bool) -> Result<Mer
 
 fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
-}
-
-fn read_histograms(dir: &RunDir) -> Result<HistogramFile, LoadError> {
-    let path = dir.histograms_path();
-    if !path.is_file() {
-        // A shard killed before its end wrote none: its records still count.
-        return Ok(HistogramFile::new());
-    }
-    let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| bad(format!("{}: {e}", path.display())))
 }
 
 /// One second of the merged series.

@@ -15,6 +15,15 @@ use crate::PhaseWindow;
 /// The version label when neither the log stream nor the ARN names one.
 pub const UNKNOWN_VERSION: &str = "unknown";
 
+/// The order versions are listed in: numbered versions in numeric order, then `$LATEST`,
+/// aliases and [`UNKNOWN_VERSION`], by name.
+pub fn version_order(v: &str) -> (bool, u64, &str) {
+    match v.parse::<u64>() {
+        Ok(n) => (false, n, v),
+        Err(_) => (true, 0, v),
+    }
+}
+
 /// Where the invocation counts come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -119,6 +119,18 @@ impl RunDir {
         serde_json::from_str(&text).map_err(|e| ModelError::json(&path, &e))
     }
 
+    /// Reads `histograms.json`; `None` when the run wrote none (killed before its end).
+    pub fn read_histograms(&self) -> Result<Option<crate::HistogramFile>, ModelError> {
+        let path = self.histograms_path();
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let text = fs::read_to_string(&path).map_err(|e| ModelError::io(&path, e))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| ModelError::json(&path, &e))
+    }
+
     /// Writes `manifest.json` atomically (temporary file, then rename), so a reader or a
     /// crash never sees half a manifest.
     pub fn write_manifest(&self, manifest: &RunManifest) -> Result<(), ModelError> {

@@ -16,7 +16,7 @@ use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use stormwatch_model::PhaseWindow;
 use stormwatch_model::coldstarts::{
-    FunctionAggregate, HourAggregate, ReportAggregate, UNKNOWN_VERSION,
+    FunctionAggregate, HourAggregate, ReportAggregate, UNKNOWN_VERSION, version_order,
 };
 
 use crate::TelemetryError;
@@ -549,14 +549,6 @@ fn overall_of(configs: &[ReportAggregate]) -> ReportAggregate {
         o.init_pct_ms = only.init_pct_ms;
     }
     o
-}
-
-/// Numbered versions in numeric order, then `$LATEST`, aliases and `unknown`.
-fn version_order(v: &str) -> (bool, u64, String) {
-    match v.parse::<u64>() {
-        Ok(n) => (false, n, v.to_string()),
-        Err(_) => (true, 0, v.to_string()),
-    }
 }
 
 #[cfg(test)]
