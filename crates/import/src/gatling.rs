@@ -1,22 +1,28 @@
 //! Gatling's text `simulation.log` (tab-separated, 3.0 to 3.12). The binary log of 3.13 and
 //! later is refused with a message saying which versions are read.
 
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use crate::ImportError;
-use crate::sample::{FileRead, Sample, numbered_lines, read_text};
+use crate::input::Stream;
+use crate::sample::{FileRead, Sample};
 
 /// Which versions this reader understands, for messages.
 const VERSIONS: &str = "the text simulation.log of Gatling 3.0 to 3.12";
 
-/// Reads a `simulation.log`.
-pub fn read(path: &Path) -> Result<FileRead, ImportError> {
-    let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+/// Refuses the binary `simulation.log` of Gatling 3.13 and later (read from its first bytes).
+pub fn refuse_binary(path: &Path) -> Result<(), ImportError> {
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
+        .map_err(|source| ImportError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     // The binary log starts with the Run record's header byte 0; text logs start with `RUN`.
-    if bytes.first() == Some(&0) || (std::str::from_utf8(&bytes).is_err() && !bytes.is_empty()) {
+    let not_text = std::str::from_utf8(&head).is_err_and(|e| e.error_len().is_some());
+    if head.first() == Some(&0) || not_text {
         return Err(ImportError::file(
             path,
             format!(
@@ -25,22 +31,22 @@ pub fn read(path: &Path) -> Result<FileRead, ImportError> {
             ),
         ));
     }
-    let text = read_text(path)?;
-    read_str(path, &text)
+    Ok(())
 }
 
 fn is_ms(s: &str) -> bool {
     s.len() >= 10 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn read_str(path: &Path, text: &str) -> Result<FileRead, ImportError> {
+/// Reads a text `simulation.log`.
+pub fn read(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead, ImportError> {
     let mut out = FileRead::new(
         "gatling-log",
         "Gatling simulation.log: REQUEST start and end, epoch milliseconds",
     );
     let mut version = String::new();
     let mut any_record = false;
-    for (n, line, torn) in numbered_lines(text) {
+    input.lines(path, &mut out, |out, (n, line, torn)| {
         let f: Vec<&str> = line.split('\t').collect();
         match f[0] {
             "RUN" => {
@@ -63,12 +69,12 @@ fn read_str(path: &Path, text: &str) -> Result<FileRead, ImportError> {
                         "start and end are not epoch milliseconds"
                     };
                     out.skip(path, n, "REQUEST", why);
-                    continue;
+                    return Ok(());
                 };
                 let (Ok(start), Ok(end)) = (f[at + 1].parse::<i64>(), f[at + 2].parse::<i64>())
                 else {
                     out.skip(path, n, "REQUEST", "start or end out of range");
-                    continue;
+                    return Ok(());
                 };
                 let Some(status) = f.get(at + 3).map(|s| s.trim()) else {
                     out.skip(
@@ -77,11 +83,11 @@ fn read_str(path: &Path, text: &str) -> Result<FileRead, ImportError> {
                         "status",
                         if torn { "torn last line" } else { "missing" },
                     );
-                    continue;
+                    return Ok(());
                 };
                 if status != "OK" && status != "KO" {
                     out.skip(path, n, "status", "neither OK nor KO");
-                    continue;
+                    return Ok(());
                 }
                 let message = f.get(at + 4).map_or("", |m| m.trim());
                 let mut s = Sample::new(f[at], start * 1_000_000, end * 1_000_000);
@@ -121,7 +127,8 @@ fn read_str(path: &Path, text: &str) -> Result<FileRead, ImportError> {
                 },
             ),
         }
-    }
+            Ok(())
+    })?;
     if !any_record {
         return Err(ImportError::file(path, "holds no Gatling records"));
     }
@@ -153,12 +160,12 @@ mod tests {
                     REQUEST\t\tget orders\t1700000000010\t1700000000110\tOK\t \n\
                     REQUEST\tcheckout\tpay\t1700000000200\t1700000000500\tKO\tstatus.find.in(200,304), but actually found 503\n\
                     REQUEST\t7\t\told layout\t1700000000600\t1700000000650\tOK\t \n";
-        let r = read_str(Path::new("simulation.log"), text).unwrap();
+        let r = read(Path::new("simulation.log"), Stream::text(text)).unwrap();
         assert_eq!(r.samples.len(), 3);
-        assert_eq!(r.samples[1].status, 503);
-        assert_eq!(r.samples[1].flow, "checkout");
-        assert_eq!(r.samples[2].endpoint, "old layout");
-        assert_eq!(r.samples[2].actor, Some(7));
+        assert_eq!(r.samples.get(1).status, 503);
+        assert_eq!(r.samples.get(1).flow, "checkout");
+        assert_eq!(r.samples.get(2).endpoint, "old layout");
+        assert_eq!(r.samples.get(2).actor, Some(7));
         assert!(r.time_basis.contains("3.9.5"));
     }
 
@@ -167,17 +174,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("simulation.log");
         std::fs::write(&bin, [0u8, 0, 0, 6, b'3', b'.', b'1', b'3']).unwrap();
-        let e = read(&bin).unwrap_err().to_string();
+        let e = refuse_binary(&bin).unwrap_err().to_string();
         assert!(
             e.contains("Gatling 3.13 or later") && e.contains("3.0 to 3.12"),
             "{e}"
         );
-        let e = read_str(Path::new("s.log"), "timeStamp,elapsed\n")
+        let e = read(Path::new("s.log"), Stream::text("timeStamp,elapsed\n"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("s.log:1: record type"), "{e}");
         let torn = "RUN\tA\ta\t1700000000000\t \t3.9.5\nREQUEST\t\ta\t1700000000010\t1700000000110\tOK\t \nREQUEST\t\ta\t17000";
-        let r = read_str(Path::new("s.log"), torn).unwrap();
+        let r = read(Path::new("s.log"), Stream::text(torn)).unwrap();
         assert_eq!((r.samples.len(), r.skipped), (1, 1));
         assert!(r.skipped_examples[0].contains("s.log:3: REQUEST: torn last line"));
     }

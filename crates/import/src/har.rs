@@ -165,11 +165,11 @@ mod tests {
         ]}}"#;
         let r = read(Path::new("a.har"), text).unwrap();
         assert_eq!(r.samples.len(), 2);
-        assert_eq!(r.samples[0].endpoint, "GET /prod/orders");
-        assert!(r.samples[0].trace.is_some());
-        assert_eq!(r.samples[1].end_ns - r.samples[1].start_ns, 3_000_000);
+        assert_eq!(r.samples.get(0).endpoint, "GET /prod/orders");
+        assert!(r.samples.get(0).trace.is_some());
+        assert_eq!(r.samples.get(1).end_ns - r.samples.get(1).start_ns, 3_000_000);
         assert_eq!(
-            r.samples[1].error,
+            r.samples.get(1).error,
             Some(stormwatch_model::ErrorKind::ConnectRefused)
         );
         assert_eq!(r.skipped, 1);

@@ -2,10 +2,12 @@
 //! default column order when the file has no header line.
 
 use std::collections::HashMap;
+use std::io::BufRead;
 use std::path::Path;
 
 use chrono::NaiveDateTime;
 
+use crate::input::Stream;
 use crate::sample::{FileRead, Sample, transport_error};
 use crate::{ImportError, JtlTimestamp};
 
@@ -77,8 +79,13 @@ pub fn is_transaction_parent(data_type: &str, message: &str) -> bool {
 }
 
 /// Reads a JTL CSV file.
-pub fn read(path: &Path, text: &str, basis: JtlTimestamp) -> Result<FileRead, ImportError> {
-    let first_line = text.lines().next().unwrap_or_default();
+pub fn read(
+    path: &Path,
+    mut input: Stream<impl BufRead>,
+    basis: JtlTimestamp,
+) -> Result<FileRead, ImportError> {
+    let first_line = input.peek_first_line();
+    let first_line = first_line.as_str();
     let delimiter = if first_line.contains('\t') && !first_line.contains(',') {
         b'\t'
     } else {
@@ -92,7 +99,7 @@ pub fn read(path: &Path, text: &str, basis: JtlTimestamp) -> Result<FileRead, Im
         .delimiter(delimiter)
         .has_headers(false)
         .flexible(true)
-        .from_reader(text.as_bytes());
+        .from_reader(input.reader);
     let mut records = reader.records();
     let names: Vec<String> = if has_header {
         let header = records
@@ -160,7 +167,16 @@ pub fn read(path: &Path, text: &str, basis: JtlTimestamp) -> Result<FileRead, Im
     let mut out = FileRead::new("jtl-csv", String::new());
     let mut base: Option<&'static str> = None;
     let mut parents = 0u64;
-    let ends_with_newline = text.ends_with('\n');
+    let ends_with_newline = input.ends_with_newline;
+    let (message_i, data_type_i, code_i, success_i, failure_i, thread_i, bytes_i) = (
+        idx("responseMessage"),
+        idx("dataType"),
+        idx("responseCode"),
+        idx("success"),
+        idx("failureMessage"),
+        idx("threadName"),
+        idx("bytes"),
+    );
     let mut records = records.peekable();
     while let Some(row) = records.next() {
         let is_last = records.peek().is_none();
@@ -214,8 +230,8 @@ pub fn read(path: &Path, text: &str, basis: JtlTimestamp) -> Result<FileRead, Im
             out.skip(path, line, "elapsed", "not a whole number of milliseconds");
             continue;
         };
-        let message = get(idx("responseMessage"));
-        if is_transaction_parent(get(idx("dataType")), message) {
+        let message = get(message_i);
+        if is_transaction_parent(get(data_type_i), message) {
             parents += 1;
             continue;
         }
@@ -228,9 +244,9 @@ pub fn read(path: &Path, text: &str, basis: JtlTimestamp) -> Result<FileRead, Im
             start_ms * 1_000_000,
             (start_ms + elapsed) * 1_000_000,
         );
-        let code = get(idx("responseCode"));
+        let code = get(code_i);
         let status = code.trim().parse::<u16>().unwrap_or(0);
-        let success = idx("success").is_none_or(|i| {
+        let success = success_i.is_none_or(|i| {
             row.get(i)
                 .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
         });
@@ -238,16 +254,16 @@ pub fn read(path: &Path, text: &str, basis: JtlTimestamp) -> Result<FileRead, Im
         if status == 0 && !success {
             s.error = Some(transport_error(&format!(
                 "{code} {}",
-                get(idx("failureMessage"))
+                get(failure_i)
             )));
         }
-        let thread = get(idx("threadName"));
+        let thread = get(thread_i);
         s.group = thread_group(thread)
             .map(str::to_string)
             .or_else(|| (!thread.is_empty()).then(|| thread.to_string()));
         s.flow = s.group.clone().unwrap_or_default();
         s.actor = thread_number(thread);
-        s.bytes = get(idx("bytes")).trim().parse().unwrap_or(0);
+        s.bytes = get(bytes_i).trim().parse().unwrap_or(0);
         s.trace = trace_i
             .and_then(|i| row.get(i))
             .and_then(crate::trace_from_header);
@@ -270,7 +286,7 @@ mod tests {
     use super::*;
 
     fn read_str(text: &str, basis: JtlTimestamp) -> Result<FileRead, ImportError> {
-        read(Path::new("t.jtl"), text, basis)
+        read(Path::new("t.jtl"), Stream::text(text), basis)
     }
 
     const HEADER: &str = "timeStamp,elapsed,label,responseCode,responseMessage,threadName,dataType,success,failureMessage,bytes,sentBytes,grpThreads,allThreads,URL,Latency,IdleTime,Connect\n";
@@ -284,7 +300,7 @@ mod tests {
         );
         let r = read_str(&text, JtlTimestamp::Start).unwrap();
         assert_eq!(r.samples.len(), 2);
-        let b = &r.samples[1];
+        let b = r.samples.get(1);
         assert_eq!(b.status, 500);
         assert!(b.error.is_some());
         assert_eq!(b.group.as_deref(), Some("Shop"));
@@ -298,7 +314,7 @@ mod tests {
         let text =
             format!("{HEADER}1700000000120,120,GET /a,200,OK,T 1-1,text,true,,1,1,1,1,u,1,0,0\n");
         let r = read_str(&text, JtlTimestamp::End).unwrap();
-        assert_eq!(r.samples[0].start_ns, 1_700_000_000_000_000_000);
+        assert_eq!(r.samples.get(0).start_ns, 1_700_000_000_000_000_000);
     }
 
     #[test]
@@ -308,7 +324,7 @@ mod tests {
             JtlTimestamp::Start,
         )
         .unwrap();
-        assert_eq!(r.samples[0].endpoint, "L");
+        assert_eq!(r.samples.get(0).endpoint, "L");
         let e = read_str("1700000000000,5,L,200\n", JtlTimestamp::Start)
             .unwrap_err()
             .to_string();

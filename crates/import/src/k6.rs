@@ -2,7 +2,9 @@
 //! response's end) and `--out csv` (timestamps in seconds, milliseconds, microseconds or
 //! nanoseconds, or RFC 3339, by `timeFormat`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::io::BufRead;
 use std::path::Path;
 
 use chrono::DateTime;
@@ -10,9 +12,16 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::ImportError;
-use crate::sample::{
-    FileRead, Sample, complete_rows, csv_table, ms_to_ns, numbered_lines, trace_from_header,
-};
+use crate::input::Stream;
+use crate::sample::{FileRead, Sample, csv_rows, csv_table, ms_to_ns, trace_from_header};
+
+/// What a line that is not an `http_req_duration` point is read for: its type, the rest
+/// skipped unparsed (most lines are other metrics' points).
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+}
 
 #[derive(Deserialize)]
 struct Line {
@@ -79,22 +88,27 @@ fn text_of(v: &Value) -> Option<String> {
 }
 
 /// Reads k6 `--out json` NDJSON.
-pub fn read_json(path: &Path, text: &str) -> Result<FileRead, ImportError> {
+pub fn read_json(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead, ImportError> {
     let mut out = FileRead::new(
         "k6-json",
         "k6 JSON: data.time = response end (RFC 3339, ns); start = time - http_req_duration",
     );
     let mut points = 0u64;
-    for numbered in numbered_lines(text) {
+    input.lines(path, &mut out, |out, numbered| {
         let n = numbered.0;
-        let Some(parsed) = out.ndjson_line::<Line>(
-            path,
-            numbered,
-            "type",
-            "not a k6 JSON output line: is this a `k6 run --out json` file?",
-        )?
-        else {
-            continue;
+        let not_k6 = "not a k6 JSON output line: is this a `k6 run --out json` file?";
+        // Only an http_req_duration line needs all its fields.
+        if !numbered.1.contains("http_req_duration") {
+            if let Some(head) = out.ndjson_line::<Head>(path, numbered, "type", not_k6)?
+                && head.kind != "Point"
+                && head.kind != "Metric"
+            {
+                out.skip(path, n, "type", &format!("unknown line type {:?}", head.kind));
+            }
+            return Ok(());
+        }
+        let Some(parsed) = out.ndjson_line::<Line>(path, numbered, "type", not_k6)? else {
+            return Ok(());
         };
         if parsed.kind != "Point" || parsed.metric.as_deref() != Some("http_req_duration") {
             if parsed.kind != "Point" && parsed.kind != "Metric" {
@@ -105,12 +119,12 @@ pub fn read_json(path: &Path, text: &str) -> Result<FileRead, ImportError> {
                     &format!("unknown line type {:?}", parsed.kind),
                 );
             }
-            continue;
+            return Ok(());
         }
         points += 1;
         let Some(data) = parsed.data else {
             out.skip(path, n, "data", "missing");
-            continue;
+            return Ok(());
         };
         let Some(time) = data
             .time
@@ -118,21 +132,22 @@ pub fn read_json(path: &Path, text: &str) -> Result<FileRead, ImportError> {
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         else {
             out.skip(path, n, "data.time", "missing or not RFC 3339");
-            continue;
+            return Ok(());
         };
         let Some(value) = data.value.filter(|v| v.is_finite() && *v >= 0.0) else {
             out.skip(path, n, "data.value", "missing or not a duration in ms");
-            continue;
+            return Ok(());
         };
         let Some(end_ns) = time.timestamp_nanos_opt() else {
             out.skip(path, n, "data.time", "out of range");
-            continue;
+            return Ok(());
         };
         let tags = data.tags.unwrap_or_default();
         let meta = data.metadata.unwrap_or_default();
         let get = |k: &str| tags.get(k).or_else(|| meta.get(k)).and_then(text_of);
         out.samples.push(sample(&get, end_ns, value));
-    }
+        Ok(())
+    })?;
     if points == 0 && out.skipped == 0 {
         return Err(ImportError::file(
             path,
@@ -153,19 +168,20 @@ fn unit_of(v: i64) -> (&'static str, i64) {
 }
 
 /// Reads k6 `--out csv`.
-pub fn read_csv(path: &Path, text: &str) -> Result<FileRead, ImportError> {
-    let (header, col, reader) = csv_table(
+pub fn read_csv(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead, ImportError> {
+    let (header, col, reader, ends_with_newline) = csv_table(
         path,
-        text,
+        input,
         &["metric_name", "timestamp", "metric_value"],
         "`k6 run --out csv`",
     )?;
     let mut out = FileRead::new("k6-csv", String::new());
     let mut base: Option<&'static str> = None;
-    for (line, row) in complete_rows(path, text, reader, &header, &mut out) {
+    let table = (header.as_slice(), reader, ends_with_newline);
+    csv_rows(path, table, &mut out, |out, line, row| {
         let field = |n: &str| col.get(n).and_then(|i| row.get(*i)).unwrap_or("");
         if field("metric_name") != "http_req_duration" {
-            continue;
+            return Ok(());
         }
         let ts = field("timestamp").trim();
         let (this_base, end_ns) = if let Ok(v) = ts.parse::<i64>() {
@@ -178,7 +194,7 @@ pub fn read_csv(path: &Path, text: &str) -> Result<FileRead, ImportError> {
             ("RFC 3339", ns)
         } else {
             out.skip(path, line, "timestamp", "not a unix time or RFC 3339");
-            continue;
+            return Ok(());
         };
         match base {
             None => base = Some(this_base),
@@ -199,7 +215,7 @@ pub fn read_csv(path: &Path, text: &str) -> Result<FileRead, ImportError> {
             .filter(|v| v.is_finite() && *v >= 0.0)
         else {
             out.skip(path, line, "metric_value", "not a duration in ms");
-            continue;
+            return Ok(());
         };
         let mut extra: HashMap<String, String> = HashMap::new();
         for k in ["extra_tags", "metadata"] {
@@ -217,7 +233,8 @@ pub fn read_csv(path: &Path, text: &str) -> Result<FileRead, ImportError> {
                 .or_else(|| extra.get(k).cloned())
         };
         out.samples.push(sample(&get, end_ns, value));
-    }
+            Ok(())
+    })?;
     let base = base.unwrap_or("unix seconds");
     out.time_basis = format!(
         "k6 CSV: timestamp = response end in {base}; start = timestamp - http_req_duration"
@@ -244,9 +261,9 @@ mod tests {
             "{{\"type\":\"Metric\",\"data\":{{\"type\":\"trend\",\"contains\":\"time\"}},\"metric\":\"http_req_duration\"}}\n{POINT}\n{}\n",
             POINT.replace("http_req_duration", "http_req_waiting")
         );
-        let r = read_json(Path::new("k.json"), &text).unwrap();
+        let r = read_json(Path::new("k.json"), Stream::text(&text)).unwrap();
         assert_eq!(r.samples.len(), 1);
-        let s = &r.samples[0];
+        let s = r.samples.get(0);
         assert_eq!(s.endpoint, "GET http://127.0.0.1:8080/orders");
         assert_eq!(s.end_ns - s.start_ns, 250_000_000);
         assert_eq!(s.end_ns, 1_795_338_001_250_000_000);
@@ -256,7 +273,7 @@ mod tests {
 
     #[test]
     fn json_bad_inputs() {
-        let e = read_json(Path::new("k.json"), "timeStamp,elapsed\n")
+        let e = read_json(Path::new("k.json"), Stream::text("timeStamp,elapsed\n"))
             .unwrap_err()
             .to_string();
         assert!(
@@ -264,11 +281,11 @@ mod tests {
             "{e}"
         );
         let torn = format!("{POINT}\n{}", &POINT[..40]);
-        let r = read_json(Path::new("k.json"), &torn).unwrap();
+        let r = read_json(Path::new("k.json"), Stream::text(&torn)).unwrap();
         assert_eq!((r.samples.len(), r.skipped), (1, 1));
         assert!(r.skipped_examples[0].contains("k.json:2: line: torn last line"));
         let bad = POINT.replace("\"value\":250", "\"value\":\"x\"");
-        let e = read_json(Path::new("k.json"), &format!("{POINT}\n{bad}\n")).unwrap();
+        let e = read_json(Path::new("k.json"), Stream::text(&format!("{POINT}\n{bad}\n"))).unwrap();
         assert_eq!(e.skipped, 1);
     }
 
@@ -281,17 +298,17 @@ mod tests {
                 "{CSV_HEADER}http_reqs,{ts},1,,,,true,,GET,http://h/a,HTTP/1.1,default,,200,,,http://h/a,,\n\
                  http_req_duration,{ts},12.5,,,,true,,GET,http://h/a,HTTP/1.1,default,,200,,,http://h/a,trace_id=1-5759e988-bd862e3fe1be46a994272793,vu=3\n"
             );
-            let r = read_csv(Path::new("k.csv"), &text).unwrap();
+            let r = read_csv(Path::new("k.csv"), Stream::text(&text)).unwrap();
             assert_eq!(r.samples.len(), 1);
-            assert_eq!(r.samples[0].end_ns, ts.parse::<i64>().unwrap() * scale);
-            assert_eq!(r.samples[0].actor, Some(3));
-            assert!(r.samples[0].trace.is_some());
+            assert_eq!(r.samples.get(0).end_ns, ts.parse::<i64>().unwrap() * scale);
+            assert_eq!(r.samples.get(0).actor, Some(3));
+            assert!(r.samples.get(0).trace.is_some());
         }
     }
 
     #[test]
     fn csv_bad_inputs() {
-        let e = read_csv(Path::new("k.csv"), "metric_name,metric_value\nx,1\n")
+        let e = read_csv(Path::new("k.csv"), Stream::text("metric_name,metric_value\nx,1\n"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("k.csv:1: timestamp: missing column"), "{e}");
@@ -299,7 +316,7 @@ mod tests {
             "{CSV_HEADER}http_req_duration,1795338001250,1,,,,true,,GET,a,,default,,200,,,a,,\n\
              http_req_duration,1795338001,1,,,,true,,GET,a,,default,,200,,,a,,\n"
         );
-        let e = read_csv(Path::new("k.csv"), &mixed)
+        let e = read_csv(Path::new("k.csv"), Stream::text(&mixed))
             .unwrap_err()
             .to_string();
         assert!(e.contains("k.csv:3: timestamp: mixed time bases"), "{e}");

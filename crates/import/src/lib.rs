@@ -13,6 +13,7 @@
 mod error;
 mod gatling;
 mod har;
+mod input;
 mod jmeter_csv;
 mod jmeter_xml;
 mod k6;
@@ -20,19 +21,20 @@ mod locust;
 mod newman;
 mod phases;
 mod sample;
+mod store;
 mod write;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use stormwatch_model::{ImportSource, PhaseWindow, SourceFile};
 
 pub use crate::error::ImportError;
 pub use crate::phases::{PhaseSpec, TimeRef};
 pub use crate::sample::{Sample, trace_from_header};
+pub use crate::store::{Row, Samples};
 pub use crate::write::{RunMeta, write_run};
 
+use crate::input::Input;
 use crate::sample::FileRead;
 
 /// The tools `import` reads.
@@ -116,7 +118,7 @@ pub struct SeriesRow {
 #[derive(Debug)]
 pub struct Imported {
     /// Requests sorted by start time.
-    pub samples: Vec<Sample>,
+    pub samples: Samples,
     /// Phase index of each sample.
     pub phase_of: Vec<u32>,
     /// Phase names and windows.
@@ -135,11 +137,11 @@ pub fn read(format: Format, files: &[PathBuf], opts: &Options) -> Result<Importe
     let mut source_files = Vec::new();
     let mut target = None;
     for path in files {
-        let (read, url) = read_file(format, path, opts)?;
+        let (read, url, sha256) = read_file(format, path, opts)?;
         target = target.or(url);
         source_files.push(SourceFile {
             path: path.display().to_string(),
-            sha256: sha256_of(path)?,
+            sha256,
             records: (read.samples.len() + read.series.len()) as u64,
             skipped: read.skipped,
         });
@@ -162,7 +164,7 @@ pub fn read(format: Format, files: &[PathBuf], opts: &Options) -> Result<Importe
     let approximate = reads.iter().any(|r| r.approximate);
     let mut notes = Vec::new();
     let mut skipped = 0;
-    let mut samples = Vec::new();
+    let mut samples = Samples::default();
     let mut series = Vec::new();
     for r in reads {
         skipped += r.skipped;
@@ -174,15 +176,15 @@ pub fn read(format: Format, files: &[PathBuf], opts: &Options) -> Result<Importe
             ));
         }
         notes.extend(r.notes);
-        samples.extend(r.samples);
+        samples.append(r.samples);
         series.extend(r.series);
     }
-    samples.sort_by_key(|s| (s.start_ns, s.end_ns));
+    samples.sort();
     series.sort_by_key(|r| r.second);
     let span = if per_request {
         (
-            samples.first().map_or(0, |s| s.start_ns),
-            samples.iter().map(|s| s.end_ns).max().unwrap_or(0),
+            samples.rows().first().map_or(0, |s| s.start_ns),
+            samples.rows().iter().map(|s| s.end_ns).max().unwrap_or(0),
         )
     } else {
         (
@@ -194,17 +196,9 @@ pub fn read(format: Format, files: &[PathBuf], opts: &Options) -> Result<Importe
     };
     let phasing = phases::phases(&samples, &opts.phases, span, format.grouping())?;
     notes.insert(0, phasing.how.clone());
-    let mut phase_of = Vec::with_capacity(samples.len());
-    let mut kept = Vec::with_capacity(samples.len());
-    let mut outside = 0u64;
-    for (s, p) in samples.into_iter().zip(phasing.of_sample) {
-        if let Some(p) = p {
-            kept.push(s);
-            phase_of.push(p);
-        } else {
-            outside += 1;
-        }
-    }
+    let outside = phasing.of_sample.iter().filter(|p| p.is_none()).count() as u64;
+    let phase_of = samples.retain_phased(&phasing.of_sample);
+    let kept = samples;
     if outside > 0 {
         skipped += outside;
         notes.push(format!(
@@ -216,7 +210,7 @@ pub fn read(format: Format, files: &[PathBuf], opts: &Options) -> Result<Importe
             "no request falls inside the --phase windows".into(),
         ));
     }
-    let traced = kept.iter().filter(|s| s.trace.is_some()).count() as u64;
+    let traced = kept.rows().iter().filter(|s| s.has_trace()).count() as u64;
     let source = ImportSource {
         tool: format.tool().into(),
         format: format_name,
@@ -244,30 +238,39 @@ pub fn read(format: Format, files: &[PathBuf], opts: &Options) -> Result<Importe
     })
 }
 
-/// Reads one file, choosing the variant of the format from its first bytes.
+/// Reads one file, choosing the variant of the format from its first bytes; returns what
+/// it gave, the base URL its first bytes name and its SHA-256.
 fn read_file(
     format: Format,
     path: &Path,
     opts: &Options,
-) -> Result<(FileRead, Option<String>), ImportError> {
+) -> Result<(FileRead, Option<String>, String), ImportError> {
     if format == Format::Gatling {
-        return gatling::read(path).map(|r| (r, None));
+        gatling::refuse_binary(path)?;
     }
-    let text = sample::read_text(path)?;
-    let first = text.trim_start().chars().next().unwrap_or(' ');
-    let read = match format {
-        Format::Jmeter if first == '<' => jmeter_xml::read(path, &text, opts.jtl_timestamp)?,
-        Format::Jmeter => jmeter_csv::read(path, &text, opts.jtl_timestamp)?,
-        Format::K6 if first == '{' => k6::read_json(path, &text)?,
-        Format::K6 => k6::read_csv(path, &text)?,
-        Format::Locust if first == '{' => locust::read_ndjson(path, &text)?,
-        Format::Locust => locust::read_stats_history(path, &text)?,
-        Format::Newman => newman::read(path, &text)?,
-        Format::Har => har::read(path, &text)?,
-        Format::Gatling => unreachable!("read above"),
+    let mut input = Input::open(path)?;
+    let first = input.prefix().trim_start().chars().next().unwrap_or(' ');
+    let mut url = target_of(input.prefix());
+    // The one-document formats are read whole: their URL is looked for in all of it.
+    let mut whole = |input: &mut Input| -> Result<String, ImportError> {
+        let text = input.read_all()?;
+        url = target_of(&text);
+        Ok(text)
     };
-    let url = target_of(&text);
-    Ok((read, url))
+    let read = match format {
+        Format::Jmeter if first == '<' => {
+            jmeter_xml::read(path, &whole(&mut input)?, opts.jtl_timestamp)?
+        }
+        Format::Jmeter => jmeter_csv::read(path, input.stream(), opts.jtl_timestamp)?,
+        Format::K6 if first == '{' => k6::read_json(path, input.stream())?,
+        Format::K6 => k6::read_csv(path, input.stream())?,
+        Format::Locust if first == '{' => locust::read_ndjson(path, input.stream())?,
+        Format::Locust => locust::read_stats_history(path, input.stream())?,
+        Format::Newman => newman::read(path, &whole(&mut input)?)?,
+        Format::Har => har::read(path, &whole(&mut input)?)?,
+        Format::Gatling => gatling::read(path, input.stream())?,
+    };
+    Ok((read, url, input.finish()?))
 }
 
 /// `scheme://host[:port]` of the first absolute http(s) URL in the text.
@@ -279,30 +282,4 @@ fn target_of(text: &str) -> Option<String> {
         .find(|c: char| c == '/' || c == '"' || c == ',' || c == '\t' || c.is_whitespace())
         .map_or(rest.len(), |i| after_scheme + i);
     Some(rest[..end].to_string())
-}
-
-/// SHA-256 (hex) of a file's bytes, read in blocks.
-fn sha256_of(path: &Path) -> Result<String, ImportError> {
-    let io = |source| ImportError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            use std::fmt::Write as _;
-            let _ = write!(s, "{b:02x}");
-            s
-        }))
 }

@@ -3,13 +3,13 @@
 //! aggregate-only import (Locust's own per-second series, no requests).
 
 use std::collections::HashMap;
+use std::io::BufRead;
 use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::sample::{
-    FileRead, Sample, complete_rows, csv_table, ms_to_ns, numbered_lines, trace_from_header,
-};
+use crate::input::Stream;
+use crate::sample::{FileRead, Sample, csv_rows, csv_table, ms_to_ns, trace_from_header};
 use crate::{ImportError, SeriesRow};
 
 /// One line of the listener's output.
@@ -30,12 +30,12 @@ struct Line {
 }
 
 /// Reads the listener's NDJSON.
-pub fn read_ndjson(path: &Path, text: &str) -> Result<FileRead, ImportError> {
+pub fn read_ndjson(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead, ImportError> {
     let mut out = FileRead::new(
         "locust-ndjson",
         "Locust listener: start_time = request start (epoch s, float); end = start + response_time",
     );
-    for numbered in numbered_lines(text) {
+    input.lines(path, &mut out, |out, numbered| {
         let n = numbered.0;
         let Some(l) = out.ndjson_line::<Line>(
             path,
@@ -44,10 +44,10 @@ pub fn read_ndjson(path: &Path, text: &str) -> Result<FileRead, ImportError> {
             "not the stormwatch Locust listener's output",
         )?
         else {
-            continue;
+            return Ok(());
         };
         if l.stormwatch_locust.is_some() {
-            continue;
+            return Ok(());
         }
         let Some(start) = l.start_time.filter(|t| t.is_finite() && *t > 0.0) else {
             if n == 1 {
@@ -59,11 +59,11 @@ pub fn read_ndjson(path: &Path, text: &str) -> Result<FileRead, ImportError> {
                 ));
             }
             out.skip(path, n, "start_time", "missing or not epoch seconds");
-            continue;
+            return Ok(());
         };
         let Some(rt) = l.response_time.filter(|t| t.is_finite() && *t >= 0.0) else {
             out.skip(path, n, "response_time", "missing or not ms");
-            continue;
+            return Ok(());
         };
         // Whole seconds and microseconds apart: an f64 of epoch ns loses the last digits.
         let start_ns =
@@ -87,15 +87,19 @@ pub fn read_ndjson(path: &Path, text: &str) -> Result<FileRead, ImportError> {
             .find(|(k, _)| crate::sample::is_trace_header(k))
             .and_then(|(_, v)| trace_from_header(v.as_deref()?));
         out.samples.push(s);
-    }
+            Ok(())
+    })?;
     out.require_some(path, "requests")
 }
 
 /// Reads `PREFIX_stats_history.csv`: the `Aggregated` rows, one per second.
-pub fn read_stats_history(path: &Path, text: &str) -> Result<FileRead, ImportError> {
-    let (header, col, reader) = csv_table(
+pub fn read_stats_history(
+    path: &Path,
+    input: Stream<impl BufRead>,
+) -> Result<FileRead, ImportError> {
+    let (header, col, reader, ends_with_newline) = csv_table(
         path,
-        text,
+        input,
         &[
             "Timestamp",
             "User Count",
@@ -111,10 +115,11 @@ pub fn read_stats_history(path: &Path, text: &str) -> Result<FileRead, ImportErr
         "locust-stats-history",
         "Locust _stats_history.csv: Timestamp = epoch seconds; rates and percentiles as Locust computed them",
     );
-    for (line, row) in complete_rows(path, text, reader, &header, &mut out) {
+    let table = (header.as_slice(), reader, ends_with_newline);
+    csv_rows(path, table, &mut out, |out, line, row| {
         let get = |n: &str| col.get(n).and_then(|i| row.get(*i)).unwrap_or("").trim();
         if get("Name") != "Aggregated" {
-            continue;
+            return Ok(());
         }
         let num = |n: &str| -> Option<f64> {
             match get(n) {
@@ -124,13 +129,13 @@ pub fn read_stats_history(path: &Path, text: &str) -> Result<FileRead, ImportErr
         };
         let Ok(second) = get("Timestamp").parse::<i64>() else {
             out.skip(path, line, "Timestamp", "not epoch seconds");
-            continue;
+            return Ok(());
         };
         let fields = ["Requests/s", "Failures/s", "50%", "99%", "User Count"];
         let values: Vec<Option<f64>> = fields.iter().map(|f| num(f)).collect();
         if let Some(i) = values.iter().position(Option::is_none) {
             out.skip(path, line, fields[i], "not a number");
-            continue;
+            return Ok(());
         }
         let v: Vec<f64> = values.into_iter().flatten().collect();
         out.series.push(SeriesRow {
@@ -141,7 +146,8 @@ pub fn read_stats_history(path: &Path, text: &str) -> Result<FileRead, ImportErr
             p99_ms: v[3],
             users: v[4] as u64,
         });
-    }
+            Ok(())
+    })?;
     out.notes.push(
         "Locust's percentiles are cumulative since the start unless it ran with \
          --csv-full-history (then a ~10 s window); requests per second are its current rate"
@@ -160,17 +166,17 @@ mod tests {
             {\"start_time\":1700000000.25,\"response_time\":12.5,\"name\":\"/orders\",\"method\":\"GET\",\"status\":200,\"exception\":null,\"user_class\":\"Buyer\",\"response_length\":10,\"headers\":{\"X-Amzn-Trace-Id\":\"Root=1-5759e988-bd862e3fe1be46a994272793\",\"x-amzn-RequestId\":null}}\n\
             {\"start_time\":1700000000.5,\"response_time\":1,\"name\":\"/orders\",\"method\":\"GET\",\"status\":0,\"exception\":\"ConnectionRefusedError(111)\",\"user_class\":\"Buyer\",\"headers\":{}}\n\
             {\"start_time\":17000";
-        let r = read_ndjson(Path::new("l.ndjson"), text).unwrap();
+        let r = read_ndjson(Path::new("l.ndjson"), Stream::text(text)).unwrap();
         assert_eq!(r.samples.len(), 2);
-        assert_eq!(r.samples[0].start_ns, 1_700_000_000_250_000_000);
-        assert!(r.samples[0].trace.is_some());
+        assert_eq!(r.samples.get(0).start_ns, 1_700_000_000_250_000_000);
+        assert!(r.samples.get(0).trace.is_some());
         assert_eq!(
-            r.samples[1].error,
+            r.samples.get(1).error,
             Some(stormwatch_model::ErrorKind::ConnectRefused)
         );
         assert_eq!(r.skipped, 1);
         assert!(r.skipped_examples[0].contains("l.ndjson:4: line: torn last line"));
-        let e = read_ndjson(Path::new("l.ndjson"), "{\"type\":\"Point\"}\n")
+        let e = read_ndjson(Path::new("l.ndjson"), Stream::text("{\"type\":\"Point\"}\n"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("l.ndjson:1: start_time: missing"), "{e}");
@@ -181,10 +187,10 @@ mod tests {
         let text = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,Total Average Response Time,Total Min Response Time,Total Max Response Time,Total Average Content Size\n\
             1700000000,0,,Aggregated,0.000000,0.000000,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,0,0,0,0.0,0,0,0\n\
             1700000001,5,,Aggregated,9.5,0.5,12,13,14,15,20,25,30,41,50,50,50,10,1,12,13.2,3,50,11.0\n";
-        let r = read_stats_history(Path::new("s.csv"), text).unwrap();
+        let r = read_stats_history(Path::new("s.csv"), Stream::text(text)).unwrap();
         assert_eq!(r.series.len(), 2);
         assert!((r.series[1].p99_ms - 41.0).abs() < 1e-9);
-        let e = read_stats_history(Path::new("s.csv"), "Type,Name\n")
+        let e = read_stats_history(Path::new("s.csv"), Stream::text("Type,Name\n"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("s.csv:1: Timestamp: missing column"), "{e}");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use stormwatch_model::{PhaseWindow, UnixNanos};
 
-use crate::{ImportError, Sample};
+use crate::{ImportError, Samples};
 
 /// One `--phase NAME=FROM..TO` flag.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,9 +79,14 @@ fn nanos_to_time(ns: i64) -> DateTime<Utc> {
     UnixNanos(ns).to_datetime()
 }
 
+fn nanos_of(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt()
+        .unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
+}
+
 /// Chooses the phases for `samples` (sorted by start) over `[first, last)`.
 pub fn phases(
-    samples: &[Sample],
+    samples: &Samples,
     specs: &[PhaseSpec],
     span: (i64, i64),
     tool_grouping: &str,
@@ -105,13 +110,17 @@ pub fn phases(
             }
             phases.push((s.name.clone(), PhaseWindow { start, end }));
         }
+        let bounds: Vec<(i64, i64)> = phases
+            .iter()
+            .map(|(_, w)| (nanos_of(w.start), nanos_of(w.end)))
+            .collect();
         let of_sample = samples
+            .rows()
             .iter()
             .map(|s| {
-                let t = nanos_to_time(s.start_ns);
-                phases
+                bounds
                     .iter()
-                    .position(|(_, w)| w.start <= t && t < w.end)
+                    .position(|(a, b)| *a <= s.start_ns && s.start_ns < *b)
                     .map(|i| i as u32)
             })
             .collect();
@@ -124,8 +133,8 @@ pub fn phases(
     let end_of = |ns: i64| nanos_to_time(ns + 1);
     let mut groups: Vec<(String, i64, i64)> = Vec::new();
     let mut of_sample = Vec::with_capacity(samples.len());
-    for s in samples {
-        let Some(g) = &s.group else {
+    for s in samples.rows() {
+        let Some(g) = samples.group(s) else {
             groups.clear();
             of_sample.clear();
             break;
@@ -133,7 +142,7 @@ pub fn phases(
         let i = if let Some(i) = groups.iter().position(|(name, _, _)| name == g) {
             i
         } else {
-            groups.push((g.clone(), s.start_ns, s.end_ns));
+            groups.push((g.to_string(), s.start_ns, s.end_ns));
             groups.len() - 1
         };
         let entry = &mut groups[i];
@@ -175,6 +184,7 @@ pub fn phases(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Sample;
 
     #[test]
     fn phase_flags_parse_offsets_and_times() {
@@ -197,7 +207,7 @@ mod tests {
     #[test]
     fn samples_outside_every_flagged_phase_have_none() {
         let s = |t: i64| Sample::new("GET /", t, t + 10);
-        let samples = [s(0), s(5_000_000_000), s(20_000_000_000)];
+        let samples = Samples::from(vec![s(0), s(5_000_000_000), s(20_000_000_000)]);
         let specs = [PhaseSpec::parse("a=+0s..+10s").unwrap()];
         let p = phases(&samples, &specs, (0, 20_000_000_010), "").unwrap();
         assert_eq!(p.of_sample, [Some(0), Some(0), None]);
@@ -212,7 +222,7 @@ mod tests {
             x.group = Some(g.into());
             x
         };
-        let samples = [s(0, "warm"), s(100, "burst"), s(50, "warm")];
+        let samples = Samples::from(vec![s(0, "warm"), s(100, "burst"), s(50, "warm")]);
         let p = phases(&samples, &[], (0, 110), "k6 scenario tag").unwrap();
         assert_eq!(p.phases.len(), 2);
         assert_eq!(p.phases[0].0, "warm");

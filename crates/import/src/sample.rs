@@ -7,6 +7,8 @@ use std::path::Path;
 use stormwatch_model::ErrorKind;
 
 use crate::ImportError;
+use crate::input::Stream;
+use crate::store::Samples;
 
 /// One request as another tool recorded it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,7 +133,7 @@ pub fn trace_from_header_block(block: &str) -> Option<(String, bool)> {
 #[derive(Debug, Default)]
 pub struct FileRead {
     /// Requests read.
-    pub samples: Vec<Sample>,
+    pub samples: Samples,
     /// Lines or entries not imported.
     pub skipped: u64,
     /// The first few skipped lines, `file:line: field: why`.
@@ -162,10 +164,10 @@ impl FileRead {
     /// One NDJSON line as `T`: `Ok(None)` for a blank line or one that does not parse
     /// (skipped and counted, a torn last line said so), an error naming `field` when the
     /// first line does not parse (`not_this`: what the file is not).
-    pub fn ndjson_line<T: serde::de::DeserializeOwned>(
+    pub fn ndjson_line<'a, T: serde::Deserialize<'a>>(
         &mut self,
         path: &Path,
-        (n, line, torn): (u64, &str, bool),
+        (n, line, torn): (u64, &'a str, bool),
         field: &str,
         not_this: &str,
     ) -> Result<Option<T>, ImportError> {
@@ -211,54 +213,25 @@ impl FileRead {
     }
 }
 
-/// Splits `text` into numbered lines (1-based); the flag says whether the line is the last
-/// one and has no newline (torn, if it does not parse).
-pub fn numbered_lines(text: &str) -> impl Iterator<Item = (u64, &str, bool)> {
-    let ends_with_newline = text.ends_with('\n');
-    let count = text.lines().count();
-    text.lines()
-        .enumerate()
-        .map(move |(i, l)| (i as u64 + 1, l, i + 1 == count && !ends_with_newline))
-}
-
-/// Reads a whole file as UTF-8 text; an empty file is an error.
-pub fn read_text(path: &Path) -> Result<String, ImportError> {
-    let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ImportError::file(path, "the file is empty"));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        ImportError::file(
-            path,
-            format!(
-                "not UTF-8 text (byte {}): a binary file?",
-                e.utf8_error().valid_up_to()
-            ),
-        )
-    })
-}
-
 /// Nanoseconds of a millisecond value (float), rounded.
 pub fn ms_to_ns(ms: f64) -> i64 {
     (ms * 1e6).round() as i64
 }
 
-/// A CSV file's header, its columns by name, and its reader (positioned after the header).
-pub type CsvTable<'a> = (Vec<String>, HashMap<String, usize>, csv::Reader<&'a [u8]>);
+/// A CSV file's header, its columns by name, its reader (positioned after the header) and
+/// whether the file ends with a newline.
+pub type CsvTable<R> = (Vec<String>, HashMap<String, usize>, csv::Reader<R>, bool);
 
 /// Opens a CSV file by header name, checking the `required` columns.
-pub fn csv_table<'a>(
+pub fn csv_table<R: std::io::Read>(
     path: &Path,
-    text: &'a str,
+    input: Stream<R>,
     required: &[&str],
     what: &str,
-) -> Result<CsvTable<'a>, ImportError> {
+) -> Result<CsvTable<R>, ImportError> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_reader(text.as_bytes());
+        .from_reader(input.reader);
     let header: Vec<String> = reader
         .headers()
         .map_err(|e| ImportError::at(path, 1, "header", e.to_string()))?
@@ -278,23 +251,22 @@ pub fn csv_table<'a>(
             format!("missing column: is this a {what} file?"),
         ));
     }
-    Ok((header, col, reader))
+    Ok((header, col, reader, input.ends_with_newline))
 }
 
-/// The complete rows of `reader` with their line numbers; unreadable or short rows (a torn
-/// last line among them) are skipped into `out`.
-pub fn complete_rows(
+/// Calls `each` with the complete rows of `reader` and their line numbers, one at a time;
+/// unreadable or short rows (a torn last line among them) are skipped into `out`.
+pub fn csv_rows<R: std::io::Read>(
     path: &Path,
-    text: &str,
-    reader: csv::Reader<&[u8]>,
-    header: &[String],
+    (header, reader, ends_with_newline): (&[String], csv::Reader<R>, bool),
     out: &mut FileRead,
-) -> Vec<(u64, csv::StringRecord)> {
-    let ends_with_newline = text.ends_with('\n');
-    let mut rows = Vec::new();
-    let mut records = reader.into_records().peekable();
-    while let Some(row) = records.next() {
-        let torn = records.peek().is_none() && !ends_with_newline;
+    mut each: impl FnMut(&mut FileRead, u64, &csv::StringRecord) -> Result<(), ImportError>,
+) -> Result<(), ImportError> {
+    let mut records = reader.into_records();
+    let mut next = records.next();
+    while let Some(row) = next {
+        next = records.next();
+        let torn = next.is_none() && !ends_with_newline;
         match row {
             Err(e) => {
                 let line = e.position().map_or(0, csv::Position::line);
@@ -314,8 +286,8 @@ pub fn complete_rows(
                     why,
                 );
             }
-            Ok(r) => rows.push((r.position().map_or(0, csv::Position::line), r)),
+            Ok(r) => each(out, r.position().map_or(0, csv::Position::line), &r)?,
         }
     }
-    rows
+    Ok(())
 }

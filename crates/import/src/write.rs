@@ -13,7 +13,7 @@ use stormwatch_model::{
     ScenarioCopy, UnixNanos,
 };
 
-use crate::{ImportError, Imported};
+use crate::{ImportError, Imported, Row};
 
 /// What the caller adds to the manifest.
 #[derive(Clone, Debug, Default)]
@@ -37,28 +37,31 @@ pub fn write_run(
     let manifest = manifest(dir, imported, meta);
     let mut log = RequestLogWriter::create(dir.requests_dir())?;
     let mut stats: BTreeMap<(u32, &str), Histogram<u64>> = BTreeMap::new();
-    for (i, (s, phase)) in imported.samples.iter().zip(&imported.phase_of).enumerate() {
+    let samples = &imported.samples;
+    for (i, (s, phase)) in samples.rows().iter().zip(&imported.phase_of).enumerate() {
         let start = UnixNanos(s.start_ns);
+        let endpoint = samples.endpoint(s);
+        let trace = s.trace();
         log.append(&RequestRecord {
             sequence: i as u64 + 1,
-            flow: s.flow.clone(),
-            endpoint: s.endpoint.clone(),
+            flow: samples.flow(s).to_string(),
+            endpoint: endpoint.to_string(),
             phase: *phase,
-            vu: s.actor.unwrap_or(0),
+            vu: s.actor().unwrap_or(0),
             intended: start,
             sent: start,
             end: UnixNanos(s.end_ns),
             status: s.status,
             error: s.error,
             bytes: s.bytes,
-            trace_id: s.trace.as_ref().map(|t| t.0.clone()),
-            sampled: s.trace.as_ref().is_some_and(|t| t.1),
+            trace_id: trace.as_ref().map(|t| t.0.clone()),
+            sampled: trace.as_ref().is_some_and(|t| t.1),
         })?;
         let micros = u64::try_from((s.end_ns - s.start_ns) / 1_000)
             .unwrap_or(0)
             .max(1);
         stats
-            .entry((*phase, s.endpoint.as_str()))
+            .entry((*phase, endpoint))
             .or_insert_with(histogram)
             .saturating_record(micros);
     }
@@ -113,8 +116,9 @@ fn manifest(dir: &RunDir, imported: &Imported, meta: RunMeta) -> RunManifest {
     });
     let traced = imported
         .samples
+        .rows()
         .iter()
-        .filter(|s| s.trace.is_some())
+        .filter(|s| s.has_trace())
         .count();
     let overall = PhaseWindow {
         start: phases
@@ -166,12 +170,13 @@ fn users_in_phase(imported: &Imported, phase: u32) -> u32 {
     let in_phase = || {
         imported
             .samples
+            .rows()
             .iter()
             .zip(&imported.phase_of)
             .filter(move |(_, p)| **p == phase)
             .map(|(s, _)| s)
     };
-    let actors: BTreeSet<u32> = in_phase().filter_map(|s| s.actor).collect();
+    let actors: BTreeSet<u32> = in_phase().filter_map(Row::actor).collect();
     if !actors.is_empty() {
         return u32::try_from(actors.len()).unwrap_or(u32::MAX);
     }
@@ -207,7 +212,7 @@ fn phase_text(manifest: &RunManifest, secs: i64) -> String {
 /// in flight at the second's start, requests started in it.
 fn series_from_samples(imported: &Imported, manifest: &RunManifest) -> String {
     let mut out = String::from(SERIES_HEADER);
-    let samples = &imported.samples;
+    let samples = imported.samples.rows();
     if samples.is_empty() {
         return out;
     }

@@ -1,0 +1,209 @@
+//! Reading an input file once, as a stream: its SHA-256 is computed from the bytes the
+//! parser reads (the rest is drained at the end), its first bytes are kept to choose the
+//! variant of the format, and line-based formats are read a line at a time, so a file of
+//! several gigabytes is never held in memory.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::ImportError;
+use crate::sample::FileRead;
+
+/// How much of the start of a file is kept for sniffing.
+const PREFIX: usize = 64 * 1024;
+
+/// A reader that hashes what passes through it.
+pub struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// A text file being imported: a buffered, hashing reader and its first bytes.
+pub struct Input {
+    path: PathBuf,
+    reader: BufReader<Hashing<File>>,
+    /// The first bytes (up to 64 KiB), as text up to the last whole character.
+    prefix: String,
+    /// Whether the file's last byte is a newline (a last line without one may be torn).
+    ends_with_newline: bool,
+}
+
+impl Input {
+    /// Opens `path`; an empty (or all-whitespace) or binary file is an error.
+    pub fn open(path: &Path) -> Result<Self, ImportError> {
+        let io = |source| ImportError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let mut last = [0u8; 1];
+        if len > 0 {
+            file.seek(SeekFrom::End(-1)).map_err(io)?;
+            file.read_exact(&mut last).map_err(io)?;
+            file.seek(SeekFrom::Start(0)).map_err(io)?;
+        }
+        let mut reader = BufReader::with_capacity(
+            1 << 20,
+            Hashing {
+                inner: file,
+                hasher: Sha256::new(),
+            },
+        );
+        let head = reader.fill_buf().map_err(io)?;
+        let head = &head[..head.len().min(PREFIX)];
+        if head.iter().all(u8::is_ascii_whitespace) && head.len() as u64 == len {
+            return Err(ImportError::file(path, "the file is empty"));
+        }
+        let prefix = match std::str::from_utf8(head) {
+            Ok(t) => t.to_string(),
+            // A character cut by the end of the prefix is fine; a bad byte is not.
+            Err(e) if e.error_len().is_none() => {
+                String::from_utf8_lossy(&head[..e.valid_up_to()]).into_owned()
+            }
+            Err(e) => {
+                return Err(ImportError::file(
+                    path,
+                    format!(
+                        "not UTF-8 text (byte {}): a binary file?",
+                        e.valid_up_to()
+                    ),
+                ));
+            }
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            reader,
+            prefix,
+            ends_with_newline: last[0] == b'\n',
+        })
+    }
+
+    /// The first bytes of the file as text.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The reader, positioned at the start, with whether the file ends with a newline.
+    pub fn stream(&mut self) -> Stream<&mut BufReader<Hashing<File>>> {
+        Stream {
+            reader: &mut self.reader,
+            ends_with_newline: self.ends_with_newline,
+        }
+    }
+
+    /// The whole file as text (for the formats that are one JSON or XML document).
+    pub fn read_all(&mut self) -> Result<String, ImportError> {
+        let mut text = String::new();
+        self.reader.read_to_string(&mut text).map_err(|e| {
+            ImportError::file(&self.path, format!("not UTF-8 text: a binary file? ({e})"))
+        })?;
+        Ok(text)
+    }
+
+    /// Reads what the parser left and returns the file's SHA-256 (hex).
+    pub fn finish(self) -> Result<String, ImportError> {
+        let mut hashing = self.reader.into_inner();
+        io::copy(&mut hashing, &mut io::sink()).map_err(|source| ImportError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        Ok(hex(&hashing.hasher.finalize()))
+    }
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            use std::fmt::Write as _;
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// A parser's input: a buffered reader and whether the file ends with a newline.
+pub struct Stream<R> {
+    /// The bytes.
+    pub reader: R,
+    /// Whether the last byte is a newline.
+    pub ends_with_newline: bool,
+}
+
+#[cfg(test)]
+impl<'a> Stream<&'a [u8]> {
+    /// In-memory text (tests).
+    pub fn text(text: &'a str) -> Self {
+        Self {
+            reader: text.as_bytes(),
+            ends_with_newline: text.ends_with('\n'),
+        }
+    }
+}
+
+impl<R: BufRead> Stream<R> {
+    /// The first line, without consuming it (it must fit the reader's buffer: it is
+    /// truncated to what does).
+    pub fn peek_first_line(&mut self) -> String {
+        let buf = self.reader.fill_buf().unwrap_or_default();
+        let end = buf.iter().position(|b| *b == b'\n').unwrap_or(buf.len());
+        String::from_utf8_lossy(&buf[..end])
+            .trim_end_matches('\r')
+            .to_string()
+    }
+
+    /// Calls `each` with every line (1-based number, text without the line end, whether it
+    /// is a last line without a newline, which may be torn); a line that is not UTF-8 is
+    /// skipped and counted in `out`.
+    pub fn lines(
+        mut self,
+        path: &Path,
+        out: &mut FileRead,
+        mut each: impl FnMut(&mut FileRead, (u64, &str, bool)) -> Result<(), ImportError>,
+    ) -> Result<(), ImportError> {
+        let mut buf = Vec::with_capacity(4096);
+        let mut n = 0u64;
+        loop {
+            buf.clear();
+            let read = self
+                .reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|source| ImportError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            if read == 0 {
+                return Ok(());
+            }
+            n += 1;
+            let torn = buf.last() != Some(&b'\n');
+            while matches!(buf.last(), Some(b'\n' | b'\r')) {
+                buf.pop();
+            }
+            match std::str::from_utf8(&buf) {
+                Ok(line) => each(out, (n, line, torn))?,
+                Err(e) if n == 1 => {
+                    return Err(ImportError::at(
+                        path,
+                        1,
+                        "line",
+                        format!("not UTF-8 text (byte {}): a binary file?", e.valid_up_to()),
+                    ));
+                }
+                Err(e) => out.skip(path, n, "line", &format!("not UTF-8 text ({e})")),
+            }
+        }
+    }
+}
