@@ -80,6 +80,9 @@ pub enum Command {
     Coldstarts(ColdstartsArgs),
     /// Import another tool's results (JMeter, k6, Gatling, Newman, HAR, Locust) as a run directory
     Import(ImportArgs),
+    /// Convert another tool's test definition into a scenario (Postman collections)
+    #[command(subcommand)]
+    Convert(ConvertCommand),
     /// Merge the shard runs of one distributed plan (run --shard) into one run directory
     Merge(MergeArgs),
     /// Print a ConfigMap and an Indexed Job that run a scenario as N shards on Kubernetes
@@ -273,6 +276,53 @@ pub struct MergeArgs {
     /// Merge even when shards are missing, recording which (the merged run is marked incomplete)
     #[arg(long)]
     pub allow_missing: bool,
+}
+
+/// `convert` sources.
+#[derive(Debug, Subcommand)]
+pub enum ConvertCommand {
+    /// Convert a Postman Collection (v2.0 or v2.1) into a scenario TOML (stdout); what was not converted goes to stderr
+    Postman(PostmanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PostmanArgs {
+    /// The collection's JSON export (Collection v2.0 or v2.1)
+    #[arg(value_name = "COLLECTION.json")]
+    pub collection: PathBuf,
+    /// A Postman environment export; its values become the scenario's variables (over the collection's)
+    #[arg(long, value_name = "ENV.json")]
+    pub environment: Option<PathBuf>,
+    /// folders: one flow per top-level folder; steps: one flow with every request in collection order
+    #[arg(long, value_enum, default_value_t = PostmanFlows::Folders)]
+    pub flows: PostmanFlows,
+    /// Write the scenario to FILE instead of stdout
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Virtual users of the scenario's one closed phase
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub users: u32,
+    /// Length of the scenario's phase, e.g. 30s or 5m
+    #[arg(long, default_value = "1m", value_parser = Flag(phase_duration))]
+    pub duration: String,
+}
+
+/// `--flows` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PostmanFlows {
+    /// One flow per top-level folder
+    Folders,
+    /// One flow, every request a step
+    Steps,
+}
+
+/// `--duration`: a scenario duration (`30s`, `5m`).
+fn phase_duration(flag: &str, value: &str) -> Result<String, String> {
+    match stormwatch_load::parse_duration(value) {
+        Ok(d) if !d.is_zero() => Ok(value.to_string()),
+        Ok(_) => Err(format!("{flag} {value:?}: must be above zero")),
+        Err(e) => Err(format!("{flag} {value:?}: {e}")),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 mod analyze;
 mod coldstarts;
 mod collect;
+mod convert;
 mod demo;
 mod diagnose;
 mod import;
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Diagnose(args) => diagnose::run(&args, cli.global.quiet).await,
         Command::Coldstarts(args) => coldstarts::run(&args).await,
         Command::Import(args) => import::run(&args, cli.global.quiet),
+        Command::Convert(args) => convert::run(&args),
         Command::Merge(args) => merge::run(&args).await,
         Command::K8s(args) => k8s::run(&args),
     }

@@ -20,6 +20,7 @@ mod k6;
 mod locust;
 mod newman;
 mod phases;
+pub mod postman;
 mod sample;
 mod store;
 mod write;
