@@ -20,6 +20,7 @@ One `stormwatch sandbox` on 127.0.0.1 serves two routes: `GET /prod/items/{id}` 
    in flight when Locust stopped its users), with the sandbox's trace ids and times,
    collected and analyzed; its `_stats_history.csv` imports as aggregate-only and the
    analysis notes, summary.md and report.html say so.
+3. JMeter, with a sandbox of its own: scripts/import_check_jmeter.py.
 
 Exits non-zero on the first failure. Every server is on 127.0.0.1; every wait is bounded;
 the processes started here are stopped in `finally`.
@@ -36,6 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import import_check_jmeter
 
 # The sandbox: the fault window (from the sandbox's start) must fall in k6's `burst`
 # scenario, which starts BURST_START after k6 is launched K6_DELAY after the sandbox is up.
@@ -418,6 +421,7 @@ def main():
             for p in (k6_proc, locust_proc):
                 stop(p, signal.SIGINT)
             stop(sandbox)
+        import_check_jmeter.check_jmeter(stormwatch, tmp)
     print("import check passed")
 
 
