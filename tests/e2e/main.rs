@@ -7,6 +7,7 @@ mod browser;
 mod coldstarts;
 mod coldstarts_account;
 mod collect;
+mod convert;
 mod diagnose;
 mod diagnosis;
 mod distributed;
