@@ -21,6 +21,7 @@ One `stormwatch sandbox` on 127.0.0.1 serves two routes: `GET /prod/items/{id}` 
    collected and analyzed; its `_stats_history.csv` imports as aggregate-only and the
    analysis notes, summary.md and report.html say so.
 3. JMeter, with a sandbox of its own: scripts/import_check_jmeter.py.
+4. Newman, with a sandbox of its own: scripts/import_check_newman.py.
 
 Exits non-zero on the first failure. Every server is on 127.0.0.1; every wait is bounded;
 the processes started here are stopped in `finally`.
@@ -39,6 +40,7 @@ import tempfile
 import time
 
 import import_check_jmeter
+import import_check_newman
 
 # The sandbox: the fault window (from the sandbox's start) must fall in k6's `burst`
 # scenario, which starts BURST_START after k6 is launched K6_DELAY after the sandbox is up.
@@ -422,6 +424,7 @@ def main():
                 stop(p, signal.SIGINT)
             stop(sandbox)
         import_check_jmeter.check_jmeter(stormwatch, tmp)
+        import_check_newman.check_newman(stormwatch, tmp)
     print("import check passed")
 
 
