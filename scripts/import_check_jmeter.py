@@ -107,7 +107,11 @@ def launch(tmp, url, ready_epoch):
         print(r.stdout, r.stderr)
     ic.check(r.returncode == 0, "JMeter: the launcher compiled (javac)")
     port = url.rsplit(":", 1)[1]
-    at = lambda s: str(int((ready_epoch + s) * 1000))  # noqa: E731
+
+    def at(seconds):
+        """An absolute time for the plan's scheduler: epoch milliseconds."""
+        return str(int((ready_epoch + seconds) * 1000))
+
     procs = {}
     for run, (jtl, props) in RUNS.items():
         cmd = ["java", *JVM_FLAGS, f"-Djmeter.home={JMETER_HOME}", "-cp",
@@ -278,26 +282,38 @@ def check_times(run, pairs):
 
 
 def check_times_by_order(run, recs, truth):
-    """Without trace ids: each imported request (by start) is paired with the first unpaired
-    sandbox request whose arrival and finish lie within its start..end (SLACK_MS either
-    side); every one must find one, and the pairs must pass check_times. Had the time base
-    been read wrong (timeStamp as the end), the sandbox's requests would lie one elapsed
-    time later than the imported ones."""
-    free = sorted(truth, key=lambda t: t["arrival_unix_ns"])
-    pairs = []
+    """Without trace ids: each imported request is paired with a sandbox request of its
+    route whose arrival and finish lie within its start..end (SLACK_MS either side), one to
+    one (a maximum bipartite matching); every one must find one, and the pairs must pass
+    check_times. Had the time base been read wrong (timeStamp as the end), the sandbox's
+    requests would lie one elapsed time later than the imported ones."""
     slack = int(SLACK_MS * 1e6)
-    for r in sorted(recs, key=lambda r: int(r["sent_ns"])):
+    by_route = {}
+    for i, t in enumerate(truth):
+        by_route.setdefault(t["route"], []).append(i)
+    candidates = []
+    for r in recs:
         lo, hi = int(r["sent_ns"]) - slack, int(r["end_ns"]) + slack
-        for i, t in enumerate(free):
-            if t["arrival_unix_ns"] > hi:
-                break
-            if t["arrival_unix_ns"] >= lo and t["finish_unix_ns"] <= hi:
-                pairs.append((r, free.pop(i)))
-                break
-    ic.check(len(pairs) == len(recs),
-             f"JMeter {run}: every imported request spans one of the sandbox's requests on its routes "
-             f"({len(pairs)} of {len(recs)})")
-    check_times(run, pairs)
+        route = f"GET /prod/{run}{r['endpoint'].removeprefix('GET ')}"
+        candidates.append([i for i in by_route.get(route, [])
+                           if truth[i]["arrival_unix_ns"] >= lo and truth[i]["finish_unix_ns"] <= hi])
+    owner = {}  # truth index -> record index
+
+    def augment(k, seen):
+        for i in candidates[k]:
+            if i not in seen:
+                seen.add(i)
+                if i not in owner or augment(owner[i], seen):
+                    owner[i] = k
+                    return True
+        return False
+
+    for k in range(len(recs)):
+        augment(k, set())
+    ic.check(len(owner) == len(recs),
+             f"JMeter {run}: every imported request spans its own sandbox request on its route "
+             f"({len(owner)} of {len(recs)})")
+    check_times(run, [(recs[k], truth[i]) for i, k in owner.items()])
 
 
 def check_jmeter(stormwatch, tmp_root):
