@@ -15,6 +15,7 @@ mod emit;
 mod request;
 mod script;
 mod text;
+mod value;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -330,6 +331,14 @@ fn variables(
             continue;
         }
         let Some((postman, var)) = by_name.get(name) else {
+            if secret_name(name) {
+                // A secret kept out of the export: the scenario reads it from the environment.
+                let what = format!(
+                    "Postman variable `{name}` (not defined in the collection or environment)"
+                );
+                env_ref(&mut out, name, env_name(name), what);
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "# Not defined in the collection or environment: set it here or with --set {name}=VALUE.\n{} = \"\"",

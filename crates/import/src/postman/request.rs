@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::collection::{Auth, Body, Request, Script};
-use super::emit::Toml;
 use super::script::{self, ExtractFrom};
 use super::text::{echo_line, env_name, percent_decode, secret_name, var_name};
+use super::value::Toml;
 
 /// A converted step.
 #[derive(Clone, Debug)]
