@@ -171,8 +171,15 @@ fn an_aggregate_only_import_is_flagged_and_still_analyzes() {
         .arg(dir.root())
         .assert()
         .success();
-    let notes = dir.read_analysis().unwrap().sources.notes.join("\n");
+    let analysis = dir.read_analysis().unwrap();
+    let notes = analysis.sources.notes.join("\n");
     assert!(notes.contains("aggregate-only import"), "{notes}");
+    // The fixture's last Aggregated row: Total Request Count 461, Total Failure Count 0.
+    assert_eq!(
+        analysis.verdict.headline,
+        "No problem found: 461 requests by locust's own count, none failed (an aggregate-only \
+         import, no per-request records)"
+    );
 }
 
 #[test]

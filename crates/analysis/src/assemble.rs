@@ -7,7 +7,8 @@ use stormwatch_model::analysis::{
     TimelinePoint, Verdict,
 };
 use stormwatch_model::{
-    ANALYSIS_SCHEMA_VERSION, AnalysisReport, Finding, Millis, RunStatus, Severity, SpanKind,
+    ANALYSIS_SCHEMA_VERSION, AnalysisReport, Finding, ImportSource, Millis, RunStatus, Severity,
+    SpanKind,
 };
 
 use crate::inputs::RunInputs;
@@ -67,7 +68,7 @@ pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
             "no X-Ray traces: per-request cold starts and latency breakdown are unavailable".into()
         });
     }
-    let mut verdict = verdict(&phases, &findings);
+    let mut verdict = verdict(&phases, &findings, m.source.as_ref());
     let failed: Vec<&ThresholdResult> = thresholds.iter().filter(|t| !t.passed).collect();
     // One verdict for every format: a run that did not complete fails, as JUnit says.
     verdict.passed = failed.is_empty() && m.status == RunStatus::Completed;
@@ -156,7 +157,7 @@ fn in_phase(f: &Finding, w: &PhaseStats) -> bool {
     }
 }
 
-fn verdict(phases: &[PhaseStats], findings: &[Finding]) -> Verdict {
+fn verdict(phases: &[PhaseStats], findings: &[Finding], source: Option<&ImportSource>) -> Verdict {
     // The phase's own p99 over all its requests: the number the phase table shows.
     let p99 = |p: &PhaseStats| p.corrected.p99.0;
     let base = phases.iter().find(|p| p.requests > 0);
@@ -191,6 +192,27 @@ fn verdict(phases: &[PhaseStats], findings: &[Finding]) -> Verdict {
             format!("{m}; no server-side cause was found in the collected telemetry")
         }
         (None, Some(f)) => f.title.clone(),
+        (None, None) if source.is_some_and(|s| !s.per_request) => {
+            // An aggregate-only import has no request records: only the tool's own counts.
+            let source = source.expect("checked above");
+            match source.tool_totals {
+                Some(t) if t.failures > 0 => format!(
+                    "{} of {} requests failed by {}'s own count (an aggregate-only import, no \
+                     per-request records) and no cause was found in the data at hand",
+                    t.failures, t.requests, source.tool
+                ),
+                Some(t) => format!(
+                    "No problem found: {} requests by {}'s own count, none failed (an \
+                     aggregate-only import, no per-request records)",
+                    t.requests, source.tool
+                ),
+                None => format!(
+                    "No problem found in the server-side telemetry; {}'s file has no request \
+                     counts (an aggregate-only import, no per-request records)",
+                    source.tool
+                ),
+            }
+        }
         (None, None) => {
             let requests: u64 = phases.iter().map(|p| p.requests).sum();
             let errors: u64 = phases.iter().map(|p| p.errors).sum();
@@ -304,13 +326,13 @@ mod tests {
                 "Lambda throttled 310 requests at a concurrency ceiling of 21 in burst",
             ),
         ];
-        let v = verdict(&phases, &findings);
+        let v = verdict(&phases, &findings, None);
         assert_eq!(
             v.headline,
             "p99 rose from 100 ms in warm to 400 ms in burst (at 14:01:00 UTC) because Lambda \
              throttled 310 requests at a concurrency ceiling of 21 in burst"
         );
-        let v = verdict(&phases, &findings[..1]);
+        let v = verdict(&phases, &findings[..1], None);
         assert!(
             v.headline
                 .ends_with("; no server-side cause was found in that phase"),

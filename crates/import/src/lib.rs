@@ -27,7 +27,7 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
-use stormwatch_model::{ImportSource, PhaseWindow, SourceFile};
+use stormwatch_model::{ImportSource, PhaseWindow, SourceFile, ToolTotals};
 
 pub use crate::error::ImportError;
 pub use crate::phases::{PhaseSpec, TimeRef};
@@ -167,6 +167,13 @@ pub fn read(format: Format, files: &[PathBuf], opts: &Options) -> Result<Importe
     let mut skipped = 0;
     let mut samples = Samples::default();
     let mut series = Vec::new();
+    let tool_totals = reads
+        .iter()
+        .filter_map(|r| r.tool_totals)
+        .reduce(|a, b| ToolTotals {
+            requests: a.requests + b.requests,
+            failures: a.failures + b.failures,
+        });
     for r in reads {
         skipped += r.skipped;
         if r.skipped > 0 {
@@ -228,6 +235,7 @@ pub fn read(format: Format, files: &[PathBuf], opts: &Options) -> Result<Importe
         },
         skipped,
         notes,
+        tool_totals,
     };
     Ok(Imported {
         samples: kept,

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::input::Stream;
 use crate::sample::{FileRead, Sample, csv_rows, csv_table, ms_to_ns, trace_from_header};
 use crate::{ImportError, SeriesRow};
+use stormwatch_model::ToolTotals;
 
 /// One line of the listener's output.
 #[derive(Deserialize)]
@@ -138,6 +139,14 @@ pub fn read_stats_history(
             return Ok(());
         }
         let v: Vec<f64> = values.into_iter().flatten().collect();
+        // Cumulative counts: the latest row holds the run's totals.
+        let total = |n: &str| get(n).parse::<u64>().ok();
+        if let (Some(requests), Some(failures)) =
+            (total("Total Request Count"), total("Total Failure Count"))
+            && out.series.last().is_none_or(|r| r.second <= second)
+        {
+            out.tool_totals = Some(ToolTotals { requests, failures });
+        }
         out.series.push(SeriesRow {
             second,
             requests_per_sec: v[0],
@@ -190,6 +199,13 @@ mod tests {
         let r = read_stats_history(Path::new("s.csv"), Stream::text(text)).unwrap();
         assert_eq!(r.series.len(), 2);
         assert!((r.series[1].p99_ms - 41.0).abs() < 1e-9);
+        assert_eq!(
+            r.tool_totals,
+            Some(ToolTotals {
+                requests: 10,
+                failures: 1
+            })
+        );
         let e = read_stats_history(Path::new("s.csv"), Stream::text("Type,Name\n"))
             .unwrap_err()
             .to_string();

@@ -148,6 +148,8 @@ pub struct FileRead {
     pub approximate: bool,
     /// Aggregate rows (Locust `_stats_history.csv`), when the format has no requests.
     pub series: Vec<crate::SeriesRow>,
+    /// The tool's own totals, when an aggregate-only file gives them.
+    pub tool_totals: Option<stormwatch_model::ToolTotals>,
 }
 
 impl FileRead {

@@ -45,7 +45,7 @@ pub use manifest::{
 pub use metric::MetricPoint;
 pub use request::{ErrorKind, RequestLog, RequestLogWriter, RequestRecord};
 pub use run_dir::RunDir;
-pub use source::{ImportSource, SourceFile};
+pub use source::{ImportSource, SourceFile, ToolTotals};
 pub use span::{Span, SpanKind};
 pub use threshold::{Comparison, ThresholdMetric, ThresholdSpec};
 pub use time::{PhaseWindow, UnixNanos};

@@ -43,6 +43,21 @@ pub struct ImportSource {
     /// What was skipped or approximated, one sentence each, for the analysis and report.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The tool's own request and failure counts, for an aggregate-only import (Locust's
+    /// `Total Request Count` / `Total Failure Count` of the last `Aggregated` row, summed over
+    /// the files): the only request counts such a run has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_totals: Option<ToolTotals>,
+}
+
+/// Requests and failures as the load tool counted them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolTotals {
+    /// Requests the tool sent.
+    pub requests: u64,
+    /// Of which it counted failed.
+    pub failures: u64,
 }
 
 /// One input file of an import.
