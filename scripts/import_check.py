@@ -20,8 +20,8 @@ One `stormwatch sandbox` on 127.0.0.1 serves two routes: `GET /prod/items/{id}` 
    in flight when Locust stopped its users), with the sandbox's trace ids and times,
    collected and analyzed; its `_stats_history.csv` imports as aggregate-only and the
    analysis notes, summary.md and report.html say so.
-3. JMeter, with a sandbox of its own: scripts/import_check_jmeter.py.
-4. Newman, with a sandbox of its own: scripts/import_check_newman.py.
+3. Newman, with a sandbox of its own: scripts/import_check_newman.py.
+4. JMeter, with a sandbox of its own: scripts/import_check_jmeter.py.
 
 Exits non-zero on the first failure. Every server is on 127.0.0.1; every wait is bounded;
 the processes started here are stopped in `finally`.
@@ -423,8 +423,8 @@ def main():
             for p in (k6_proc, locust_proc):
                 stop(p, signal.SIGINT)
             stop(sandbox)
-        import_check_jmeter.check_jmeter(stormwatch, tmp)
         import_check_newman.check_newman(stormwatch, tmp)
+        import_check_jmeter.check_jmeter(stormwatch, tmp)
     print("import check passed")
 
 
