@@ -222,3 +222,44 @@ fn a_converted_collection_runs_against_the_sandbox_with_its_extracted_token() {
         );
     }
 }
+
+#[test]
+fn bad_collections_exit_2_naming_the_file_and_json_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v1 = tmp.path().join("old.json");
+    std::fs::write(&v1, r#"{"id":"1","name":"old","order":[],"requests":[]}"#).unwrap();
+    stormwatch()
+        .args(["convert", "postman"])
+        .arg(&v1)
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::contains(format!(
+            "{}: requests: this is a Postman Collection v1 file",
+            v1.display()
+        )));
+    let torn = tmp.path().join("torn.json");
+    std::fs::write(&torn, "{\"info\": {\"name\": \"x\",\n").unwrap();
+    stormwatch()
+        .args(["convert", "postman"])
+        .arg(&torn)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!("{}:2:", torn.display())));
+    // The environment given as the collection.
+    stormwatch()
+        .args(["convert", "postman", "--environment"])
+        .arg(fixture("shop.postman_collection.json"))
+        .arg(fixture("shop.postman_collection.json"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "shop.postman_collection.json: item: this is a collection, not an environment",
+        ));
+    stormwatch()
+        .args(["convert", "postman", "--duration", "soon"])
+        .arg(fixture("shop.postman_collection.json"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--duration \"soon\""));
+}
