@@ -10,6 +10,7 @@
 //! become `expect` and `extract`. Whatever is not converted is listed in
 //! [`Conversion::not_converted`] by item name and written as a comment beside its step.
 
+mod body;
 mod collection;
 mod emit;
 mod request;

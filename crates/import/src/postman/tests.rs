@@ -158,7 +158,7 @@ fn an_unresolved_base_url_and_literal_secrets_become_references() {
         r#"{"info":{"name":"x","schema":"https://schema.getpostman.com/json/collection/v2.0.0/collection.json"},
             "auth":{"type":"bearer","bearer":{"token":"literal-bearer-123"}},
             "item":[
-              {"name":"one","request":{"method":"post","url":"{{host}}/a/:id","header":"X-Api-Key: k-999\nAccept: */*",
+              {"name":"one","request":{"method":"post","url":"{{host}}/a/:id","header":"X-Api-Key: k-999\nAccept: */*\nBad Name: 1",
                 "body":{"mode":"urlencoded","urlencoded":[{"key":"a","value":"b"}]}}},
               {"name":"two","request":{"url":"https://other.example.com/b",
                 "auth":{"type":"basic","basic":[{"key":"username","value":"u"},{"key":"password","value":"p4ss"}]}}}
@@ -184,6 +184,11 @@ fn an_unresolved_base_url_and_literal_secrets_become_references() {
     );
     assert!(
         c.toml.contains("bearer_token = \"${env:BEARER_TOKEN}\""),
+        "{}",
+        c.toml
+    );
+    assert!(
+        c.toml.contains("# not converted: header name `Bad Name`\n"),
         "{}",
         c.toml
     );
