@@ -184,6 +184,9 @@ pub struct ImportArgs {
     /// JMeter: whether a JTL timeStamp is the sample's start (shipped jmeter.properties) or its end (JMeter's code default)
     #[arg(long, value_enum, default_value_t = JtlTimestamp::Start)]
     pub jtl_timestamp: JtlTimestamp,
+    /// JMeter: the columns of a JTL CSV without a header line, comma-separated (JMeter's names, e.g. timeStamp,elapsed,label,responseCode,success); the default layouts need none
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub jtl_columns: Vec<String>,
 }
 
 /// `import` formats.

@@ -105,6 +105,32 @@ fn a_jtl_imports_with_thread_group_phases_and_analyzes_and_reports() {
     );
 }
 
+/// Real JTLs of JMeter 2.13 (Debian 12), counted by hand in their README: the version's
+/// header-less 12-column default, and a header with a `trace_id` sample variable.
+#[test]
+fn jmeter_2_13_captures_import_with_their_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (file, warm, burst, ok, bad_gateway, traced) in [
+        ("jmeter-2.13/default-no-header.jtl", 40, 124, 124, 40, 0),
+        ("jmeter-2.13/header-trace-id.jtl", 42, 124, 126, 40, 166),
+    ] {
+        let dir = import("jmeter", &[fixture(file)], tmp.path(), &[]);
+        let m = dir.read_manifest().unwrap();
+        let names: Vec<&str> = m.phases.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["warm", "burst"], "{file}");
+        let log = RequestLog::read(&dir.requests_dir()).unwrap();
+        let count = |f: &dyn Fn(&stormwatch_model::RequestRecord) -> bool| {
+            log.records.iter().filter(|r| f(r)).count()
+        };
+        assert_eq!(count(&|r| r.phase == 0), warm, "{file}");
+        assert_eq!(count(&|r| r.phase == 1), burst, "{file}");
+        assert_eq!(count(&|r| r.status == 200), ok, "{file}");
+        assert_eq!(count(&|r| r.status == 502), bad_gateway, "{file}");
+        assert_eq!(count(&|r| r.trace_id.is_some()), traced, "{file}");
+        assert_eq!(count(&|r| r.endpoint == "checkout"), 0, "{file}");
+    }
+}
+
 #[test]
 fn every_fixture_imports_and_analyzes() {
     let tmp = tempfile::tempdir().unwrap();

@@ -27,6 +27,7 @@ pub fn run(args: &ImportArgs, quiet: bool) -> anyhow::Result<Exit> {
             JtlTimestamp::End => stormwatch_import::JtlTimestamp::End,
         },
         phases: args.phase.clone(),
+        jtl_columns: (!args.jtl_columns.is_empty()).then(|| args.jtl_columns.clone()),
     };
     let aws = aws_resources(args)?;
     // Read (and check) everything before creating the run directory.

@@ -5,8 +5,9 @@ use std::io::{BufRead, Read};
 use std::path::Path;
 
 use crate::ImportError;
+use crate::file_read::FileRead;
 use crate::input::Stream;
-use crate::sample::{FileRead, Sample};
+use crate::sample::Sample;
 
 /// Which versions this reader understands, for messages.
 const VERSIONS: &str = "the text simulation.log of Gatling 3.0 to 3.12";
@@ -103,7 +104,7 @@ pub fn read(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead, Import
                 if at == 3 {
                     s.actor = f[1].parse().ok();
                 }
-                out.samples.push(s);
+                out.samples.push(&s);
             }
             _ if n == 1 => {
                 return Err(ImportError::at(

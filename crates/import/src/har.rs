@@ -7,7 +7,8 @@ use chrono::DateTime;
 use serde::Deserialize;
 
 use crate::ImportError;
-use crate::sample::{FileRead, Sample, is_trace_header, ms_to_ns, trace_from_header};
+use crate::file_read::FileRead;
+use crate::sample::{Sample, is_trace_header, ms_to_ns, trace_from_header};
 
 #[derive(Deserialize)]
 struct Har {
@@ -144,7 +145,7 @@ pub fn read(path: &Path, text: &str) -> Result<FileRead, ImportError> {
         } else {
             s.outcome(0, false, "");
         }
-        out.samples.push(s);
+        out.samples.push(&s);
     }
     out.require_some(path, "entries")
 }
@@ -167,7 +168,10 @@ mod tests {
         assert_eq!(r.samples.len(), 2);
         assert_eq!(r.samples.get(0).endpoint, "GET /prod/orders");
         assert!(r.samples.get(0).trace.is_some());
-        assert_eq!(r.samples.get(1).end_ns - r.samples.get(1).start_ns, 3_000_000);
+        assert_eq!(
+            r.samples.get(1).end_ns - r.samples.get(1).start_ns,
+            3_000_000
+        );
         assert_eq!(
             r.samples.get(1).error,
             Some(stormwatch_model::ErrorKind::ConnectRefused)

@@ -3,6 +3,7 @@
 //! variant of the format, and line-based formats are read a line at a time, so a file of
 //! several gigabytes is never held in memory.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::ImportError;
-use crate::sample::FileRead;
+use crate::file_read::FileRead;
 
 /// How much of the start of a file is kept for sniffing.
 const PREFIX: usize = 64 * 1024;
@@ -75,10 +76,7 @@ impl Input {
             Err(e) => {
                 return Err(ImportError::file(
                     path,
-                    format!(
-                        "not UTF-8 text (byte {}): a binary file?",
-                        e.valid_up_to()
-                    ),
+                    format!("not UTF-8 text (byte {}): a binary file?", e.valid_up_to()),
                 ));
             }
         };
@@ -177,13 +175,13 @@ impl<R: BufRead> Stream<R> {
         let mut n = 0u64;
         loop {
             buf.clear();
-            let read = self
-                .reader
-                .read_until(b'\n', &mut buf)
-                .map_err(|source| ImportError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
+            let read =
+                self.reader
+                    .read_until(b'\n', &mut buf)
+                    .map_err(|source| ImportError::Io {
+                        path: path.to_path_buf(),
+                        source,
+                    })?;
             if read == 0 {
                 return Ok(());
             }
@@ -206,4 +204,78 @@ impl<R: BufRead> Stream<R> {
             }
         }
     }
+}
+
+/// A CSV file's header, its columns by name, its reader (positioned after the header) and
+/// whether the file ends with a newline.
+pub type CsvTable<R> = (Vec<String>, HashMap<String, usize>, csv::Reader<R>, bool);
+
+/// Opens a CSV file by header name, checking the `required` columns.
+pub fn csv_table<R: std::io::Read>(
+    path: &Path,
+    input: Stream<R>,
+    required: &[&str],
+    what: &str,
+) -> Result<CsvTable<R>, ImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(input.reader);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| ImportError::at(path, 1, "header", e.to_string()))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let col: HashMap<String, usize> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.clone(), i))
+        .collect();
+    if let Some(missing) = required.iter().find(|r| !col.contains_key(**r)) {
+        return Err(ImportError::at(
+            path,
+            1,
+            *missing,
+            format!("missing column: is this a {what} file?"),
+        ));
+    }
+    Ok((header, col, reader, input.ends_with_newline))
+}
+
+/// Calls `each` with the complete rows of `reader` and their line numbers, one at a time;
+/// unreadable or short rows (a torn last line among them) are skipped into `out`.
+pub fn csv_rows<R: std::io::Read>(
+    path: &Path,
+    (header, reader, ends_with_newline): (&[String], csv::Reader<R>, bool),
+    out: &mut FileRead,
+    mut each: impl FnMut(&mut FileRead, u64, &csv::StringRecord) -> Result<(), ImportError>,
+) -> Result<(), ImportError> {
+    let mut records = reader.into_records();
+    let mut next = records.next();
+    while let Some(row) = next {
+        next = records.next();
+        let torn = next.is_none() && !ends_with_newline;
+        match row {
+            Err(e) => {
+                let line = e.position().map_or(0, csv::Position::line);
+                out.skip(path, line, "line", &e.to_string());
+            }
+            Ok(r) if r.len() < header.len() => {
+                let why = if torn {
+                    "torn last line (fewer columns than the header)"
+                } else {
+                    "fewer columns than the header"
+                };
+                let line = r.position().map_or(0, csv::Position::line);
+                out.skip(
+                    path,
+                    line,
+                    header.get(r.len()).map_or("line", String::as_str),
+                    why,
+                );
+            }
+            Ok(r) => each(out, r.position().map_or(0, csv::Position::line), &r)?,
+        }
+    }
+    Ok(())
 }

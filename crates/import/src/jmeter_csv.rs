@@ -7,8 +7,9 @@ use std::path::Path;
 
 use chrono::NaiveDateTime;
 
+use crate::file_read::FileRead;
 use crate::input::Stream;
-use crate::sample::{FileRead, Sample, transport_error};
+use crate::sample::{Sample, transport_error};
 use crate::{ImportError, JtlTimestamp};
 
 /// JMeter 5.x's default columns (`jmeter.properties` as shipped).
@@ -31,6 +32,45 @@ const DEFAULT_COLUMNS: [&str; 17] = [
     "IdleTime",
     "Connect",
 ];
+
+/// JMeter 2.13's default columns (its shipped `jmeter.properties`, no `failureMessage`,
+/// `sentBytes`, `URL`, `IdleTime` or `Connect`).
+const COLUMNS_2_13: [&str; 12] = [
+    "timeStamp",
+    "elapsed",
+    "label",
+    "responseCode",
+    "responseMessage",
+    "threadName",
+    "dataType",
+    "success",
+    "bytes",
+    "grpThreads",
+    "allThreads",
+    "Latency",
+];
+
+/// The default layout a header-less line's fields fit: JMeter 3.1+'s 17 columns (16 without
+/// `URL`), or 2.13's 12 (13 with `failureMessage` after `success`, told by the text where
+/// `bytes`, a number, would be).
+fn default_layout(fields: &[&str]) -> Option<Vec<&'static str>> {
+    match fields.len() {
+        17 => Some(DEFAULT_COLUMNS.to_vec()),
+        16 => Some(
+            DEFAULT_COLUMNS
+                .into_iter()
+                .filter(|c| *c != "URL")
+                .collect(),
+        ),
+        12 => Some(COLUMNS_2_13.to_vec()),
+        13 if fields[8].trim().parse::<u64>().is_err() => {
+            let mut layout = COLUMNS_2_13.to_vec();
+            layout.insert(8, "failureMessage");
+            Some(layout)
+        }
+        _ => None,
+    }
+}
 
 /// The date formats JMeter's reader falls back to for a formatted `timeStamp`.
 const DATE_FORMATS: [&str; 5] = [
@@ -78,11 +118,13 @@ pub fn is_transaction_parent(data_type: &str, message: &str) -> bool {
     data_type.is_empty() && message.starts_with("Number of samples in transaction")
 }
 
-/// Reads a JTL CSV file.
+/// Reads a JTL CSV file; `columns` names the columns of a file without a header line (the
+/// default layouts are recognised without).
 pub fn read(
     path: &Path,
     mut input: Stream<impl BufRead>,
     basis: JtlTimestamp,
+    columns: Option<&[String]>,
 ) -> Result<FileRead, ImportError> {
     let first_line = input.peek_first_line();
     let first_line = first_line.as_str();
@@ -111,27 +153,37 @@ pub fn read(
             .iter()
             .map(|h| h.trim().trim_matches('"').to_string())
             .collect()
+    } else if let Some(columns) = columns {
+        columns.to_vec()
     } else {
-        let n = first_line.split(char::from(delimiter)).count();
-        match n {
-            17 => DEFAULT_COLUMNS.iter().map(ToString::to_string).collect(),
-            16 => DEFAULT_COLUMNS
-                .iter()
-                .filter(|c| **c != "URL")
-                .map(ToString::to_string)
-                .collect(),
-            _ => {
-                return Err(ImportError::at(
+        // The first line's fields, quotes and all, as the reader will see them.
+        let first = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .from_reader(first_line.as_bytes())
+            .records()
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let fields: Vec<&str> = first.iter().collect();
+        default_layout(&fields)
+            .ok_or_else(|| {
+                ImportError::at(
                     path,
                     1,
                     "header",
                     format!(
-                        "no header line and {n} columns: the default JTL layouts have 17 (or 16 \
-                         without URL); save the header (jmeter.save.saveservice.print_field_names=true)"
+                        "no header line and {} columns, which is none of the default JTL layouts \
+                         (17 or 16 of JMeter 3.1+, 12 or 13 of 2.13): name them with \
+                         --jtl-columns, or save the header \
+                         (jmeter.save.saveservice.print_field_names=true)",
+                        fields.len()
                     ),
-                ));
-            }
-        }
+                )
+            })?
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     };
     let col: HashMap<String, usize> = names
         .iter()
@@ -252,10 +304,7 @@ pub fn read(
         });
         s.outcome(status, success, code);
         if status == 0 && !success {
-            s.error = Some(transport_error(&format!(
-                "{code} {}",
-                get(failure_i)
-            )));
+            s.error = Some(transport_error(&format!("{code} {}", get(failure_i))));
         }
         let thread = get(thread_i);
         s.group = thread_group(thread)
@@ -267,7 +316,7 @@ pub fn read(
         s.trace = trace_i
             .and_then(|i| row.get(i))
             .and_then(crate::trace_from_header);
-        out.samples.push(s);
+        out.samples.push(&s);
     }
     if parents > 0 {
         out.notes.push(format!(
@@ -286,7 +335,7 @@ mod tests {
     use super::*;
 
     fn read_str(text: &str, basis: JtlTimestamp) -> Result<FileRead, ImportError> {
-        read(Path::new("t.jtl"), Stream::text(text), basis)
+        read(Path::new("t.jtl"), Stream::text(text), basis, None)
     }
 
     const HEADER: &str = "timeStamp,elapsed,label,responseCode,responseMessage,threadName,dataType,success,failureMessage,bytes,sentBytes,grpThreads,allThreads,URL,Latency,IdleTime,Connect\n";
@@ -329,8 +378,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("t.jtl:1: header: no header line and 4 columns"),
+            e.contains("t.jtl:1: header: no header line and 4 columns")
+                && e.contains("--jtl-columns"),
             "{e}"
+        );
+        let names = ["timeStamp", "label", "elapsed"].map(String::from);
+        let r = read(
+            Path::new("t.jtl"),
+            Stream::text("1700000000000,L,7\n"),
+            JtlTimestamp::Start,
+            Some(&names),
+        )
+        .unwrap();
+        let s = r.samples.get(0);
+        assert_eq!(
+            (s.endpoint.as_str(), s.end_ns - s.start_ns),
+            ("L", 7_000_000)
         );
     }
 
@@ -362,6 +425,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("holds no JTL samples"), "{e}");
+    }
+
+    #[test]
+    fn jmeter_2_13_default_layouts() {
+        // 2.13's shipped jmeter.properties: 12 columns, no failureMessage/sentBytes/URL.
+        let r = read_str(
+            "1796225440326,148,GET /items/{id},502,\"Bad, Gateway\",burst 1-2,text,false,374,4,4,148\n",
+            JtlTimestamp::Start,
+        )
+        .unwrap();
+        let s = r.samples.get(0);
+        assert_eq!((s.status, s.bytes, s.actor), (502, 374, Some(2)));
+        assert_eq!(s.group.as_deref(), Some("burst"));
+        // With assertion_results_failure_message=true: failureMessage after success.
+        let r = read_str(
+            "1796225440326,148,GET /a,200,OK,warm 1-1,text,true,,374,2,2,148\n",
+            JtlTimestamp::Start,
+        )
+        .unwrap();
+        assert_eq!(r.samples.get(0).bytes, 374);
     }
 
     #[test]

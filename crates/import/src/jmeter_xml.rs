@@ -9,8 +9,9 @@ use std::path::Path;
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 
+use crate::file_read::FileRead;
 use crate::jmeter_csv::{is_transaction_parent, thread_group};
-use crate::sample::{FileRead, Sample, trace_from_header_block};
+use crate::sample::{Sample, trace_from_header_block};
 use crate::{ImportError, JtlTimestamp};
 
 /// A sample element being read.
@@ -268,7 +269,9 @@ X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1
 </testResults>
 "#;
         let r = read_str(text).unwrap();
-        let names: Vec<String> = (0..r.samples.len()).map(|i| r.samples.get(i).endpoint).collect();
+        let names: Vec<String> = (0..r.samples.len())
+            .map(|i| r.samples.get(i).endpoint)
+            .collect();
         assert_eq!(names, ["GET /a", "GET /cart", "POST /buy"]);
         assert_eq!(
             r.samples.get(0).trace,

@@ -12,8 +12,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::ImportError;
-use crate::input::Stream;
-use crate::sample::{FileRead, Sample, csv_rows, csv_table, ms_to_ns, trace_from_header};
+use crate::file_read::FileRead;
+use crate::input::{Stream, csv_rows, csv_table};
+use crate::sample::{Sample, ms_to_ns, trace_from_header};
 
 /// What a line that is not an `http_req_duration` point is read for: its type, the rest
 /// skipped unparsed (most lines are other metrics' points).
@@ -103,7 +104,12 @@ pub fn read_json(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead, I
                 && head.kind != "Point"
                 && head.kind != "Metric"
             {
-                out.skip(path, n, "type", &format!("unknown line type {:?}", head.kind));
+                out.skip(
+                    path,
+                    n,
+                    "type",
+                    &format!("unknown line type {:?}", head.kind),
+                );
             }
             return Ok(());
         }
@@ -145,7 +151,7 @@ pub fn read_json(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead, I
         let tags = data.tags.unwrap_or_default();
         let meta = data.metadata.unwrap_or_default();
         let get = |k: &str| tags.get(k).or_else(|| meta.get(k)).and_then(text_of);
-        out.samples.push(sample(&get, end_ns, value));
+        out.samples.push(&sample(&get, end_ns, value));
         Ok(())
     })?;
     if points == 0 && out.skipped == 0 {
@@ -232,8 +238,8 @@ pub fn read_csv(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead, Im
                 .map(str::to_string)
                 .or_else(|| extra.get(k).cloned())
         };
-        out.samples.push(sample(&get, end_ns, value));
-            Ok(())
+        out.samples.push(&sample(&get, end_ns, value));
+        Ok(())
     })?;
     let base = base.unwrap_or("unix seconds");
     out.time_basis = format!(
@@ -285,7 +291,11 @@ mod tests {
         assert_eq!((r.samples.len(), r.skipped), (1, 1));
         assert!(r.skipped_examples[0].contains("k.json:2: line: torn last line"));
         let bad = POINT.replace("\"value\":250", "\"value\":\"x\"");
-        let e = read_json(Path::new("k.json"), Stream::text(&format!("{POINT}\n{bad}\n"))).unwrap();
+        let e = read_json(
+            Path::new("k.json"),
+            Stream::text(&format!("{POINT}\n{bad}\n")),
+        )
+        .unwrap();
         assert_eq!(e.skipped, 1);
     }
 
@@ -308,9 +318,12 @@ mod tests {
 
     #[test]
     fn csv_bad_inputs() {
-        let e = read_csv(Path::new("k.csv"), Stream::text("metric_name,metric_value\nx,1\n"))
-            .unwrap_err()
-            .to_string();
+        let e = read_csv(
+            Path::new("k.csv"),
+            Stream::text("metric_name,metric_value\nx,1\n"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("k.csv:1: timestamp: missing column"), "{e}");
         let mixed = format!(
             "{CSV_HEADER}http_req_duration,1795338001250,1,,,,true,,GET,a,,default,,200,,,a,,\n\

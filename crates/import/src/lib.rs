@@ -11,6 +11,7 @@
 //! malformed or torn line is skipped and counted ([`ImportSource::skipped`]).
 
 mod error;
+mod file_read;
 mod gatling;
 mod har;
 mod input;
@@ -35,8 +36,8 @@ pub use crate::sample::{Sample, trace_from_header};
 pub use crate::store::{Row, Samples};
 pub use crate::write::{RunMeta, write_run};
 
+use crate::file_read::FileRead;
 use crate::input::Input;
-use crate::sample::FileRead;
 
 /// The tools `import` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +97,8 @@ pub struct Options {
     pub jtl_timestamp: JtlTimestamp,
     /// `--phase` flags; empty: the tool's grouping, else one phase.
     pub phases: Vec<PhaseSpec>,
+    /// `--jtl-columns`: the columns of a JTL CSV without a header line.
+    pub jtl_columns: Option<Vec<String>>,
 }
 
 /// One second of an aggregate-only import, as the tool computed it.
@@ -270,7 +273,12 @@ fn read_file(
         Format::Jmeter if first == '<' => {
             jmeter_xml::read(path, &whole(&mut input)?, opts.jtl_timestamp)?
         }
-        Format::Jmeter => jmeter_csv::read(path, input.stream(), opts.jtl_timestamp)?,
+        Format::Jmeter => jmeter_csv::read(
+            path,
+            input.stream(),
+            opts.jtl_timestamp,
+            opts.jtl_columns.as_deref(),
+        )?,
         Format::K6 if first == '{' => k6::read_json(path, input.stream())?,
         Format::K6 => k6::read_csv(path, input.stream())?,
         Format::Locust if first == '{' => locust::read_ndjson(path, input.stream())?,

@@ -8,8 +8,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::input::Stream;
-use crate::sample::{FileRead, Sample, csv_rows, csv_table, ms_to_ns, trace_from_header};
+use crate::file_read::FileRead;
+use crate::input::{Stream, csv_rows, csv_table};
+use crate::sample::{Sample, ms_to_ns, trace_from_header};
 use crate::{ImportError, SeriesRow};
 use stormwatch_model::ToolTotals;
 
@@ -87,8 +88,8 @@ pub fn read_ndjson(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead,
             .iter()
             .find(|(k, _)| crate::sample::is_trace_header(k))
             .and_then(|(_, v)| trace_from_header(v.as_deref()?));
-        out.samples.push(s);
-            Ok(())
+        out.samples.push(&s);
+        Ok(())
     })?;
     out.require_some(path, "requests")
 }
@@ -155,7 +156,7 @@ pub fn read_stats_history(
             p99_ms: v[3],
             users: v[4] as u64,
         });
-            Ok(())
+        Ok(())
     })?;
     out.notes.push(
         "Locust's percentiles are cumulative since the start unless it ran with \
@@ -185,9 +186,12 @@ mod tests {
         );
         assert_eq!(r.skipped, 1);
         assert!(r.skipped_examples[0].contains("l.ndjson:4: line: torn last line"));
-        let e = read_ndjson(Path::new("l.ndjson"), Stream::text("{\"type\":\"Point\"}\n"))
-            .unwrap_err()
-            .to_string();
+        let e = read_ndjson(
+            Path::new("l.ndjson"),
+            Stream::text("{\"type\":\"Point\"}\n"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("l.ndjson:1: start_time: missing"), "{e}");
     }
 

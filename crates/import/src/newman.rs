@@ -8,9 +8,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::ImportError;
-use crate::sample::{
-    FileRead, Sample, is_trace_header, ms_to_ns, trace_from_header, transport_error,
-};
+use crate::file_read::FileRead;
+use crate::sample::{Sample, is_trace_header, ms_to_ns, trace_from_header, transport_error};
 
 #[derive(Deserialize)]
 struct Report {
@@ -154,7 +153,7 @@ pub fn read(path: &Path, text: &str) -> Result<FileRead, ImportError> {
                 continue;
             }
         }
-        out.samples.push(s);
+        out.samples.push(&s);
     }
     out.require_some(path, "executions")
 }

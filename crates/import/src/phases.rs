@@ -80,8 +80,11 @@ fn nanos_to_time(ns: i64) -> DateTime<Utc> {
 }
 
 fn nanos_of(t: DateTime<Utc>) -> i64 {
-    t.timestamp_nanos_opt()
-        .unwrap_or(if t.timestamp() < 0 { i64::MIN } else { i64::MAX })
+    t.timestamp_nanos_opt().unwrap_or(if t.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
 }
 
 /// Chooses the phases for `samples` (sorted by start) over `[first, last)`.

@@ -6,10 +6,12 @@ use std::collections::HashMap;
 
 use stormwatch_model::ErrorKind;
 
-use crate::Sample;
+use crate::sample::Sample;
 
 /// No group / no actor.
 const NONE: u32 = u32::MAX;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// One request, compact. Names are ids into its [`Samples`]' table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +51,6 @@ impl Row {
         if self.trace_flag == 0 {
             return None;
         }
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut id = String::with_capacity(35);
         id.push_str("1-");
         for (i, b) in self.trace.iter().enumerate() {
@@ -74,7 +75,11 @@ fn trace_bytes(root: &str) -> Option<[u8; 16]> {
     if hex.len() != 32 {
         return None;
     }
-    let nibble = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
+    let nibble = |c: u8| {
+        char::from(c)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    };
     let mut out = [0u8; 16];
     for (i, pair) in hex.chunks_exact(2).enumerate() {
         out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
@@ -128,7 +133,7 @@ impl Samples {
     }
 
     /// Adds one request.
-    pub fn push(&mut self, s: Sample) {
+    pub fn push(&mut self, s: &Sample) {
         let endpoint = self.intern(&s.endpoint, 0);
         let flow = self.intern(&s.flow, 1);
         let group = s.group.as_deref().map_or(NONE, |g| self.intern(g, 2));
@@ -189,11 +194,7 @@ impl Samples {
 
     /// Moves `other`'s requests to the end of these, their names re-interned.
     pub fn append(&mut self, other: Self) {
-        let map: Vec<u32> = other
-            .names
-            .iter()
-            .map(|n| self.intern(n, 0))
-            .collect();
+        let map: Vec<u32> = other.names.iter().map(|n| self.intern(n, 0)).collect();
         let remap = |id: u32| if id == NONE { NONE } else { map[id as usize] };
         self.rows.reserve(other.rows.len());
         for mut r in other.rows {
@@ -226,7 +227,7 @@ impl Samples {
 impl Extend<Sample> for Samples {
     fn extend<I: IntoIterator<Item = Sample>>(&mut self, samples: I) {
         for s in samples {
-            self.push(s);
+            self.push(&s);
         }
     }
 }
