@@ -16,5 +16,6 @@ mod import;
 mod run;
 mod runs_list;
 mod sandbox;
+mod sigv4;
 mod trace_budget;
 mod util;

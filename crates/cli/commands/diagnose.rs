@@ -14,6 +14,7 @@ pub async fn run(args: &DiagnoseArgs, quiet: bool) -> anyhow::Result<Exit> {
     let Some((plan, opts)) = load::prepare(&args.run, quiet)? else {
         return Ok(Exit::Ok); // --dry-run printed the plan
     };
+    let _refresh = load::sign_with_chain(&plan, opts.dir.root()).await?;
     let collect = if args.no_collect {
         Collect::Skip("--no-collect: the analysis is client-side only")
     } else if plan.aws.as_ref().is_some_and(|a| !a.is_empty()) {

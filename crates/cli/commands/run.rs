@@ -14,14 +14,15 @@ use stormwatch_model::RunDir;
 use crate::args::RunArgs;
 use crate::exit::{Coded, Exit, WithExit};
 use std::collections::HashMap;
-use stormwatch_telemetry::AwsOptions;
 use stormwatch_telemetry::s3::{self, S3Url};
+use stormwatch_telemetry::{AwsOptions, CredentialChain};
 
 pub async fn run(args: &RunArgs, quiet: bool) -> anyhow::Result<Exit> {
     let Some((plan, opts)) = prepare(args, quiet)? else {
         return Ok(Exit::Ok);
     };
     let dir = opts.dir.clone();
+    let _refresh = sign_with_chain(&plan, dir.root()).await?;
     let uploader = args
         .upload
         .clone()
@@ -126,6 +127,70 @@ pub fn prepare(args: &RunArgs, quiet: bool) -> anyhow::Result<Option<(Plan, RunO
         start_at,
     };
     Ok(Some((plan, opts)))
+}
+
+/// `[target] auth = { sigv4 = … }`: credentials from the same default chain the collector
+/// uses, resolved before any request (none: an input error naming the chain, and the empty
+/// run directory removed) and refreshed in the background before they expire. They are
+/// never written anywhere. The returned guard stops the refreshing when dropped.
+pub async fn sign_with_chain(plan: &Plan, dir: &Path) -> anyhow::Result<Option<CredentialRefresh>> {
+    let Some(signer) = plan.sigv4.clone() else {
+        return Ok(None);
+    };
+    let fail = |e: String| {
+        let _ = std::fs::remove_dir(dir);
+        anyhow::Error::from(Coded::new(
+            Exit::Input,
+            anyhow::anyhow!("{}: target.auth.sigv4: {e}", plan.path.display()),
+        ))
+    };
+    let chain = CredentialChain::new(&AwsOptions::default())
+        .await
+        .map_err(fail)?;
+    let creds = chain.resolve().await.map_err(fail)?;
+    signer.set_credentials(signing_credentials(creds));
+    Ok(Some(CredentialRefresh(tokio::spawn(refresh_credentials(
+        chain, signer,
+    )))))
+}
+
+/// Stops refreshing the signing credentials when dropped.
+pub struct CredentialRefresh(tokio::task::JoinHandle<()>);
+
+impl Drop for CredentialRefresh {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn signing_credentials(c: stormwatch_telemetry::ChainCredentials) -> stormwatch_load::Credentials {
+    stormwatch_load::Credentials {
+        access_key_id: c.access_key_id,
+        secret_access_key: c.secret_access_key,
+        session_token: c.session_token,
+        expiry: c.expiry,
+    }
+}
+
+/// Asks the chain again 5 minutes before the credentials expire (halfway for short-lived
+/// ones), until the run ends; credentials that do not expire are never asked for again.
+async fn refresh_credentials(chain: CredentialChain, signer: Arc<stormwatch_load::SigV4>) {
+    use std::time::{Duration, SystemTime};
+    while let Some(expiry) = signer.expiry() {
+        let left = expiry.duration_since(SystemTime::now()).unwrap_or_default();
+        let wait = left
+            .saturating_sub(Duration::from_secs(300))
+            .max(left / 2)
+            .max(Duration::from_secs(1));
+        tokio::time::sleep(wait).await;
+        match chain.resolve().await {
+            Ok(c) => signer.set_credentials(signing_credentials(c)),
+            Err(e) => {
+                tracing::warn!("refreshing the SigV4 signing credentials: {e}; retrying in 10 s");
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+        }
+    }
 }
 
 /// Runs `plan` into its run directory.

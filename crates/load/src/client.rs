@@ -7,7 +7,7 @@
 use std::error::Error as _;
 use std::pin::Pin;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use stormwatch_model::ErrorKind;
@@ -103,6 +103,9 @@ pub async fn send(
             if plan.traceparent {
                 request.header("traceparent", trace.traceparent().as_bytes());
             }
+            if let Some(signer) = &plan.sigv4 {
+                sign_h1(signer, &step.method, &mut request, body.as_deref());
+            }
             let request = request.finish(body.as_deref());
             let sent = Instant::now();
             let call = std::pin::pin!(pool.exchange(
@@ -135,6 +138,22 @@ pub async fn send(
             let prefix = url.path().trim_end_matches('/');
             url.set_path(&format!("{prefix}{path}"));
             url.set_query(query.as_deref());
+            if let Some(signer) = &plan.sigv4 {
+                let body = body.as_deref().unwrap_or_default();
+                let (p, q) = (url.path(), url.query());
+                signer.sign(
+                    step.method.as_str(),
+                    p,
+                    q,
+                    body,
+                    SystemTime::now(),
+                    |n, v| {
+                        if let Ok(v) = HeaderValue::from_bytes(v) {
+                            headers.insert(n, v);
+                        }
+                    },
+                );
+            }
             let mut req = c.request(step.method.clone(), url).headers(headers);
             if let Some(body) = body {
                 req = req.body(body);
@@ -180,6 +199,40 @@ pub async fn send(
             headers: HeaderMap::new(),
         },
     }
+}
+
+/// Signs an encoded HTTP/1.1 request: the path and query exactly as its request line has
+/// them (templated, encoded), the body as sent. Outside the request future (the target's
+/// copy lives on this function's stack only).
+fn sign_h1(
+    signer: &crate::SigV4,
+    method: &reqwest::Method,
+    request: &mut crate::h1::RequestBytes,
+    body: Option<&[u8]>,
+) {
+    let mut buf = [0u8; 1024];
+    let t = request.target();
+    let owned: Vec<u8>;
+    let target: &[u8] = if t.len() <= buf.len() {
+        buf[..t.len()].copy_from_slice(t);
+        &buf[..t.len()]
+    } else {
+        owned = t.to_vec();
+        &owned
+    };
+    let target = std::str::from_utf8(target).unwrap_or("/");
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    signer.sign(
+        method.as_str(),
+        path,
+        query,
+        body.unwrap_or_default(),
+        SystemTime::now(),
+        |n, v| request.header(n, v),
+    );
 }
 
 /// Runs `fut` until `deadline`; `None` when the deadline came first. Callers pass a

@@ -77,6 +77,11 @@ const MANIFEST_PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// Runs every phase of `plan`, writing the run directory. With a start instant, waits for
 /// it first, or refuses to start when it passed more than the allowed skew ago.
 pub async fn run(plan: Arc<Plan>, opts: RunOptions) -> Result<RunOutcome, LoadError> {
+    if plan.sigv4.as_ref().is_some_and(|s| !s.has_credentials()) {
+        return Err(LoadError::NoCredentials {
+            path: plan.path.display().to_string(),
+        });
+    }
     // With a start instant, the run's clock is anchored on it: every shard plans its
     // arrivals from the same instant, however late it woke (the lateness is recorded).
     let (clock, woke) = match opts.start_at {

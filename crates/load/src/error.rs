@@ -40,6 +40,14 @@ pub enum LoadError {
         /// The allowed skew, ms.
         max_ms: u64,
     },
+    /// `[target] auth` signs requests but no credentials were set: nothing was sent.
+    #[error(
+        "{path}: target.auth.sigv4: no AWS credentials to sign with; set them before the run (the CLI resolves them from the default chain)"
+    )]
+    NoCredentials {
+        /// Scenario file.
+        path: String,
+    },
     /// `merge` refused its inputs.
     #[error("merge: {0}")]
     Merge(String),

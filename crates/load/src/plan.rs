@@ -56,6 +56,8 @@ pub struct Plan {
     pub phases: Vec<PhasePlan>,
     /// Thresholds.
     pub thresholds: Vec<ThresholdSpec>,
+    /// SigV4 signing of every request (`[target] auth`); credentials are set before a run.
+    pub sigv4: Option<std::sync::Arc<crate::SigV4>>,
 }
 
 /// A flow.
@@ -169,6 +171,7 @@ impl Plan {
                 .map_err(|m| err(Some(v.span().start), &format!("target.headers.{k}"), m))?;
             headers.push((k.clone(), t));
         }
+        let sigv4 = crate::sigv4::check_auth(raw.target.auth.as_ref(), &base_url, &headers, &err)?;
         let dur = |v: &Option<toml::Spanned<String>>, field: &str, default: Duration| {
             v.as_ref().map_or(Ok(default), |s| {
                 parse_duration(s.get_ref()).map_err(|m| err(Some(s.span().start), field, m))
@@ -354,6 +357,7 @@ impl Plan {
             flows,
             phases,
             thresholds,
+            sigv4,
         })
     }
 

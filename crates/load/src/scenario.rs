@@ -57,6 +57,26 @@ pub struct RawTarget {
     /// Cap on concurrent requests (like wrk/oha's connection count); unlimited when absent.
     /// Requests beyond it wait for a free connection, and that wait shows in corrected latency.
     pub connections: Option<Spanned<i64>>,
+    /// Request signing: `{ sigv4 = { service = "execute-api", region = "us-east-1" } }`.
+    pub auth: Option<Spanned<RawAuth>>,
+}
+
+/// `[target] auth`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// AWS Signature Version 4 with the default credential chain.
+    pub sigv4: Option<RawSigV4>,
+}
+
+/// `[target] auth.sigv4`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSigV4 {
+    /// `execute-api` (API Gateway) or `lambda` (function URLs).
+    pub service: Option<Spanned<String>>,
+    /// The region of the API, e.g. `us-east-1`.
+    pub region: Option<Spanned<String>>,
 }
 
 /// `[trace]`.

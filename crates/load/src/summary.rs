@@ -17,6 +17,15 @@ use crate::recorder::{EndpointStats, Stats, new_histogram};
 pub fn dry_run_text(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "target: {}", plan.target);
+    if let Some(s) = &plan.sigv4 {
+        // Never the credentials: the dry run resolves none.
+        let _ = writeln!(
+            out,
+            "auth: SigV4 for service {} in {}, credentials from the default AWS chain at run time",
+            s.service(),
+            s.region()
+        );
+    }
     let mean_steps = {
         let total: u32 = plan.flows.iter().map(|f| f.weight).sum();
         plan.flows

@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::config_raw::ApiKind;
 use crate::data_dir::DataDir;
 use crate::error::SandboxError;
+use crate::iam::SignedParts;
 use crate::jobs::Jobs;
 use crate::lambda_logs::LambdaLogs;
 use crate::platform::Platform;
@@ -45,6 +46,8 @@ pub struct Reply {
     pub body: String,
     /// Value for the `X-Amzn-Trace-Id` response header.
     pub trace_header: String,
+    /// `x-amzn-ErrorType` of a gateway response (an `iam` route's 403s).
+    pub error_type: Option<&'static str>,
 }
 
 struct Bucket {
@@ -245,7 +248,8 @@ impl App {
         }
     }
 
-    /// Serves one request. The work runs in a task of its own, which holds the request's
+    /// Serves one request (`signed`: the parts of a SigV4-signed one, for `iam` routes).
+    /// The work runs in a task of its own, which holds the request's
     /// execution environment: as on Lambda, an invocation runs to its end and releases its
     /// environment whether or not the client is still there. When the returned future is
     /// dropped first (the front drops it when the client disconnects), the ground-truth line
@@ -256,6 +260,7 @@ impl App {
         path: &str,
         trace_header: Option<&str>,
         authorization: Option<&str>,
+        signed: Option<SignedParts>,
     ) -> Reply {
         let gone = Arc::new(AtomicBool::new(false));
         let app = Arc::clone(self);
@@ -271,6 +276,7 @@ impl App {
                 &path,
                 trace_header.as_deref(),
                 authorization.as_deref(),
+                signed.as_ref(),
                 &flag,
             )
             .await
@@ -283,6 +289,7 @@ impl App {
             status: 500,
             body: r#"{"message":"Internal server error"}"#.into(),
             trace_header: String::new(),
+            error_type: None,
         })
     }
 
@@ -294,6 +301,7 @@ impl App {
         path: &str,
         trace_header: Option<&str>,
         authorization: Option<&str>,
+        signed: Option<&SignedParts>,
         client_gone: &AtomicBool,
     ) -> Reply {
         let arrival = SystemTime::now();
@@ -343,6 +351,7 @@ impl App {
             method,
             path,
             authorization,
+            signed,
             header: &incoming,
         };
         let served = self
@@ -388,6 +397,7 @@ impl App {
             status: served.status,
             body: served.body,
             trace_header: format!("Root={}", truth.trace_id),
+            error_type: served.error_type,
         }
     }
 

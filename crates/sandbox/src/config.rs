@@ -144,6 +144,8 @@ pub struct RouteConfig {
     pub action: RouteAction,
     /// True when the route needs a bearer token from the token route.
     pub protected: bool,
+    /// True when the route needs a SigV4 signature (`auth = "iam"`, see [`crate::iam`]).
+    pub iam: bool,
 }
 
 impl RouteConfig {
@@ -256,6 +258,7 @@ impl Config {
                     job_status: r.job_status.clone(),
                     issues_token: r.issues_token,
                     protected: r.protected,
+                    auth: r.auth.clone(),
                     stream: r.stream.clone(),
                     records: r.records.clone(),
                     record_bytes: r.record_bytes.clone(),
@@ -307,6 +310,7 @@ impl Config {
                 stream: services.stream,
                 action: services.action,
                 protected: services.protected,
+                iam: services.iam,
             });
         }
         let faults = raw

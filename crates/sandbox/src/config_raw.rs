@@ -157,6 +157,7 @@ pub(crate) struct RawRoute {
     pub(crate) issues_token: bool,
     #[serde(default)]
     pub(crate) protected: bool,
+    pub(crate) auth: Option<Spanned<String>>,
     pub(crate) stream: Option<Spanned<String>>,
     pub(crate) records: Option<Spanned<u32>>,
     pub(crate) record_bytes: Option<Spanned<usize>>,

@@ -82,6 +82,7 @@ pub(crate) struct RawRouteServices {
     pub job_status: Option<Spanned<String>>,
     pub issues_token: bool,
     pub protected: bool,
+    pub auth: Option<Spanned<String>>,
     pub stream: Option<Spanned<String>>,
     pub records: Option<Spanned<u32>>,
     pub record_bytes: Option<Spanned<usize>>,
@@ -91,6 +92,7 @@ pub(crate) struct RawRouteServices {
 pub(crate) struct RouteServices {
     pub action: RouteAction,
     pub protected: bool,
+    pub iam: bool,
     pub stream: Option<(String, u32, usize)>,
 }
 
@@ -257,9 +259,32 @@ pub(crate) fn check_route_services(
             "`records`/`record_bytes` need a `stream`",
         ));
     }
+    let (protected, iam) = match raw.auth.as_ref().map(|a| (a, a.get_ref().as_str())) {
+        None => (raw.protected, false),
+        Some((_, "token")) => (true, false),
+        Some((a, "iam")) if raw.protected => {
+            return Err(cx.err(
+                a.span(),
+                &field("auth"),
+                "`auth = \"iam\"` and `protected = true` (the token authorizer) exclude each other",
+            ));
+        }
+        Some((_, "iam")) => (false, true),
+        Some((a, other)) => {
+            return Err(cx.err(
+                a.span(),
+                &field("auth"),
+                format!(
+                    "`{}`: expected \"iam\" (SigV4, as API Gateway's AWS_IAM) or \"token\" (the bearer-token authorizer, as `protected = true`)",
+                    brief(other)
+                ),
+            ));
+        }
+    };
     Ok(RouteServices {
         action,
-        protected: raw.protected,
+        protected,
+        iam,
         stream,
     })
 }

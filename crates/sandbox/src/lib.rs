@@ -21,6 +21,7 @@ mod config_services;
 mod data_dir;
 mod dist;
 mod error;
+pub mod iam;
 mod jobs;
 mod lambda_logs;
 mod platform;

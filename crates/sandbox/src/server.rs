@@ -19,6 +19,7 @@ use stormwatch_aws_emulator::api::TelemetryApis;
 use stormwatch_aws_emulator::http;
 
 use crate::app::App;
+use crate::iam::SignedParts;
 
 /// Accepts connections until `stop` flips to true.
 pub async fn serve(
@@ -43,7 +44,7 @@ pub async fn serve(
                 async move {
                     let resp = match http::route_of(&req) {
                         Some(route) => http::respond(&apis, &app.stores(), route, req).await,
-                        None => respond(&app, &req).await,
+                        None => respond(&app, req).await,
                     };
                     Ok::<_, Infallible>(resp)
                 }
@@ -57,21 +58,27 @@ pub async fn serve(
     }
 }
 
-async fn respond(app: &Arc<App>, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    let trace = req
-        .headers()
-        .get("x-amzn-trace-id")
-        .and_then(|v| v.to_str().ok());
-    let authorization = req
-        .headers()
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+async fn respond(app: &Arc<App>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let trace = header("x-amzn-trace-id").map(str::to_owned);
+    let authorization = header(hyper::header::AUTHORIZATION.as_str()).map(str::to_owned);
+    let (method, path) = (
+        req.method().as_str().to_owned(),
+        req.uri().path().to_owned(),
+    );
+    // Only a SigV4-signed request is captured whole (headers, body) for an `iam` route's
+    // signature check; every other request keeps its lean path.
+    let signed = match &authorization {
+        Some(a) if a.starts_with("AWS4-") => Some(signed_parts(req).await),
+        _ => None,
+    };
     let reply = app
         .handle(
-            req.method().as_str(),
-            req.uri().path(),
-            trace,
-            authorization,
+            &method,
+            &path,
+            trace.as_deref(),
+            authorization.as_deref(),
+            signed,
         )
         .await;
     let mut resp = Response::new(Full::new(Bytes::from(reply.body)));
@@ -85,5 +92,38 @@ async fn respond(app: &Arc<App>, req: &Request<Incoming>) -> Response<Full<Bytes
     if let Ok(v) = hyper::header::HeaderValue::from_str(&reply.trace_header) {
         h.insert("x-amzn-trace-id", v);
     }
+    if let Some(kind) = reply.error_type {
+        h.insert(
+            "x-amzn-errortype",
+            hyper::header::HeaderValue::from_static(kind),
+        );
+    }
     resp
+}
+
+/// API Gateway's payload limit (10 MB): a larger body is not read for the signature check
+/// (the check then fails, as the signature covers the whole body).
+const MAX_SIGNED_BODY: usize = 10 << 20;
+
+/// The method, raw path and query, headers and body of a signed request.
+async fn signed_parts(req: Request<Incoming>) -> SignedParts {
+    use http_body_util::BodyExt;
+    let (head, body) = req.into_parts();
+    let headers = head
+        .headers
+        .iter()
+        .filter_map(|(n, v)| Some((n.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let body = http_body_util::Limited::new(body, MAX_SIGNED_BODY)
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    SignedParts {
+        method: head.method.as_str().to_owned(),
+        path: head.uri.path().to_owned(),
+        query: head.uri.query().map(str::to_owned),
+        headers,
+        body,
+    }
 }

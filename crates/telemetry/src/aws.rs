@@ -350,3 +350,62 @@ pub async fn connect(opts: &AwsOptions) -> Result<AwsClients, TelemetryError> {
         region,
     })
 }
+
+/// Credentials as the default chain resolved them, for signing requests outside the SDK
+/// (SigV4-signed load). Kept in memory only: nothing here logs or writes them.
+#[derive(Clone)]
+pub struct ChainCredentials {
+    /// Access key id.
+    pub access_key_id: String,
+    /// Secret access key.
+    pub secret_access_key: String,
+    /// Session token of temporary credentials.
+    pub session_token: Option<String>,
+    /// When they expire, as the provider says.
+    pub expiry: Option<SystemTime>,
+}
+
+/// The default credential chain (with `--profile`), resolved on demand: once before a
+/// signed run and again before the credentials expire.
+pub struct CredentialChain(aws_sdk_cloudwatch::config::SharedCredentialsProvider);
+
+impl CredentialChain {
+    /// Where the chain looks, for error messages.
+    pub const SOURCES: &str = "environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN), the shared config and credentials files (AWS_PROFILE), SSO, web identity, the ECS container and EC2 instance metadata";
+
+    /// The chain `connect` would use.
+    pub async fn new(opts: &AwsOptions) -> Result<Self, String> {
+        let sdk = sdk_config(opts).await.map_err(|e| e.to_string())?;
+        sdk.credentials_provider().map(Self).ok_or_else(|| {
+            format!(
+                "no credential provider configured; looked in: {}",
+                Self::SOURCES
+            )
+        })
+    }
+
+    /// Asks the chain for credentials now.
+    pub async fn resolve(&self) -> Result<ChainCredentials, String> {
+        use aws_sdk_cloudwatch::config::ProvideCredentials;
+        let c = self.0.provide_credentials().await.map_err(|e| {
+            // The SDK's error chain names the providers tried; never a secret.
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                src = s.source();
+            }
+            format!(
+                "no AWS credentials from the default chain ({msg}); looked in: {}",
+                Self::SOURCES
+            )
+        })?;
+        Ok(ChainCredentials {
+            access_key_id: c.access_key_id().to_string(),
+            secret_access_key: c.secret_access_key().to_string(),
+            session_token: c.session_token().map(str::to_string),
+            expiry: c.expiry(),
+        })
+    }
+}

@@ -31,7 +31,7 @@ pub mod target;
 pub mod trace_selection;
 pub mod xray;
 
-pub use crate::aws::{AwsOptions, Timeouts};
+pub use crate::aws::{AwsOptions, ChainCredentials, CredentialChain, Timeouts};
 pub use crate::collect::{CollectOptions, CollectSummary, Prepared, collect, prepare};
 pub use crate::error::{Api, TelemetryError};
 pub use crate::target::CollectTarget;

@@ -11,6 +11,13 @@ pub struct RequestBytes {
 }
 
 impl RequestBytes {
+    /// The request-target as written in the request line (path and query).
+    pub fn target(&self) -> &[u8] {
+        let start = self.method.as_str().len() + 1;
+        let rest = self.bytes.get(start..).unwrap_or_default();
+        &rest[..rest.iter().position(|&b| b == b' ').unwrap_or(rest.len())]
+    }
+
     /// Adds a header line; a value that is not visible ASCII (or tab), which would break
     /// the head, is skipped, as an invalid `HeaderValue` is. `name` must be a valid name
     /// (the plan checks them).

@@ -11,9 +11,11 @@ use crate::auth::Verdict;
 use crate::config::RouteConfig;
 use crate::config_raw::{ApiKind, TracingMode};
 use crate::config_services::RouteAction;
+use crate::iam::SignedParts;
 use crate::trace::TraceHeader;
 use crate::truth::{ThrottledBy, Truth};
 use crate::xray_docs::{TraceCtx, throttled_lambda_segment};
+use stormwatch_aws_emulator::REGION;
 use stormwatch_aws_emulator::metric_store::{Unit, key};
 
 impl App {
@@ -63,6 +65,11 @@ impl App {
                     );
                 }
             }
+        }
+        if route.iam
+            && let Some(denied) = iam_denial(req, kind)
+        {
+            return denied;
         }
         truth.function = Some(route.function.clone());
         let function = self.platform.function(&route.function);
@@ -178,6 +185,7 @@ impl App {
                 body: r#"{"message":"Internal server error"}"#.into(),
                 integration,
                 invoke,
+                error_type: None,
             };
         }
         let (status, body) = self.respond(route, req.path, rng);
@@ -186,6 +194,7 @@ impl App {
             body,
             integration,
             invoke,
+            error_type: None,
         }
     }
 
@@ -232,6 +241,8 @@ pub(super) struct Incoming<'a> {
     pub(super) method: &'a str,
     pub(super) path: &'a str,
     pub(super) authorization: Option<&'a str>,
+    /// The signed request's parts, when `authorization` is a SigV4 one.
+    pub(super) signed: Option<&'a SignedParts>,
     pub(super) header: &'a TraceHeader,
 }
 
@@ -242,6 +253,8 @@ pub(super) struct Served {
     pub(super) integration: Option<Duration>,
     /// The Lambda invoke as the front saw it: start, end, Invoke API status.
     pub(super) invoke: Option<(SystemTime, SystemTime, u16)>,
+    /// `x-amzn-ErrorType` of a gateway response.
+    pub(super) error_type: Option<&'static str>,
 }
 
 impl Served {
@@ -251,8 +264,38 @@ impl Served {
             body: body.to_string(),
             integration: None,
             invoke: None,
+            error_type: None,
         }
     }
+}
+
+/// The 403 of an `auth = "iam"` route, as API Gateway answers (a function URL answers
+/// `{"Message":"Forbidden"}`), or `None` when the signature passes.
+fn iam_denial(req: &Incoming<'_>, kind: ApiKind) -> Option<Served> {
+    let service = if kind == ApiKind::FunctionUrl {
+        "lambda"
+    } else {
+        "execute-api"
+    };
+    let verdict = crate::iam::check(
+        req.authorization,
+        req.signed,
+        SystemTime::now(),
+        REGION,
+        service,
+    );
+    let (error_type, body) = verdict.answer()?;
+    let mut s = if kind == ApiKind::FunctionUrl {
+        Served::plain(403, r#"{"Message":"Forbidden"}"#)
+    } else {
+        Served::plain(403, &body)
+    };
+    s.error_type = Some(if kind == ApiKind::FunctionUrl {
+        "AccessDeniedException"
+    } else {
+        error_type
+    });
+    Some(s)
 }
 
 /// A JSON body of roughly `bytes` bytes.
