@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use stormwatch_model::{RequestLog, RunDir, RunStatus};
 
-use crate::util::{start_sandbox_with, stormwatch_process};
+use crate::util::{http_get, start_sandbox_with, stormwatch_process};
 
 const SANDBOX: &str = r#"
 [api]
@@ -157,6 +157,20 @@ fn signed_load_passes_iam_routes_and_leaves_no_credential_behind() {
             || std::fs::read_dir(tmp.path().join("runs")).unwrap().count() == 0
     );
 
+    // An unsigned request on the wire: API Gateway's 403 with its error type (not in the
+    // counts below: the truth's 403s are compared with the unsigned run plus this one).
+    let raw = http_get(url.trim_start_matches("http://"), "/prod/items/1");
+    assert!(raw.starts_with("HTTP/1.1 403"), "{raw}");
+    assert!(
+        raw.to_ascii_lowercase()
+            .contains("x-amzn-errortype: missingauthenticationtokenexception"),
+        "{raw}"
+    );
+    assert!(
+        raw.ends_with(r#"{"message":"Missing Authentication Token"}"#),
+        "{raw}"
+    );
+
     let signed_out = run(tmp.path(), &signed, Some((AKID, SECRET, TOKEN)));
     let signed_dir = run_dir(&signed_out);
     let plain_out = run(tmp.path(), &plain, Some((AKID, SECRET, TOKEN)));
@@ -200,10 +214,10 @@ fn signed_load_passes_iam_routes_and_leaves_no_credential_behind() {
             .count()
     };
     assert_eq!(count(200, true), signed_log.records.len());
-    assert_eq!(count(403, false), plain_log.records.len());
+    assert_eq!(count(403, false), plain_log.records.len() + 1);
     assert_eq!(
         truth.len(),
-        signed_log.records.len() + plain_log.records.len()
+        signed_log.records.len() + plain_log.records.len() + 1
     );
 
     // No credential in any file of either run, nor in what the command printed.

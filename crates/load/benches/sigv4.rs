@@ -127,7 +127,7 @@ fn main() {
     };
     // STS session tokens are several hundred bytes of base64; this one is 720.
     let token =
-        "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD".repeat(13)[..720].to_string();
+        "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD".repeat(20)[..720].to_string();
     let session = Credentials {
         access_key_id: "ASIAEXAMPLEEXAMPLE12".into(),
         session_token: Some(token),

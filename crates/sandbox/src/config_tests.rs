@@ -387,3 +387,23 @@ fn telemetry_memory_defaults_hold_a_30_minute_test_at_500_per_second() {
     assert!(c.tracing.log_memory_per_group >= 900_000 * 115 * 5 / 4);
     assert!(c.tracing.trace_memory + c.tracing.log_memory_per_group <= 1_500_000_000);
 }
+
+#[test]
+fn route_auth_iam_token_and_errors() {
+    let route = |extra: &str| OK.replace("function = \"f\"", &format!("function = \"f\"\n{extra}"));
+    let c = Config::parse(Path::new("c.toml"), &route("auth = \"iam\"")).unwrap();
+    assert!(c.routes[0].iam && !c.routes[0].protected);
+    let c = Config::parse(Path::new("c.toml"), &route("auth = \"token\"")).unwrap();
+    assert!(!c.routes[0].iam && c.routes[0].protected);
+    let c = Config::parse(Path::new("c.toml"), OK).unwrap();
+    assert!(!c.routes[0].iam && !c.routes[0].protected);
+    let e = err(&route("auth = \"sigv4\""));
+    assert!(e.starts_with("c.toml:10:"), "{e}");
+    assert!(e.contains("routes[0].auth") && e.contains("`sigv4`"), "{e}");
+    let e = err(&route("protected = true\nauth = \"iam\""));
+    assert!(e.starts_with("c.toml:11:"), "{e}");
+    assert!(
+        e.contains("routes[0].auth") && e.contains("exclude each other"),
+        "{e}"
+    );
+}
