@@ -142,6 +142,11 @@ pub fn read(path: &Path, text: &str) -> Result<FileRead, ImportError> {
                     .then(|| trace_from_header(h.value.as_deref()?))
                     .flatten()
             });
+            s.request_id = crate::sample::first_request_id(
+                r.headers
+                    .iter()
+                    .filter_map(|h| Some((h.name.as_deref()?, h.value.as_deref()?))),
+            );
         } else {
             s.outcome(0, false, "");
         }
@@ -158,7 +163,7 @@ mod tests {
     fn entries_with_timings_and_headers() {
         let text = r#"{"log":{"version":"1.2","creator":{"name":"WebInspector","version":"537.36"},"entries":[
           {"startedDateTime":"2026-11-22T10:00:00.123Z","time":45.5,"request":{"method":"GET","url":"https://api.example.com/prod/orders?x=1","headers":[]},
-           "response":{"status":200,"headers":[{"name":"x-amzn-trace-id","value":"Root=1-5759e988-bd862e3fe1be46a994272793"}],"bodySize":12},
+           "response":{"status":200,"headers":[{"name":"x-amzn-trace-id","value":"Root=1-5759e988-bd862e3fe1be46a994272793"},{"name":"x-amzn-requestid","value":"c8ba2a7e-4f0b"}],"bodySize":12},
            "timings":{"blocked":1,"dns":-1,"connect":-1,"send":0.5,"wait":40,"receive":4}},
           {"startedDateTime":"2026-11-22T11:00:00.500+01:00","time":-1,"request":{"method":"POST","url":"https://api.example.com/prod/pay"},
            "response":{"status":0,"headers":[],"_error":"net::ERR_CONNECTION_REFUSED"},"timings":{"send":1,"wait":2,"receive":-1}},
@@ -168,6 +173,14 @@ mod tests {
         assert_eq!(r.samples.len(), 2);
         assert_eq!(r.samples.get(0).endpoint, "GET /prod/orders");
         assert!(r.samples.get(0).trace.is_some());
+        assert_eq!(
+            r.samples.get(0).request_id,
+            Some((
+                "c8ba2a7e-4f0b".into(),
+                stormwatch_model::request_ids::RequestIdKind::Amzn
+            ))
+        );
+        assert_eq!(r.samples.get(1).request_id, None);
         assert_eq!(
             r.samples.get(1).end_ns - r.samples.get(1).start_ns,
             3_000_000

@@ -6,6 +6,7 @@ use std::io::BufRead;
 use std::path::Path;
 
 use chrono::NaiveDateTime;
+use stormwatch_model::request_ids::{RequestIdKind, valid_request_id};
 
 use crate::file_read::FileRead;
 use crate::input::Stream;
@@ -212,6 +213,17 @@ pub fn read(
     let trace_i = ["x-amzn-trace-id", "x_amzn_trace_id", "trace_id", "traceid"]
         .iter()
         .find_map(|n| idx(n));
+    // JMeter `sample_variables` columns, named as the variable: an `x-amzn-RequestId`
+    // (REST API or function URL) or an `apigw-requestid` (HTTP API).
+    let request_id_i = [
+        ("x-amzn-requestid", RequestIdKind::Amzn),
+        ("request_id", RequestIdKind::Amzn),
+        ("requestid", RequestIdKind::Amzn),
+        ("apigw-requestid", RequestIdKind::HttpApi),
+        ("apigw_requestid", RequestIdKind::HttpApi),
+    ]
+    .into_iter()
+    .find_map(|(n, kind)| Some((idx(n)?, kind)));
     let basis_text = match basis {
         JtlTimestamp::Start => "timeStamp = sample start",
         JtlTimestamp::End => "timeStamp = sample end (start = timeStamp - elapsed)",
@@ -316,6 +328,10 @@ pub fn read(
         s.trace = trace_i
             .and_then(|i| row.get(i))
             .and_then(crate::trace_from_header);
+        s.request_id = request_id_i.and_then(|(i, kind)| {
+            let id = row.get(i)?.trim();
+            valid_request_id(id).then(|| (id.to_string(), kind))
+        });
         out.samples.push(&s);
     }
     if parents > 0 {
@@ -356,6 +372,26 @@ mod tests {
         assert_eq!(b.actor, Some(2));
         assert_eq!(b.end_ns - b.start_ns, 30_000_000);
         assert!(r.notes[0].contains("1 transaction-controller"));
+    }
+
+    #[test]
+    fn a_sample_variables_column_gives_request_ids() {
+        let text = "timeStamp,elapsed,label,responseCode,success,threadName,x-amzn-RequestId\n\
+            1700000000000,12,GET /a,200,true,T 1-1,c8ba2a7e-4f0b\n\
+            1700000000100,12,GET /a,200,true,T 1-1,\n";
+        let r = read_str(text, JtlTimestamp::Start).unwrap();
+        assert_eq!(
+            r.samples.get(0).request_id,
+            Some(("c8ba2a7e-4f0b".into(), RequestIdKind::Amzn))
+        );
+        assert_eq!(r.samples.get(1).request_id, None);
+        let text = "timeStamp,elapsed,label,responseCode,success,apigw-requestid\n\
+            1700000000000,12,GET /a,200,true,Jx1yzhXYIAMEVcQ=\n";
+        let r = read_str(text, JtlTimestamp::Start).unwrap();
+        assert_eq!(
+            r.samples.get(0).request_id,
+            Some(("Jx1yzhXYIAMEVcQ=".into(), RequestIdKind::HttpApi))
+        );
     }
 
     #[test]

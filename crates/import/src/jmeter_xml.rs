@@ -241,6 +241,7 @@ fn sample_of(o: &Open, basis: JtlTimestamp) -> Result<Sample, &'static str> {
         .and_then(|(_, n)| n.trim().parse().ok());
     s.bytes = attr("by").trim().parse().unwrap_or(0);
     s.trace = trace_from_header_block(&o.header);
+    s.request_id = crate::sample::request_id_from_header_block(&o.header);
     Ok(s)
 }
 
@@ -260,6 +261,7 @@ mod tests {
   <httpSample t="20" ts="1700000000000" s="true" lb="GET /a-0" rc="302" rm="Found" tn="Shop 1-1" dt="text"/>
   <responseHeader class="java.lang.String">HTTP/1.1 200 OK
 X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1
+x-amzn-RequestId: c8ba2a7e-4f0b
 </responseHeader>
 </httpSample>
 <sample t="300" ts="1700000001000" s="false" lb="Checkout" rc="500" rm="Number of samples in transaction : 2, number of failing samples : 1" tn="Shop 1-2" dt="">
@@ -277,6 +279,14 @@ X-Amzn-Trace-Id: Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1
             r.samples.get(0).trace,
             Some(("1-5759e988-bd862e3fe1be46a994272793".into(), true))
         );
+        assert_eq!(
+            r.samples.get(0).request_id,
+            Some((
+                "c8ba2a7e-4f0b".into(),
+                stormwatch_model::request_ids::RequestIdKind::Amzn
+            ))
+        );
+        assert_eq!(r.samples.get(1).request_id, None);
         assert_eq!(r.samples.get(2).status, 500);
         assert!(r.notes[0].contains("1 transaction-controller"));
     }

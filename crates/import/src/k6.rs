@@ -10,6 +10,7 @@ use std::path::Path;
 use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::Value;
+use stormwatch_model::request_ids::{RequestIdKind, valid_request_id};
 
 use crate::ImportError;
 use crate::file_read::FileRead;
@@ -48,6 +49,14 @@ struct Data {
 
 const TRACE_KEYS: [&str; 3] = ["trace_id", "x_amzn_trace_id", "X-Amzn-Trace-Id"];
 
+const REQUEST_ID_KEYS: [(&str, RequestIdKind); 5] = [
+    ("request_id", RequestIdKind::Amzn),
+    ("x_amzn_requestid", RequestIdKind::Amzn),
+    ("x-amzn-requestid", RequestIdKind::Amzn),
+    ("apigw_requestid", RequestIdKind::HttpApi),
+    ("apigw-requestid", RequestIdKind::HttpApi),
+];
+
 /// A request from its tags (and metadata), ending at `end_ns` after `duration_ms`.
 fn sample(tags: &dyn Fn(&str) -> Option<String>, end_ns: i64, duration_ms: f64) -> Sample {
     let method = tags("method").unwrap_or_default();
@@ -77,6 +86,12 @@ fn sample(tags: &dyn Fn(&str) -> Option<String>, end_ns: i64, duration_ms: f64) 
         .iter()
         .find_map(|k| tags(k))
         .and_then(|v| trace_from_header(&v));
+    // A tag or metadata the script set from the response (`res.headers['X-Amzn-Requestid']`).
+    s.request_id = REQUEST_ID_KEYS.iter().find_map(|(k, kind)| {
+        let id = tags(k)?;
+        let id = id.trim();
+        valid_request_id(id).then(|| (id.to_string(), *kind))
+    });
     s
 }
 
@@ -259,7 +274,7 @@ pub fn read_csv(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead, Im
 mod tests {
     use super::*;
 
-    const POINT: &str = r#"{"type":"Point","data":{"time":"2026-11-22T10:00:01.250000000+01:00","value":250,"tags":{"expected_response":"true","group":"","method":"GET","name":"http://127.0.0.1:8080/orders","proto":"HTTP/1.1","scenario":"warm","status":"200","url":"http://127.0.0.1:8080/orders"},"metadata":{"trace_id":"Root=1-5759e988-bd862e3fe1be46a994272793"}},"metric":"http_req_duration"}"#;
+    const POINT: &str = r#"{"type":"Point","data":{"time":"2026-11-22T10:00:01.250000000+01:00","value":250,"tags":{"expected_response":"true","group":"","method":"GET","name":"http://127.0.0.1:8080/orders","proto":"HTTP/1.1","scenario":"warm","status":"200","url":"http://127.0.0.1:8080/orders"},"metadata":{"trace_id":"Root=1-5759e988-bd862e3fe1be46a994272793","request_id":"c8ba2a7e-4f0b"}},"metric":"http_req_duration"}"#;
 
     #[test]
     fn json_points_end_at_their_time() {
@@ -275,6 +290,10 @@ mod tests {
         assert_eq!(s.end_ns, 1_795_338_001_250_000_000);
         assert_eq!(s.group.as_deref(), Some("warm"));
         assert!(s.trace.is_some());
+        assert_eq!(
+            s.request_id,
+            Some(("c8ba2a7e-4f0b".into(), RequestIdKind::Amzn))
+        );
     }
 
     #[test]
@@ -306,13 +325,17 @@ mod tests {
         for (ts, scale) in [("1795338001250", 1_000_000i64), ("1795338001250000000", 1)] {
             let text = format!(
                 "{CSV_HEADER}http_reqs,{ts},1,,,,true,,GET,http://h/a,HTTP/1.1,default,,200,,,http://h/a,,\n\
-                 http_req_duration,{ts},12.5,,,,true,,GET,http://h/a,HTTP/1.1,default,,200,,,http://h/a,trace_id=1-5759e988-bd862e3fe1be46a994272793,vu=3\n"
+                 http_req_duration,{ts},12.5,,,,true,,GET,http://h/a,HTTP/1.1,default,,200,,,http://h/a,trace_id=1-5759e988-bd862e3fe1be46a994272793&apigw_requestid=Jx1=,vu=3\n"
             );
             let r = read_csv(Path::new("k.csv"), Stream::text(&text)).unwrap();
             assert_eq!(r.samples.len(), 1);
             assert_eq!(r.samples.get(0).end_ns, ts.parse::<i64>().unwrap() * scale);
             assert_eq!(r.samples.get(0).actor, Some(3));
             assert!(r.samples.get(0).trace.is_some());
+            assert_eq!(
+                r.samples.get(0).request_id,
+                Some(("Jx1=".into(), RequestIdKind::HttpApi))
+            );
         }
     }
 

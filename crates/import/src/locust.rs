@@ -88,6 +88,11 @@ pub fn read_ndjson(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead,
             .iter()
             .find(|(k, _)| crate::sample::is_trace_header(k))
             .and_then(|(_, v)| trace_from_header(v.as_deref()?));
+        s.request_id = crate::sample::first_request_id(
+            l.headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str(), v.as_deref()?))),
+        );
         out.samples.push(&s);
         Ok(())
     })?;
@@ -174,12 +179,20 @@ mod tests {
     fn listener_lines() {
         let text = "{\"stormwatch_locust\":1,\"locust_version\":\"2.32.0\"}\n\
             {\"start_time\":1700000000.25,\"response_time\":12.5,\"name\":\"/orders\",\"method\":\"GET\",\"status\":200,\"exception\":null,\"user_class\":\"Buyer\",\"response_length\":10,\"headers\":{\"X-Amzn-Trace-Id\":\"Root=1-5759e988-bd862e3fe1be46a994272793\",\"x-amzn-RequestId\":null}}\n\
-            {\"start_time\":1700000000.5,\"response_time\":1,\"name\":\"/orders\",\"method\":\"GET\",\"status\":0,\"exception\":\"ConnectionRefusedError(111)\",\"user_class\":\"Buyer\",\"headers\":{}}\n\
+            {\"start_time\":1700000000.5,\"response_time\":1,\"name\":\"/orders\",\"method\":\"GET\",\"status\":0,\"exception\":\"ConnectionRefusedError(111)\",\"user_class\":\"Buyer\",\"headers\":{\"apigw-requestid\":\"Jx1=\",\"X-Amzn-RequestId\":\"7f3c9a2e-1b2c-4d5e-8f90-a1b2c3d4e5f6\"}}\n\
             {\"start_time\":17000";
         let r = read_ndjson(Path::new("l.ndjson"), Stream::text(text)).unwrap();
         assert_eq!(r.samples.len(), 2);
         assert_eq!(r.samples.get(0).start_ns, 1_700_000_000_250_000_000);
         assert!(r.samples.get(0).trace.is_some());
+        assert_eq!(r.samples.get(0).request_id, None, "a null header is no id");
+        assert_eq!(
+            r.samples.get(1).request_id,
+            Some((
+                "7f3c9a2e-1b2c-4d5e-8f90-a1b2c3d4e5f6".into(),
+                stormwatch_model::request_ids::RequestIdKind::Amzn
+            ))
+        );
         assert_eq!(
             r.samples.get(1).error,
             Some(stormwatch_model::ErrorKind::ConnectRefused)

@@ -138,6 +138,11 @@ pub fn read(path: &Path, text: &str) -> Result<FileRead, ImportError> {
                         .then(|| trace_from_header(h.value.as_deref()?))
                         .flatten()
                 });
+                s.request_id = crate::sample::first_request_id(
+                    r.header
+                        .iter()
+                        .filter_map(|h| Some((h.key.as_deref()?, h.value.as_deref()?))),
+                );
             }
             (_, Some(err)) => {
                 s.status = 0;
@@ -182,6 +187,14 @@ mod tests {
             r.samples.get(0).trace,
             Some(("1-5759e988-bd862e3fe1be46a994272793".into(), false))
         );
+        assert_eq!(
+            r.samples.get(0).request_id,
+            Some((
+                "abc".into(),
+                stormwatch_model::request_ids::RequestIdKind::Amzn
+            ))
+        );
+        assert_eq!(r.samples.get(1).request_id, None);
         assert!(r.samples.get(1).error.is_some());
         assert_eq!(r.samples.get(2).status, 0);
     }

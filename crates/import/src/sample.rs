@@ -2,6 +2,7 @@
 //! share: trace headers, error kinds from messages, skipped-line bookkeeping.
 
 use stormwatch_model::ErrorKind;
+use stormwatch_model::request_ids::{RequestIdKind, valid_request_id};
 
 /// One request as another tool recorded it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +29,9 @@ pub struct Sample {
     pub actor: Option<u32>,
     /// The X-Ray trace id from the response's `X-Amzn-Trace-Id`, and whether it was sampled.
     pub trace: Option<(String, bool)>,
+    /// The API Gateway / Lambda request id from the response's `x-amzn-RequestId` or
+    /// `apigw-requestid`, and which of the two.
+    pub request_id: Option<(String, RequestIdKind)>,
 }
 
 impl Sample {
@@ -44,6 +48,7 @@ impl Sample {
             bytes: 0,
             actor: None,
             trace: None,
+            request_id: None,
         }
     }
 
@@ -122,7 +127,66 @@ pub fn trace_from_header_block(block: &str) -> Option<(String, bool)> {
     })
 }
 
+/// The request id of a response header `name: value` when `name` is `x-amzn-RequestId`
+/// or `apigw-requestid` (any case) and the value looks like one.
+pub fn request_id_from_header(name: &str, value: &str) -> Option<(String, RequestIdKind)> {
+    let kind = RequestIdKind::of_header(name)?;
+    let value = value.trim();
+    valid_request_id(value).then(|| (value.to_string(), kind))
+}
+
+/// The request id in raw `Name: value` header lines (JMeter's `<responseHeader>`); an
+/// `x-amzn-RequestId` wins over an `apigw-requestid`.
+pub fn request_id_from_header_block(block: &str) -> Option<(String, RequestIdKind)> {
+    first_request_id(block.lines().filter_map(|line| line.split_once(':')))
+}
+
+/// The request id among `(name, value)` response headers; `x-amzn-RequestId` first.
+pub fn first_request_id<'a>(
+    headers: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Option<(String, RequestIdKind)> {
+    let mut found = None;
+    for (name, value) in headers {
+        if let Some(id) = request_id_from_header(name, value) {
+            if id.1 == RequestIdKind::Amzn {
+                return Some(id);
+            }
+            found.get_or_insert(id);
+        }
+    }
+    found
+}
+
 /// Nanoseconds of a millisecond value (float), rounded.
 pub fn ms_to_ns(ms: f64) -> i64 {
     (ms * 1e6).round() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_from_headers() {
+        assert_eq!(
+            request_id_from_header(" X-Amzn-RequestId", " c8ba2a7e-4f0b "),
+            Some(("c8ba2a7e-4f0b".into(), RequestIdKind::Amzn))
+        );
+        assert_eq!(
+            request_id_from_header("apigw-requestid", "Jx1yzhXYIAMEVcQ="),
+            Some(("Jx1yzhXYIAMEVcQ=".into(), RequestIdKind::HttpApi))
+        );
+        assert_eq!(request_id_from_header("x-amzn-requestid", ""), None);
+        assert_eq!(request_id_from_header("x-request-id", "abc"), None);
+        assert_eq!(request_id_from_header("x-amzn-requestid", "a,b"), None);
+        let block = "HTTP/1.1 200 OK\napigw-requestid: Jx1\nx-amzn-RequestId: r-9\n";
+        assert_eq!(
+            request_id_from_header_block(block),
+            Some(("r-9".into(), RequestIdKind::Amzn))
+        );
+        assert_eq!(
+            request_id_from_header_block("apigw-requestid: Jx1\n"),
+            Some(("Jx1".into(), RequestIdKind::HttpApi))
+        );
+    }
 }

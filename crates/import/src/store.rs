@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use stormwatch_model::ErrorKind;
+use stormwatch_model::request_ids::RequestIdKind;
 
 use crate::sample::Sample;
 
@@ -33,6 +34,8 @@ pub struct Row {
     /// 0: no trace id; 1: sampled; 2: not sampled.
     trace_flag: u8,
     trace: [u8; 16],
+    /// Index into [`Samples`]' request-id table, [`NONE`] when the tool recorded none.
+    request_id: u32,
 }
 
 impl Row {
@@ -93,6 +96,9 @@ pub struct Samples {
     rows: Vec<Row>,
     names: Vec<Box<str>>,
     index: HashMap<Box<str>, u32>,
+    /// Request ids (`x-amzn-RequestId` / `apigw-requestid`), in the order pushed; rows
+    /// point into it. Only requests with one cost anything.
+    request_ids: Vec<(Box<str>, RequestIdKind)>,
     /// The last id each of endpoint, flow and group interned (consecutive requests mostly
     /// repeat them, which spares the hash lookup).
     last: [u32; 3],
@@ -142,6 +148,11 @@ impl Samples {
             .as_ref()
             .and_then(|(id, sampled)| Some((if *sampled { 1 } else { 2 }, trace_bytes(id)?)))
             .unwrap_or((0, [0; 16]));
+        let request_id = s.request_id.as_ref().map_or(NONE, |(id, kind)| {
+            let i = u32::try_from(self.request_ids.len()).expect("fewer than 4 G request ids");
+            self.request_ids.push((id.as_str().into(), *kind));
+            i
+        });
         self.rows.push(Row {
             start_ns: s.start_ns,
             end_ns: s.end_ns,
@@ -154,6 +165,7 @@ impl Samples {
             error: s.error,
             trace_flag,
             trace,
+            request_id,
         });
     }
 
@@ -170,6 +182,14 @@ impl Samples {
     /// A row's phase-like group (thread group, scenario, user class).
     pub fn group(&self, r: &Row) -> Option<&str> {
         (r.group != NONE).then(|| &*self.names[r.group as usize])
+    }
+
+    /// A row's request id and the header it came from.
+    pub fn request_id(&self, r: &Row) -> Option<(&str, RequestIdKind)> {
+        (r.request_id != NONE).then(|| {
+            let (id, kind) = &self.request_ids[r.request_id as usize];
+            (&**id, *kind)
+        })
     }
 
     /// Request `i` as a [`Sample`].
@@ -189,6 +209,7 @@ impl Samples {
             bytes: r.bytes,
             actor: r.actor(),
             trace: r.trace(),
+            request_id: self.request_id(r).map(|(id, kind)| (id.to_string(), kind)),
         }
     }
 
@@ -196,11 +217,16 @@ impl Samples {
     pub fn append(&mut self, other: Self) {
         let map: Vec<u32> = other.names.iter().map(|n| self.intern(n, 0)).collect();
         let remap = |id: u32| if id == NONE { NONE } else { map[id as usize] };
+        let offset = u32::try_from(self.request_ids.len()).expect("fewer than 4 G request ids");
+        self.request_ids.extend(other.request_ids);
         self.rows.reserve(other.rows.len());
         for mut r in other.rows {
             r.endpoint = remap(r.endpoint);
             r.flow = remap(r.flow);
             r.group = remap(r.group);
+            if r.request_id != NONE {
+                r.request_id += offset;
+            }
             self.rows.push(r);
         }
     }
@@ -254,6 +280,7 @@ mod tests {
         a.error = Some(ErrorKind::UnexpectedStatus);
         a.bytes = 99;
         a.trace = Some(("1-5759e988-bd862e3fe1be46a994272793".into(), false));
+        a.request_id = Some(("c8ba2a7e-4f0b".into(), RequestIdKind::Amzn));
         let mut b = Sample::new("GET /b", 5, 6);
         b.trace = Some(("1-5759E988-BD862E3FE1BE46A994272794".into(), true));
         let samples = Samples::from(vec![a.clone(), b.clone(), a.clone()]);
@@ -262,6 +289,7 @@ mod tests {
         assert_eq!(samples.get(2), a);
         assert_eq!(samples.get(1).group, None);
         assert_eq!(samples.get(1).actor, None);
+        assert_eq!(samples.get(1).request_id, None);
         assert_eq!(
             samples.get(1).trace,
             Some(("1-5759e988-bd862e3fe1be46a994272794".into(), true))
@@ -270,12 +298,24 @@ mod tests {
 
     #[test]
     fn append_reinterns_and_retain_keeps_phased_rows() {
-        let mut x = Samples::from(vec![Sample::new("A", 1, 2), Sample::new("B", 3, 4)]);
-        let y = Samples::from(vec![Sample::new("B", 0, 1), Sample::new("C", 5, 6)]);
+        let with_id = |name: &str, start, end, id: &str| {
+            let mut s = Sample::new(name, start, end);
+            s.request_id = Some((id.into(), RequestIdKind::HttpApi));
+            s
+        };
+        let mut x = Samples::from(vec![with_id("A", 1, 2, "a"), Sample::new("B", 3, 4)]);
+        let y = Samples::from(vec![with_id("B", 0, 1, "b"), with_id("C", 5, 6, "c")]);
         x.append(y);
         x.sort();
         let names: Vec<String> = (0..x.len()).map(|i| x.get(i).endpoint).collect();
         assert_eq!(names, ["B", "A", "B", "C"]);
+        let ids: Vec<Option<String>> = (0..x.len())
+            .map(|i| x.get(i).request_id.map(|r| r.0))
+            .collect();
+        assert_eq!(
+            ids,
+            [Some("b".into()), Some("a".into()), None, Some("c".into())]
+        );
         let phases = x.retain_phased(&[Some(1), None, Some(0), None]);
         assert_eq!(phases, [1, 0]);
         assert_eq!(x.get(1).endpoint, "B");

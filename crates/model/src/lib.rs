@@ -26,6 +26,7 @@ pub mod parse;
 pub mod percentile;
 pub mod pricing;
 pub mod request;
+pub mod request_ids;
 pub mod run_dir;
 pub mod schema;
 pub mod source;

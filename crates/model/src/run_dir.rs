@@ -62,6 +62,16 @@ impl RunDir {
         self.root.join("requests")
     }
 
+    /// `request_ids.csv`: imported requests' API Gateway / Lambda request ids.
+    pub fn request_ids_path(&self) -> PathBuf {
+        self.root.join("request_ids.csv")
+    }
+
+    /// `telemetry/trace_joins.csv`: the trace ids `collect` resolved request ids to.
+    pub fn trace_joins_path(&self) -> PathBuf {
+        self.telemetry_dir().join("trace_joins.csv")
+    }
+
     /// `histograms.json`.
     pub fn histograms_path(&self) -> PathBuf {
         self.root.join("histograms.json")
