@@ -149,9 +149,14 @@ pub async fn sign_with_chain(plan: &Plan, dir: &Path) -> anyhow::Result<Option<C
         .map_err(fail)?;
     let creds = chain.resolve().await.map_err(fail)?;
     signer.set_credentials(signing_credentials(creds));
-    Ok(Some(CredentialRefresh(tokio::spawn(refresh_credentials(
-        chain, signer,
-    )))))
+    let chain = Arc::new(chain);
+    let fetch = move || {
+        let chain = Arc::clone(&chain);
+        async move { chain.resolve().await.map(signing_credentials) }
+    };
+    Ok(Some(CredentialRefresh(tokio::spawn(
+        stormwatch_load::sigv4::keep_fresh(signer, fetch),
+    ))))
 }
 
 /// Stops refreshing the signing credentials when dropped.
@@ -169,27 +174,6 @@ fn signing_credentials(c: stormwatch_telemetry::ChainCredentials) -> stormwatch_
         secret_access_key: c.secret_access_key,
         session_token: c.session_token,
         expiry: c.expiry,
-    }
-}
-
-/// Asks the chain again 5 minutes before the credentials expire (halfway for short-lived
-/// ones), until the run ends; credentials that do not expire are never asked for again.
-async fn refresh_credentials(chain: CredentialChain, signer: Arc<stormwatch_load::SigV4>) {
-    use std::time::{Duration, SystemTime};
-    while let Some(expiry) = signer.expiry() {
-        let left = expiry.duration_since(SystemTime::now()).unwrap_or_default();
-        let wait = left
-            .saturating_sub(Duration::from_secs(300))
-            .max(left / 2)
-            .max(Duration::from_secs(1));
-        tokio::time::sleep(wait).await;
-        match chain.resolve().await {
-            Ok(c) => signer.set_credentials(signing_credentials(c)),
-            Err(e) => {
-                tracing::warn!("refreshing the SigV4 signing credentials: {e}; retrying in 10 s");
-                tokio::time::sleep(Duration::from_secs(10)).await;
-            }
-        }
     }
 }
 

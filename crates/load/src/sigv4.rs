@@ -18,7 +18,7 @@
 mod canonical;
 
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use toml::Spanned;
@@ -289,6 +289,40 @@ impl SigV4 {
             v.extend_from_slice(&hex);
             header("authorization", v);
         });
+    }
+}
+
+/// Keeps `signer`'s credentials fresh until dropped (run it as a task beside the load):
+/// asks `fetch` again 5 minutes before they expire (at half their remaining life for short
+/// ones, at least 1 s apart), retrying a failed fetch every 10 s (each failure goes to the
+/// log, without secrets). Credentials without an expiry are never fetched again. Senders
+/// never wait on it: they keep signing with the current set until the new one is swapped in.
+pub async fn keep_fresh<F, Fut>(signer: Arc<SigV4>, mut fetch: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Credentials, String>>,
+{
+    while let Some(expiry) = signer.expiry() {
+        let left = expiry.duration_since(SystemTime::now()).unwrap_or_default();
+        let wait = left
+            .saturating_sub(Duration::from_secs(300))
+            .max(left / 2)
+            .max(Duration::from_secs(1));
+        tokio::time::sleep(wait).await;
+        loop {
+            match fetch().await {
+                Ok(c) => {
+                    signer.set_credentials(c);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        "refreshing the SigV4 signing credentials: {e}; retrying in 10 s"
+                    );
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                }
+            }
+        }
     }
 }
 

@@ -321,3 +321,63 @@ fn region_names() {
         assert!(!is_region(bad), "{bad}");
     }
 }
+
+/// Refreshing runs on tokio's paused clock: the waits are virtual, the expiry real.
+#[tokio::test(start_paused = true)]
+async fn credentials_are_fetched_again_before_they_expire() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let url = reqwest::Url::parse("https://h.example").unwrap();
+    let s = Arc::new(SigV4::new("execute-api", "us-east-1", &url));
+    let mut first = creds("AKIDFIRST", "one", Some("t1"));
+    first.expiry = Some(SystemTime::now() + Duration::from_secs(600));
+    s.set_credentials(first);
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = Arc::clone(&calls);
+    let fetch = move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        async move {
+            if n == 1 {
+                return Err("the chain is down".to_string());
+            }
+            let mut c = creds(&format!("AKIDFETCH{n}"), "two", Some("t2"));
+            c.expiry = Some(SystemTime::now() + Duration::from_secs(3600));
+            Ok(c)
+        }
+    };
+    let task = tokio::spawn(keep_fresh(Arc::clone(&s), fetch));
+    let akid = |s: &SigV4| {
+        let h = ours(s, "GET", "/", None, b"", SystemTime::now());
+        header(&h, "authorization")
+            .split(['=', '/'])
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    };
+    // 5 minutes before the expiry (600 s away): not yet.
+    tokio::time::sleep(Duration::from_secs(290)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(akid(&s), "AKIDFIRST");
+    // At 300 s the chain fails; the old set stays in use; 10 s later the retry succeeds.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(akid(&s), "AKIDFIRST");
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(akid(&s), "AKIDFETCH2");
+    // The new set expires in an hour: nothing more for 50 minutes.
+    tokio::time::sleep(Duration::from_secs(3000)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    task.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn keys_without_expiry_are_never_fetched_again() {
+    let url = reqwest::Url::parse("https://h.example").unwrap();
+    let s = Arc::new(SigV4::new("lambda", "us-east-1", &url));
+    s.set_credentials(creds("AKIDLONG", "k", None));
+    let fetch = || async { Err::<Credentials, _>("must not be asked".to_string()) };
+    // Returns at once: no expiry to wait for.
+    tokio::time::timeout(Duration::from_secs(1), keep_fresh(s, fetch))
+        .await
+        .unwrap();
+}
