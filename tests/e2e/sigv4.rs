@@ -285,6 +285,12 @@ fn scenario_auth_errors_name_the_line_and_field() {
             "missing",
         ),
         (r#"auth = { }"#, 3, "target.auth", "sigv4"),
+        (
+            "auth = { sigv4 = { service = \"lambda\", region = \"us-east-1\" } }\nheaders = { X-Amz-Date = \"x\" }",
+            4,
+            "target.headers.X-Amz-Date",
+            "set by SigV4 signing",
+        ),
     ] {
         let path = scenario(tmp.path(), "http://127.0.0.1:9", auth);
         let out = stormwatch_process("http://127.0.0.1:9", tmp.path())

@@ -171,7 +171,7 @@ impl Plan {
                 .map_err(|m| err(Some(v.span().start), &format!("target.headers.{k}"), m))?;
             headers.push((k.clone(), t));
         }
-        let sigv4 = crate::sigv4::check_auth(raw.target.auth.as_ref(), &base_url, &headers, &err)?;
+        let sigv4 = crate::sigv4::check_auth(&raw, &base_url, &err)?;
         let dur = |v: &Option<toml::Spanned<String>>, field: &str, default: Duration| {
             v.as_ref().map_or(Ok(default), |s| {
                 parse_duration(s.get_ref()).map_err(|m| err(Some(s.span().start), field, m))

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use crate::scenario::RawAuth;
+use crate::scenario::RawScenario;
 
 pub use canonical::{canonical_path, canonical_query};
 
@@ -370,19 +370,18 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 }
 
 /// Checks `[target] auth` into a signer (without credentials). `err(offset, field,
-/// message)` builds the scenario error; `headers` are the target's header names, which may
-/// not set what signing sets.
+/// message)` builds the scenario error. No header of the target or of a step may set what
+/// signing sets.
 pub(crate) fn check_auth(
-    raw: Option<&Spanned<RawAuth>>,
+    raw: &RawScenario,
     base_url: &reqwest::Url,
-    headers: &[(String, crate::template::Template)],
     err: &dyn Fn(Option<usize>, &str, String) -> crate::LoadError,
 ) -> Result<Option<Arc<SigV4>>, crate::LoadError> {
-    let Some(raw) = raw else {
+    let Some(auth) = &raw.target.auth else {
         return Ok(None);
     };
-    let at = Some(raw.span().start);
-    let Some(s) = &raw.get_ref().sigv4 else {
+    let at = Some(auth.span().start);
+    let Some(s) = &auth.get_ref().sigv4 else {
         return Err(err(
             at,
             "target.auth",
@@ -426,12 +425,32 @@ pub(crate) fn check_auth(
     if base_url.host_str().is_none_or(str::is_empty) {
         return Err(err(at, "target.url", "signing needs a host".into()));
     }
-    for (name, _) in headers {
-        let lower = name.to_ascii_lowercase();
-        if ["authorization", "x-amz-date", "x-amz-security-token"].contains(&lower.as_str()) {
+    let mut headers: Vec<(String, &str, &Spanned<String>)> = raw
+        .target
+        .headers
+        .iter()
+        .map(|(k, v)| (format!("target.headers.{k}"), k.as_str(), v))
+        .collect();
+    for (fi, flow) in raw.flows.iter().enumerate() {
+        let flow = flow.get_ref();
+        for (kind, steps) in [("on_start", &flow.on_start), ("steps", &flow.steps)] {
+            for (si, step) in steps.iter().enumerate() {
+                headers.extend(step.get_ref().headers.iter().map(|(k, v)| {
+                    (
+                        format!("flows[{fi}].{kind}[{si}].headers.{k}"),
+                        k.as_str(),
+                        v,
+                    )
+                }));
+            }
+        }
+    }
+    for (field, name, value) in headers {
+        let name = name.to_ascii_lowercase();
+        if ["authorization", "x-amz-date", "x-amz-security-token"].contains(&name.as_str()) {
             return Err(err(
-                at,
-                &format!("target.headers.{name}"),
+                Some(value.span().start),
+                &field,
                 "set by SigV4 signing (`target.auth`): remove the header".into(),
             ));
         }

@@ -381,3 +381,42 @@ async fn keys_without_expiry_are_never_fetched_again() {
         .await
         .unwrap();
 }
+
+#[test]
+fn scenario_auth_is_checked_with_file_line_and_field() {
+    let parse = |auth: &str, step_headers: &str| {
+        let text = format!(
+            "[target]\nurl = \"https://abc.execute-api.eu-west-1.amazonaws.com/prod\"\n{auth}\n\
+             [[flows]]\nname = \"f\"\n[[flows.steps]]\npath = \"/a\"\n\
+             [[flows.steps]]\npath = \"/b\"\n{step_headers}\n\
+             [[phases]]\nname = \"p\"\nmodel = \"open\"\nrate = 1\nduration = \"1s\"\n"
+        );
+        crate::Plan::parse(std::path::Path::new("s.toml"), &text, &[], None, &|_| None)
+    };
+    let auth = "auth = { sigv4 = { service = \"execute-api\", region = \"eu-west-1\" } }";
+    let plan = parse(auth, "").unwrap();
+    let s = plan.sigv4.as_ref().unwrap();
+    assert_eq!((s.service(), s.region()), ("execute-api", "eu-west-1"));
+    assert!(!s.has_credentials());
+    assert!(parse("", "").unwrap().sigv4.is_none());
+    for (auth, headers, want) in [
+        (
+            auth,
+            "headers = { Authorization = \"Bearer x\" }",
+            "s.toml:10: flows[0].steps[1].headers.Authorization: set by SigV4 signing",
+        ),
+        (
+            "auth = { sigv4 = { region = \"eu-west-1\" } }",
+            "",
+            "s.toml:3: target.auth.sigv4.service: missing",
+        ),
+        (
+            "auth = { sigv4 = { service = \"execute-api\", region = \"eu-west-1\", extra = 1 } }",
+            "",
+            "s.toml:3: toml: unknown field `extra`",
+        ),
+    ] {
+        let e = parse(auth, headers).unwrap_err().to_string();
+        assert!(e.starts_with(want), "{e}");
+    }
+}
