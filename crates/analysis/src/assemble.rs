@@ -49,6 +49,9 @@ pub fn assemble(inputs: &RunInputs, parts: Parts) -> AnalysisReport {
     if let Some(source) = &m.source {
         notes.extend(source.analysis_notes());
     }
+    if let Some(joins) = &inputs.request_id_joins {
+        notes.push(joins.note());
+    }
     if inputs.server.is_empty() {
         notes.push(
             "no CloudWatch metrics (run `stormwatch collect` first for server-side causes)".into(),

@@ -10,10 +10,12 @@ use std::sync::Arc;
 
 use polars::prelude::*;
 use stormwatch_model::request::REQUEST_COLUMNS;
+use stormwatch_model::request_ids::RequestIdKind;
 use stormwatch_model::{HistogramFile, RequestLog, RunDir, RunManifest, Span};
 
 use crate::AnalysisError;
 use crate::client_events::ClientEvents;
+use crate::id_joins::{IdJoins, Joined, RequestIdJoins};
 use crate::server::ServerSeries;
 use stormwatch_model::parquet;
 
@@ -40,6 +42,9 @@ pub struct RunInputs {
     pub server: ServerSeries,
     /// X-Ray spans (empty when `collect` has not run or tracing was off).
     pub spans: Vec<Span>,
+    /// Imported requests known by request id (`request_ids.csv`) and how they joined
+    /// their traces (`telemetry/trace_joins.csv`); `None` when the run has none.
+    pub request_id_joins: Option<RequestIdJoins>,
 }
 
 /// The distinct values of a string column, each replaced in the frame by its code (its index
@@ -149,9 +154,19 @@ impl RunInputs {
         } else {
             Vec::new()
         };
-        let requests = read_requests(&run.requests_dir(), !spans.is_empty())?;
+        let ids = IdJoins::read(run)?;
+        let (requests, joins) = read_requests_joined(&run.requests_dir(), !spans.is_empty(), &ids)?;
         let histograms = run.read_histograms()?;
         let mut inputs = Self::new(manifest, requests, histograms)?;
+        inputs.request_id_joins = joins.map(|(mut j, joined)| {
+            let traced: std::collections::HashSet<&str> =
+                spans.iter().map(|s| s.trace_id.as_str()).collect();
+            j.joined_with_spans = joined
+                .iter()
+                .filter(|t| traced.contains(t.as_str()))
+                .count();
+            j
+        });
         inputs.spans = spans;
         let metrics = run.metrics_path();
         if metrics.is_file() {
@@ -231,6 +246,7 @@ impl RunInputs {
             histograms,
             server: ServerSeries::default(),
             spans: Vec::new(),
+            request_id_joins: None,
         })
     }
 }
@@ -262,6 +278,33 @@ impl RunInputs {
 /// `part-*.csv` under `dir` into one frame (one chunk per segment), endpoints and errors
 /// encoded.
 pub fn read_requests(dir: &Path, with_trace_ids: bool) -> Result<Requests, AnalysisError> {
+    read_requests_joined(dir, with_trace_ids, &IdJoins::default()).map(|r| r.0)
+}
+
+/// [`read_requests`], with the trace ids `collect` joined by request id filled in where a
+/// record has none (when `with_trace_ids`), and what came of the joins (`None` when the run
+/// has no request ids): the counts and the joined trace ids.
+pub fn read_requests_joined(
+    dir: &Path,
+    with_trace_ids: bool,
+    ids: &IdJoins,
+) -> Result<(Requests, Option<Joined>), AnalysisError> {
+    let mut joins = (!ids.kinds.is_empty()).then(|| {
+        let mut j = RequestIdJoins {
+            collected: ids.collected,
+            ..RequestIdJoins::default()
+        };
+        if !with_trace_ids {
+            // The log's trace ids are not read: every request with an id counts.
+            j.untraced_with_id = ids.kinds.len();
+            j.http_api = ids
+                .kinds
+                .values()
+                .filter(|k| **k == RequestIdKind::HttpApi)
+                .count();
+        }
+        (j, Vec::new())
+    });
     let schema = Arc::new(request_schema());
     let mut columns: Vec<PlSmallStr> = ANALYZED_COLUMNS.iter().map(|c| (*c).into()).collect();
     if with_trace_ids {
@@ -328,6 +371,10 @@ pub fn read_requests(dir: &Path, with_trace_ids: bool) -> Result<Requests, Analy
         let first_line = 1 + usize::from(has_header);
         let df = keep_good_rows(df, &mut seen, &name, first_line, &mut skipped)
             .and_then(|mut df| {
+                if with_trace_ids && let Some((j, joined)) = joins.as_mut() {
+                    ids.fill(&mut df, j, joined)?;
+                }
+                let mut df = df.drop("sequence")?;
                 endpoints.encode(&mut df, "endpoint")?;
                 errors.encode(&mut df, "error")?;
                 Ok(df)
@@ -344,26 +391,28 @@ pub fn read_requests(dir: &Path, with_trace_ids: bool) -> Result<Requests, Analy
             .encode(&mut empty, "endpoint")
             .and_then(|()| errors.encode(&mut empty, "error"))
             .map_err(AnalysisError::query("encoding request columns"))?;
-        return Ok(Requests {
+        let requests = Requests {
             frame: empty.drop("sequence").unwrap_or_default(),
             endpoints,
             errors,
             torn_lines: torn,
             skipped,
-        });
+        };
+        return Ok((requests, joins));
     };
     // Segments stay separate chunks: rechunking would hold every column twice at once.
     for df in frames {
         all.vstack_mut_owned(df)
             .map_err(AnalysisError::query("joining request segments"))?;
     }
-    Ok(Requests {
+    let requests = Requests {
         frame: all,
         endpoints,
         errors,
         torn_lines: torn,
         skipped,
-    })
+    };
+    Ok((requests, joins))
 }
 
 /// The sequence numbers read so far: a bitset for the engine's dense numbering, a set for
@@ -395,6 +444,7 @@ impl SeenSequences {
 
 /// Keeps the rows of one segment that have every field the analysis needs and a sequence
 /// number not seen before; says in `skipped` what was dropped, with file and line numbers.
+/// `sequence` stays (the caller drops it).
 fn keep_good_rows(
     df: DataFrame,
     seen: &mut SeenSequences,
@@ -438,10 +488,9 @@ fn keep_good_rows(
             "{name}: {duplicated} record(s) repeat an earlier sequence number and were counted once"
         ));
     }
-    let df = if malformed.is_empty() && duplicated == 0 {
-        df
+    if malformed.is_empty() && duplicated == 0 {
+        Ok(df)
     } else {
-        df.filter(&keep)?
-    };
-    df.drop("sequence")
+        df.filter(&keep)
+    }
 }

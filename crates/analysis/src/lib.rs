@@ -12,6 +12,7 @@ mod coldstarts_account;
 pub mod coldstarts_summary;
 mod detect;
 pub mod error;
+mod id_joins;
 mod inputs;
 mod outcome;
 mod phase_stats;
@@ -23,7 +24,8 @@ mod traces;
 use stormwatch_model::{AnalysisReport, RunDir};
 
 pub use crate::error::AnalysisError;
-pub use crate::inputs::{Dictionary, Requests, RunInputs, read_requests};
+pub use crate::id_joins::{IdJoins, RequestIdJoins};
+pub use crate::inputs::{Dictionary, Requests, RunInputs, read_requests, read_requests_joined};
 
 /// Analyzes the run in `run`.
 pub fn analyze(run: &RunDir) -> Result<AnalysisReport, AnalysisError> {

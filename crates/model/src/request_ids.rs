@@ -146,13 +146,12 @@ fn bad(path: &Path, line: usize, field: &str, message: impl Into<String>) -> Mod
     }
 }
 
+/// A checked data line: line number, sequence, the fields after the sequence.
+type Line = (usize, u64, Vec<String>);
+
 /// The data lines of a CSV file with exactly `header`, split into `fields.len()` fields and
 /// checked: a sequence number first, a request id second. `None` when the file is absent.
-fn read_lines(
-    path: &Path,
-    header: &str,
-    fields: &[&str],
-) -> Result<Option<Vec<(usize, u64, Vec<String>)>>, ModelError> {
+fn read_lines(path: &Path, header: &str, fields: &[&str]) -> Result<Option<Vec<Line>>, ModelError> {
     let text = match fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -48,6 +48,8 @@ pub struct Reply {
     pub trace_header: String,
     /// `x-amzn-ErrorType` of a gateway response (an `iam` route's 403s).
     pub error_type: Option<&'static str>,
+    /// The request-id header and its value (`x-amzn-RequestId` / `apigw-requestid`).
+    pub request_id: Option<(&'static str, String)>,
 }
 
 struct Bucket {
@@ -290,6 +292,7 @@ impl App {
             body: r#"{"message":"Internal server error"}"#.into(),
             trace_header: String::new(),
             error_type: None,
+            request_id: None,
         })
     }
 
@@ -328,6 +331,7 @@ impl App {
             cold: false,
             env_id: None,
             request_id: None,
+            response_request_id: String::new(),
             init_ms: None,
             handler_ms: None,
             throttled_by: None,
@@ -364,6 +368,12 @@ impl App {
             )
             .await;
         let finish = SystemTime::now();
+        // Drawn from a generator of its own: the request's other draws repeat with --seed.
+        let mut id_rng =
+            fastrand::Rng::with_seed(self.seed ^ seq.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let (id_header, response_id) =
+            trace::response_request_id(kind, truth.request_id.as_deref(), &mut id_rng);
+        truth.response_request_id = response_id;
         self.api_metrics(arrival, served.status, start.elapsed(), served.integration);
         if let Some(ctx) = &traced
             && let Some(doc) = stage_segment(
@@ -384,6 +394,7 @@ impl App {
                         .invoke
                         .zip(truth.function.as_deref())
                         .map(|((s, e, st), f)| (s, e, f, st)),
+                    request_id: &truth.response_request_id,
                 },
             )
         {
@@ -398,6 +409,7 @@ impl App {
             body: served.body,
             trace_header: format!("Root={}", truth.trace_id),
             error_type: served.error_type,
+            request_id: Some((id_header, truth.response_request_id.clone())),
         }
     }
 

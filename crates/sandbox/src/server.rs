@@ -59,25 +59,22 @@ pub async fn serve(
 }
 
 async fn respond(app: &Arc<App>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let trace = header("x-amzn-trace-id").map(str::to_owned);
-    let authorization = header(hyper::header::AUTHORIZATION.as_str()).map(str::to_owned);
-    let (method, path) = (
-        req.method().as_str().to_owned(),
-        req.uri().path().to_owned(),
-    );
+    let (head, body) = req.into_parts();
+    let header = |name| head.headers.get(name).and_then(|v| v.to_str().ok());
+    let trace = header("x-amzn-trace-id");
+    let authorization = header(hyper::header::AUTHORIZATION.as_str());
     // Only a SigV4-signed request is captured whole (headers, body) for an `iam` route's
-    // signature check; every other request keeps its lean path.
-    let signed = match &authorization {
-        Some(a) if a.starts_with("AWS4-") => Some(signed_parts(req).await),
+    // signature check; every other request keeps its lean path (its body is not read).
+    let signed = match authorization {
+        Some(a) if a.starts_with("AWS4-") => Some(signed_parts(&head, body).await),
         _ => None,
     };
     let reply = app
         .handle(
-            &method,
-            &path,
-            trace.as_deref(),
-            authorization.as_deref(),
+            head.method.as_str(),
+            head.uri.path(),
+            trace,
+            authorization,
             signed,
         )
         .await;
@@ -91,6 +88,11 @@ async fn respond(app: &Arc<App>, req: Request<Incoming>) -> Response<Full<Bytes>
     );
     if let Ok(v) = hyper::header::HeaderValue::from_str(&reply.trace_header) {
         h.insert("x-amzn-trace-id", v);
+    }
+    if let Some((name, id)) = &reply.request_id
+        && let Ok(v) = hyper::header::HeaderValue::from_str(id)
+    {
+        h.insert(*name, v);
     }
     if let Some(kind) = reply.error_type {
         h.insert(
@@ -106,9 +108,8 @@ async fn respond(app: &Arc<App>, req: Request<Incoming>) -> Response<Full<Bytes>
 const MAX_SIGNED_BODY: usize = 10 << 20;
 
 /// The method, raw path and query, headers and body of a signed request.
-async fn signed_parts(req: Request<Incoming>) -> SignedParts {
+async fn signed_parts(head: &hyper::http::request::Parts, body: Incoming) -> SignedParts {
     use http_body_util::BodyExt;
-    let (head, body) = req.into_parts();
     let headers = head
         .headers
         .iter()

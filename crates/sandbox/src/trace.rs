@@ -49,6 +49,45 @@ pub fn new_root(at: SystemTime, rng: &mut fastrand::Rng) -> String {
     )
 }
 
+/// The request-id response header of an API front and its value: a REST API answers its own
+/// request id (a UUID) in `x-amzn-RequestId`, an HTTP API its own (`Jx1yzhXYIAMEVcQ=`-like)
+/// in `apigw-requestid`, a function URL the Lambda request id in `x-amzn-RequestId` (`lambda`,
+/// or a fresh one when no invocation ran). The gateway ids come from `rng`.
+pub fn response_request_id(
+    kind: crate::config_raw::ApiKind,
+    lambda: Option<&str>,
+    rng: &mut fastrand::Rng,
+) -> (&'static str, String) {
+    use crate::config_raw::ApiKind;
+    // UUID v4 form: version nibble 4, variant bits 10.
+    let uuid = |rng: &mut fastrand::Rng| {
+        let v = rng.u128(..) & !(0xf << 76) & !(0x3 << 62) | (0x4 << 76) | (0x2 << 62);
+        let hex = format!("{v:032x}");
+        [
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..],
+        ]
+        .join("-")
+    };
+    match kind {
+        ApiKind::Rest => ("x-amzn-requestid", uuid(rng)),
+        ApiKind::Http => {
+            const B64: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            let mut id: String = (0..15).map(|_| char::from(B64[rng.usize(..64)])).collect();
+            id.push('=');
+            ("apigw-requestid", id)
+        }
+        ApiKind::FunctionUrl => (
+            "x-amzn-requestid",
+            lambda.map_or_else(|| uuid(rng), str::to_string),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +104,32 @@ mod tests {
         let id = new_root(UNIX_EPOCH, &mut fastrand::Rng::with_seed(1));
         assert_eq!(id.len(), 35);
         assert!(id.starts_with("1-00000000-"));
+    }
+
+    #[test]
+    fn each_front_answers_its_request_id_header() {
+        use crate::config_raw::ApiKind;
+        let mut rng = fastrand::Rng::with_seed(7);
+        let (name, id) = response_request_id(ApiKind::Rest, Some("lambda-id"), &mut rng);
+        assert_eq!(name, "x-amzn-requestid");
+        assert_eq!(id.len(), 36);
+        assert_eq!(
+            (&id[14..15], &id[8..9], &id[13..14]),
+            ("4", "-", "-"),
+            "{id}"
+        );
+        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
+        assert_ne!(id, "lambda-id", "a REST API answers its own id");
+        let (name, id) = response_request_id(ApiKind::Http, Some("lambda-id"), &mut rng);
+        assert_eq!(name, "apigw-requestid");
+        assert!(id.len() == 16 && id.ends_with('='), "{id}");
+        let (name, id) = response_request_id(ApiKind::FunctionUrl, Some("lambda-id"), &mut rng);
+        assert_eq!((name, id.as_str()), ("x-amzn-requestid", "lambda-id"));
+        assert_eq!(
+            response_request_id(ApiKind::FunctionUrl, None, &mut rng)
+                .1
+                .len(),
+            36
+        );
     }
 }

@@ -45,6 +45,10 @@ pub struct Truth {
     pub env_id: Option<String>,
     /// Lambda request id (the `RequestId` of the START/END/REPORT lines).
     pub request_id: Option<String>,
+    /// The request id the front answered: `x-amzn-RequestId` of a REST API (its own id,
+    /// also the stage segment's `aws.api_gateway.request_id`) or of a function URL (the
+    /// Lambda request id), `apigw-requestid` of an HTTP API.
+    pub response_request_id: String,
     /// Init duration in milliseconds (cold starts only).
     pub init_ms: Option<f64>,
     /// Handler duration in milliseconds.

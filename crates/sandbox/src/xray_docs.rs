@@ -139,6 +139,8 @@ pub struct StageSpan<'a> {
     pub status: u16,
     /// The Lambda integration call, when one was made: start, end, function, Invoke status.
     pub invoke: Option<(SystemTime, SystemTime, &'a str, u16)>,
+    /// The API Gateway request id answered in `x-amzn-RequestId`.
+    pub request_id: &'a str,
 }
 
 /// The REST stage segment (`AWS::ApiGateway::Stage`), JSON.
@@ -157,7 +159,12 @@ pub fn stage_segment(ctx: &TraceCtx, s: &StageSpan<'_>) -> Option<String> {
             "request": {"url": format!("https://{}.execute-api.{REGION}.amazonaws.com{}", api.name, s.path), "method": s.method},
             "response": {"status": s.status},
         },
-        "aws": {"api_id": api.name, "stage": api.stage, "resource_path": s.resource.unwrap_or(s.path), "account_id": ACCOUNT},
+        // `api_gateway` as AWS documents the stage segment ("Understanding X-Ray traces for
+        // REST APIs"): the request id is the one the client got in `x-amzn-RequestId`.
+        "aws": {
+            "api_id": api.name, "stage": api.stage, "resource_path": s.resource.unwrap_or(s.path), "account_id": ACCOUNT,
+            "api_gateway": {"account_id": ACCOUNT, "rest_api_id": api.name, "stage": api.stage, "request_id": s.request_id},
+        },
         "annotations": {},
         "metadata": {},
     });

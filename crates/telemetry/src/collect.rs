@@ -9,12 +9,13 @@
 //! `describe` what is printed.
 
 mod describe;
+mod joins;
 mod output;
 mod poll;
 mod report_lines;
 mod traces;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +35,7 @@ use crate::target::CollectTarget;
 use report_lines::Lines;
 
 pub use crate::trace_selection::TraceSelection;
+pub use joins::JoinReport;
 pub use output::{CollectSummary, CostReport, MetricsReport, WindowReport, read_metrics};
 
 /// Data for a window that ended less than this long ago may still be arriving.
@@ -177,7 +179,12 @@ pub async fn collect(
         // REPORT lines comes first, and BatchGetTraces runs while the rest is read.
         let with_logs = opts.logs && !prepared.target.resources.functions.is_empty();
         let logs_pacer = Arc::new(Pacer::new(opts.logs_tps));
-        let (cold_tx, cold_rx) = tokio::sync::oneshot::channel::<HashSet<String>>();
+        // The cold starts' trace ids, and Lambda request id → trace id of every REPORT line
+        // when the run has requests known by request id (then the trace choice waits for
+        // the full read, so those requests' traces count as the run's own).
+        let (cold_tx, cold_rx) =
+            tokio::sync::oneshot::channel::<(HashSet<String>, HashMap<String, String>)>();
+        let by_request_id = !prepared.target.id_requests.is_empty();
         // Boxed: three futures side by side would make every caller's future large.
         let (polled, logs_got, traced) = tokio::join!(
             Box::pin(poll::poll_metrics(
@@ -185,7 +192,7 @@ pub async fn collect(
             )),
             Box::pin(async {
                 if !with_logs {
-                    let _ = cold_tx.send(HashSet::new());
+                    let _ = cold_tx.send((HashSet::new(), HashMap::new()));
                     return Ok::<_, TelemetryError>(None);
                 }
                 let mut lookup = None;
@@ -201,8 +208,10 @@ pub async fn collect(
                     )
                     .await;
                     lookup = Some(l);
-                    if let (Some(ids), Some(tx)) = (ids, cold_tx.take()) {
-                        let _ = tx.send(ids);
+                    if let Some(ids) = ids.filter(|_| !by_request_id)
+                        && let Some(tx) = cold_tx.take()
+                    {
+                        let _ = tx.send((ids, HashMap::new()));
                     }
                 }
                 let (lines, mut r) = report_lines::fetch_report_lines(
@@ -216,7 +225,12 @@ pub async fn collect(
                 )
                 .await?;
                 if let Some(tx) = cold_tx {
-                    let _ = tx.send(report_lines::cold_trace_ids(&lines));
+                    let by_report = if by_request_id {
+                        joins::report_line_traces(&lines)
+                    } else {
+                        HashMap::new()
+                    };
+                    let _ = tx.send((report_lines::cold_trace_ids(&lines), by_report));
                 }
                 r.cold_lookup = lookup;
                 Ok(Some((lines, r)))
@@ -228,10 +242,17 @@ pub async fn collect(
                 let scanned = traces::scan(&clients, &stats, &prepared, &windows, opts).await?;
                 // The sender is dropped unsent only when reading the logs failed, which
                 // fails the collection anyway.
-                let cold = cold_rx.await.unwrap_or_default();
-                traces::fetch(&clients, &stats, &prepared, opts, scanned, &cold)
-                    .await
-                    .map(Some)
+                let (cold, by_report) = cold_rx.await.unwrap_or_default();
+                traces::fetch(
+                    &clients,
+                    &stats,
+                    &prepared,
+                    opts,
+                    scanned,
+                    (&cold, &by_report),
+                )
+                .await
+                .map(Some)
             })
         );
         let polled = polled?;
@@ -239,10 +260,17 @@ pub async fn collect(
             Some((lines, r)) => (lines, Some(r)),
             None => (Vec::new(), None),
         };
-        let (mut spans, xray_report): (Vec<Span>, _) = match traced? {
-            Some((s, r)) => (s, Some(r)),
-            None => (Vec::new(), None),
+        let (mut spans, xray_report, by_segment): (Vec<Span>, _, _) = match traced? {
+            Some((s, r, j)) => (s, Some(r), j),
+            None => (Vec::new(), None, HashMap::new()),
         };
+        let trace_joins = by_request_id.then(|| {
+            joins::join(
+                &prepared.target.id_requests,
+                &by_segment,
+                &joins::report_line_traces(&report_lines),
+            )
+        });
         let trace_offsets = traces::trace_start_offsets(&spans, &prepared.target.sent_traces);
         report_lines::add_untraced(report_lines, &mut spans);
 
@@ -274,7 +302,14 @@ pub async fn collect(
             clock_skew: skew::estimate(&stats.skew_samples(), &trace_offsets),
             spans: spans.len(),
             cost,
+            trace_joins: trace_joins.as_ref().map(|j| j.1.clone()),
         };
+        if let Some((joins, _)) = &trace_joins {
+            stormwatch_model::request_ids::write_trace_joins(
+                &prepared.target.out.trace_joins_path(),
+                joins,
+            )?;
+        }
         output::write(&prepared.target.out, opts, &polled.points, &spans, &summary)?;
         Ok(summary)
     }

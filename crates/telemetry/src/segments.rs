@@ -227,6 +227,26 @@ pub fn function_resource_arn(document: &str) -> Option<String> {
     text(&doc, "resource_arn").filter(|a| !a.is_empty())
 }
 
+/// The API Gateway request id of a REST stage segment (`AWS::ApiGateway::Stage`):
+/// `aws.api_gateway.request_id`, the id the API answered in `x-amzn-RequestId`. `None` for
+/// other documents (skipped without parsing unless they mention `api_gateway`).
+pub fn api_gateway_request_id(document: &str) -> Option<String> {
+    if !document.contains("api_gateway") {
+        return None;
+    }
+    let doc = serde_json::from_str::<Value>(document).ok()?;
+    if text(&doc, "origin").as_deref() != Some("AWS::ApiGateway::Stage") {
+        return None;
+    }
+    doc.get("aws")?
+        .get("api_gateway")?
+        .get("request_id")?
+        .as_str()
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,5 +369,20 @@ mod tests {
         assert_eq!(spans[1].kind, SpanKind::Other);
         assert!(spans[1].throttle, "the flag is kept");
         assert!(spans.iter().all(|s| s.kind != SpanKind::Downstream));
+    }
+
+    #[test]
+    fn stage_segments_name_their_request_id() {
+        // The shape of AWS's API Gateway X-Ray documentation.
+        let stage = r#"{"id":"a","trace_id":"1-5759e988-bd862e3fe1be46a994272793","name":"api/prod","origin":"AWS::ApiGateway::Stage","start_time":1,"end_time":2,
+            "aws":{"api_gateway":{"account_id":"123412341234","rest_api_id":"xxxxxx","stage":"prod","request_id":"c8ba2a7e-4f0b"}}}"#;
+        assert_eq!(
+            api_gateway_request_id(stage).as_deref(),
+            Some("c8ba2a7e-4f0b")
+        );
+        let lambda = stage.replace("AWS::ApiGateway::Stage", "AWS::Lambda");
+        assert_eq!(api_gateway_request_id(&lambda), None);
+        assert_eq!(api_gateway_request_id(&function_doc("Init")), None);
+        assert_eq!(api_gateway_request_id("{\"api_gateway\":"), None);
     }
 }

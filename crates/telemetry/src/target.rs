@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use stormwatch_model::request::FailedOrSlow;
+use stormwatch_model::request_ids::{RequestIdKind, read_request_ids};
 use stormwatch_model::{
     AwsResources, PhaseWindow, RequestLog, RequestRecord, RunDir, RunStatus, UnixNanos,
 };
@@ -54,6 +55,20 @@ pub struct SentTrace {
     pub failed_or_slow: bool,
 }
 
+/// An imported request known by its API Gateway / Lambda request id but not its trace id
+/// (`request_ids.csv`): what `collect` resolves to a trace id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdRequest {
+    /// Its `sequence` in the request log.
+    pub sequence: u64,
+    /// The request id.
+    pub request_id: String,
+    /// The header it came from.
+    pub kind: RequestIdKind,
+    /// What the request was, as a traced one would be described once its trace is known.
+    pub sent: SentTrace,
+}
+
 /// Everything `collect` needs to know before it touches the network.
 #[derive(Clone, Debug)]
 pub struct CollectTarget {
@@ -65,6 +80,8 @@ pub struct CollectTarget {
     pub windows: Vec<NamedWindow>,
     /// Sampled X-Ray trace ids we sent, with what each request was.
     pub sent_traces: HashMap<String, SentTrace>,
+    /// Requests known by request id only (imported runs with `request_ids.csv`).
+    pub id_requests: Vec<IdRequest>,
     /// The run's answered requests (`None` without a run): what the functions' logs hold.
     pub answered_requests: Option<usize>,
     /// Where `telemetry/` goes.
@@ -132,6 +149,27 @@ impl CollectTarget {
                 .iter()
                 .map(|r| ((r.phase, r.endpoint.as_str()), r.status, ms(r))),
         );
+        let ids = read_request_ids(&run.request_ids_path())?.unwrap_or_default();
+        let by_sequence: HashMap<u64, &RequestRecord> =
+            records.iter().map(|r| (r.sequence, r)).collect();
+        // A request whose trace id is known joins by it already.
+        let id_requests = ids
+            .into_iter()
+            .filter_map(|i| {
+                let r = by_sequence.get(&i.sequence)?;
+                (r.trace_id.is_none() && r.status != 0).then(|| IdRequest {
+                    sequence: i.sequence,
+                    request_id: i.request_id,
+                    kind: i.kind,
+                    sent: SentTrace {
+                        sent: r.sent,
+                        phase: r.phase,
+                        failed_or_slow: rule.test(&(r.phase, r.endpoint.as_str()), r.status, ms(r)),
+                        endpoint: r.endpoint.clone(),
+                    },
+                })
+            })
+            .collect();
         let mut sent_traces = HashMap::new();
         for r in &records {
             if r.sampled
@@ -155,6 +193,7 @@ impl CollectTarget {
             windows,
             answered_requests: Some(records.iter().filter(|r| r.status != 0).count()),
             sent_traces,
+            id_requests,
             out: run,
         })
     }
@@ -180,6 +219,7 @@ impl CollectTarget {
                 window,
             }],
             sent_traces: HashMap::new(),
+            id_requests: Vec::new(),
             answered_requests: None,
             out: RunDir::new(out),
         })

@@ -3,7 +3,7 @@
 //! absorbed), plus `GetTraceSummaries` over the windows (chunked) for traces we did not
 //! start. Segment documents go through the lenient parser in [`crate::segments`].
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use stormwatch_model::{PhaseWindow, Span};
 use crate::aws::ApiStats;
 use crate::error::{Api, TelemetryError};
 use crate::pacing::{Pacer, paced};
-use crate::segments::{ParseStats, parse_document};
+use crate::segments::{ParseStats, api_gateway_request_id, parse_document};
 use crate::trace_selection::TraceSelection;
 
 /// Most ids one `BatchGetTraces` call takes.
@@ -73,20 +73,28 @@ struct Shared {
     error: Option<TelemetryError>,
 }
 
-/// Fetches the segments of `ids` and parses them.
-pub async fn fetch_traces(
+/// Fetches the segments of `ids` and parses them. With `request_ids`, notes there the API
+/// Gateway request id of every REST stage segment (`aws.api_gateway.request_id`) → its
+/// trace id.
+pub async fn fetch_traces<S: std::hash::BuildHasher>(
     client: &aws_sdk_xray::Client,
     pacer: &Arc<Pacer>,
     stats: &Arc<ApiStats>,
     ids: &[String],
     concurrency: usize,
     report: &mut XrayReport,
+    mut request_ids: Option<&mut HashMap<String, String, S>>,
 ) -> Result<Vec<Span>, TelemetryError> {
     let documents = fetch_documents(client, pacer, stats, ids, concurrency, report).await?;
     let mut spans = Vec::new();
     for (trace, docs) in &documents {
         for d in docs {
             parse_document(trace, d, &mut spans, &mut report.parse);
+            if let Some(map) = request_ids.as_deref_mut()
+                && let Some(id) = api_gateway_request_id(d)
+            {
+                map.insert(id, trace.clone());
+            }
         }
     }
     Ok(spans)

@@ -90,6 +90,10 @@ pub struct CollectSummary {
     pub spans: usize,
     /// What was requested from AWS and what it costs at list prices.
     pub cost: CostReport,
+    /// Imported requests known by request id: how many joined their trace, and how
+    /// (`telemetry/trace_joins.csv` holds the pairs). Absent when the run has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_joins: Option<super::JoinReport>,
 }
 
 /// AWS usage of one collection and its estimated cost.

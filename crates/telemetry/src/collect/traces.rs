@@ -3,8 +3,11 @@
 //! of our traces within `--max-traces`, then `BatchGetTraces` for both ([`fetch`]); and the
 //! send-to-segment offsets the clock-skew estimate needs.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+
+use stormwatch_model::request_ids::RequestIdKind;
 
 use stormwatch_model::{PhaseWindow, Span, SpanKind};
 
@@ -12,7 +15,7 @@ use super::{CollectOptions, Prepared};
 use crate::TelemetryError;
 use crate::aws;
 use crate::pacing::Pacer;
-use crate::target::SentTrace;
+use crate::target::{CollectTarget, SentTrace};
 use crate::trace_selection;
 use crate::xray::{self, XrayOptions, XrayReport};
 
@@ -59,28 +62,40 @@ pub(super) async fn scan(
 }
 
 /// Our traces chosen within `--max-traces` (`cold`: the trace ids REPORT lines say
-/// cold-started) and the others of the windows, as spans.
+/// cold-started; `by_report`: Lambda request id → trace id from REPORT lines, which makes
+/// the traces of requests known by a function URL's request id ours too) and the others of
+/// the windows, as spans; with the API Gateway request id → trace id of every stage segment
+/// fetched when the run has requests known by request id.
 pub(super) async fn fetch(
     clients: &aws::AwsClients,
     stats: &Arc<aws::ApiStats>,
     prepared: &Prepared,
     opts: &CollectOptions,
     scanned: Scanned,
-    cold: &HashSet<String>,
-) -> Result<(Vec<Span>, XrayReport), TelemetryError> {
+    (cold, by_report): (&HashSet<String>, &HashMap<String, String>),
+) -> Result<(Vec<Span>, XrayReport, HashMap<String, String>), TelemetryError> {
     let Scanned {
         summaries,
         mut report,
         pacer,
     } = scanned;
-    let (chosen, selection) = trace_selection::select(
-        &prepared.target.sent_traces,
-        &summaries.flagged,
-        cold,
-        opts.max_traces,
-    );
+    let target = &prepared.target;
+    let joined = joined_by_report(target, by_report);
+    let sent = if joined.is_empty() {
+        Cow::Borrowed(&target.sent_traces)
+    } else {
+        let mut all = target.sent_traces.clone();
+        for (trace, t) in joined {
+            all.entry(trace).or_insert(t);
+        }
+        Cow::Owned(all)
+    };
+    let (chosen, selection) =
+        trace_selection::select(&sent, &summaries.flagged, cold, opts.max_traces);
     report.selection = selection;
     report.requested = chosen.len();
+    let mut by_segment = HashMap::new();
+    let note = !target.id_requests.is_empty();
     let mut spans = xray::fetch_traces(
         &clients.xray,
         &pacer,
@@ -88,9 +103,16 @@ pub(super) async fn fetch(
         &chosen,
         opts.xray_concurrency,
         &mut report,
+        note.then_some(&mut by_segment),
     )
     .await?;
-    if !summaries.others.is_empty() {
+    // Traces made ours by a REPORT line are not fetched twice.
+    let others: Vec<String> = summaries
+        .others
+        .into_iter()
+        .filter(|id| !sent.contains_key(id))
+        .collect();
+    if !others.is_empty() {
         // Counted apart: `found`/`not_found` describe our own traces only.
         let mut other_report = XrayReport::default();
         spans.extend(
@@ -98,9 +120,10 @@ pub(super) async fn fetch(
                 &clients.xray,
                 &pacer,
                 stats,
-                &summaries.others,
+                &others,
                 opts.xray_concurrency,
                 &mut other_report,
+                note.then_some(&mut by_segment),
             )
             .await?,
         );
@@ -110,7 +133,21 @@ pub(super) async fn fetch(
         report.parse.malformed_subsegments += other_report.parse.malformed_subsegments;
         report.parse.cold_starts += other_report.parse.cold_starts;
     }
-    Ok((spans, report))
+    Ok((spans, report, by_segment))
+}
+
+/// The requests known by an `x-amzn-RequestId` that a REPORT line pairs with a trace id,
+/// as traced requests of the run (trace id → what the request was).
+fn joined_by_report(
+    target: &CollectTarget,
+    by_report: &HashMap<String, String>,
+) -> Vec<(String, SentTrace)> {
+    target
+        .id_requests
+        .iter()
+        .filter(|r| r.kind == RequestIdKind::Amzn)
+        .filter_map(|r| Some((by_report.get(&r.request_id)?.clone(), r.sent.clone())))
+        .collect()
 }
 
 /// API Gateway segment start − our send time (ms), per traced request of ours.
