@@ -68,6 +68,9 @@ pub enum LoadError {
 impl LoadError {
     /// Whether the user's input (scenario, flags) is at fault rather than the machine.
     pub fn is_input(&self) -> bool {
-        matches!(self, Self::Scenario { .. } | Self::BadOverride(_))
+        matches!(
+            self,
+            Self::Scenario { .. } | Self::BadOverride(_) | Self::NoCredentials { .. }
+        )
     }
 }
