@@ -13,6 +13,7 @@ mod diagnosis;
 mod distributed;
 mod examples;
 mod import;
+mod import_joins;
 mod run;
 mod runs_list;
 mod sandbox;
