@@ -83,7 +83,14 @@ pub async fn send(
         for (k, v) in &step.query {
             q.append_pair(k, &v.render(ctx));
         }
-        q.finish()
+        let q = q.finish();
+        // Signed: a space as `%20`, never `+`, which a verifier may read as a literal plus
+        // (the serializer writes a real `+` as `%2B`, so every `+` here is a space).
+        if plan.sigv4.is_some() && q.contains('+') {
+            q.replace('+', "%20")
+        } else {
+            q
+        }
     });
     let query = join_query(plan.base_url.query(), step_query);
     let body = step
