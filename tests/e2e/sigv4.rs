@@ -304,3 +304,30 @@ fn scenario_auth_errors_name_the_line_and_field() {
         assert!(err.contains(&want) && err.contains(says), "{auth}: {err}");
     }
 }
+
+#[test]
+fn function_urls_take_lambda_signatures_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = SANDBOX.replace("kind = \"rest\"", "kind = \"function_url\"");
+    let s = start_sandbox_with(&config, 7, None);
+    let mut statuses = Vec::new();
+    for service in ["lambda", "execute-api"] {
+        let dir = tmp.path().join(service);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = scenario(
+            &dir,
+            &s.sandbox.api_url,
+            &format!("auth = {{ sigv4 = {{ service = \"{service}\", region = \"us-east-1\" }} }}"),
+        );
+        let out = run(&dir, &path, Some((AKID, SECRET, TOKEN)));
+        let log = RequestLog::read(&run_dir(&out).requests_dir()).unwrap();
+        assert!(!log.records.is_empty());
+        let mut seen: Vec<u16> = log.records.iter().map(|r| r.status).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        statuses.push(seen);
+    }
+    s.runtime.block_on(s.sandbox.stop()).unwrap();
+    // Scoped to `lambda`: every request passes; to `execute-api`: the wrong service, 403.
+    assert_eq!(statuses, vec![vec![200], vec![403]]);
+}
