@@ -125,7 +125,11 @@ fn truth_traces(path: &Path) -> HashMap<String, String> {
 
 /// Sends `N` requests to a sandbox of `kind`, imports them, collects and analyzes.
 /// Returns the run, the ground truth by request id and the sent requests.
-fn run_case(tmp: &Path, kind: &str) -> (RunDir, HashMap<String, String>, Vec<Sent>) {
+fn run_case(
+    tmp: &Path,
+    kind: &str,
+    collect_flags: &[&str],
+) -> (RunDir, HashMap<String, String>, Vec<Sent>) {
     let truth = tmp.join("truth.jsonl");
     let Running { runtime, sandbox } = start_sandbox_with(&config(kind), 5, Some(&truth));
     let sent = send(&sandbox.api_url);
@@ -147,13 +151,24 @@ fn run_case(tmp: &Path, kind: &str) -> (RunDir, HashMap<String, String>, Vec<Sen
         String::from_utf8_lossy(&out.stderr)
     );
     let dir = RunDir::new(stdout.lines().last().unwrap().trim());
-    stormwatch(&sandbox.api_url, tmp)
+    let collected = stormwatch(&sandbox.api_url, tmp)
         .arg("collect")
         .arg(dir.root())
         .arg("--no-metrics")
+        .args(collect_flags)
         .timeout(Duration::from_secs(120))
         .assert()
-        .success();
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let collected = String::from_utf8(collected).unwrap();
+    assert!(
+        collected.contains(&format!(
+            "request ids: {N} imported requests known by request id only:"
+        )),
+        "{collected}"
+    );
     stormwatch(&sandbox.api_url, tmp)
         .arg("analyze")
         .arg(dir.root())
@@ -165,29 +180,20 @@ fn run_case(tmp: &Path, kind: &str) -> (RunDir, HashMap<String, String>, Vec<Sen
     (dir, truth_traces(&truth), sent)
 }
 
-fn collect_joins(dir: &RunDir) -> serde_json::Value {
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.collect_path()).unwrap()).unwrap();
-    summary["trace_joins"].clone()
+fn collect_json(dir: &RunDir) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.collect_path()).unwrap()).unwrap()
 }
 
-/// Every request joined exactly the trace the ground truth gave its request id, through
-/// `via`; the analysis uses them (its waterfall counts every request as traced) and says so.
-fn every_request_gets_its_own_trace(kind: &str, via: JoinVia) {
-    let tmp = tempfile::tempdir().unwrap();
-    let (dir, truth, sent) = run_case(tmp.path(), kind);
-    assert!(sent.iter().all(|s| s.status == 200));
+fn collect_joins(dir: &RunDir) -> serde_json::Value {
+    collect_json(dir)["trace_joins"].clone()
+}
+
+/// Each join is the trace the ground truth gave the request's id; `N` of them, all
+/// through `via`, no two the same.
+fn joins_match_the_truth(dir: &RunDir, truth: &HashMap<String, String>, via: JoinVia) {
     let ids = read_request_ids(&dir.request_ids_path()).unwrap().unwrap();
-    assert_eq!(ids.len(), N);
-    // The ids the import kept are the ones the responses carried, in order.
-    let answered: Vec<&str> = sent
-        .iter()
-        .map(|s| s.headers["x-amzn-requestid"].as_str())
-        .collect();
-    let imported: Vec<&str> = ids.iter().map(|r| r.request_id.as_str()).collect();
-    assert_eq!(imported, answered);
     let joins = read_trace_joins(&dir.trace_joins_path()).unwrap().unwrap();
-    assert_eq!(joins.len(), N, "{:?}", collect_joins(&dir));
+    assert_eq!(joins.len(), N, "{:?}", collect_joins(dir));
     let by_sequence: HashMap<u64, &str> = ids
         .iter()
         .map(|r| (r.sequence, r.request_id.as_str()))
@@ -201,6 +207,24 @@ fn every_request_gets_its_own_trace(kind: &str, via: JoinVia) {
         traces.insert(j.trace_id.clone());
     }
     assert_eq!(traces.len(), N, "no two requests share a trace");
+}
+
+/// Every request joined exactly the trace the ground truth gave its request id, through
+/// `via`; the analysis uses them (its waterfall counts every request as traced) and says so.
+fn every_request_gets_its_own_trace(kind: &str, via: JoinVia) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, truth, sent) = run_case(tmp.path(), kind, &[]);
+    assert!(sent.iter().all(|s| s.status == 200));
+    let ids = read_request_ids(&dir.request_ids_path()).unwrap().unwrap();
+    assert_eq!(ids.len(), N);
+    // The ids the import kept are the ones the responses carried, in order.
+    let answered: Vec<&str> = sent
+        .iter()
+        .map(|s| s.headers["x-amzn-requestid"].as_str())
+        .collect();
+    let imported: Vec<&str> = ids.iter().map(|r| r.request_id.as_str()).collect();
+    assert_eq!(imported, answered);
+    joins_match_the_truth(&dir, &truth, via);
     let counts = collect_joins(&dir);
     assert_eq!(counts["requests"], N);
     assert_eq!(counts["unresolved"], 0);
@@ -227,10 +251,24 @@ fn function_url_request_ids_join_their_traces_through_report_lines() {
     every_request_gets_its_own_trace("function_url", JoinVia::ReportLine);
 }
 
+/// Requests joined through REPORT lines are the run's own traced requests: they share
+/// `--max-traces` (and are not fetched again as traces the run did not start).
+#[test]
+fn report_line_joins_compete_within_max_traces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, truth, _) = run_case(tmp.path(), "function_url", &["--max-traces", "5"]);
+    joins_match_the_truth(&dir, &truth, JoinVia::ReportLine);
+    let xray = &collect_json(&dir)["xray"];
+    assert_eq!(xray["selection"]["traced_requests"], N);
+    assert_eq!(xray["requested"], 5);
+    assert_eq!(xray["found"], 5);
+    assert_eq!(xray["other_traces"], 0);
+}
+
 #[test]
 fn http_api_request_ids_join_nothing_and_the_note_says_why() {
     let tmp = tempfile::tempdir().unwrap();
-    let (dir, truth, sent) = run_case(tmp.path(), "http");
+    let (dir, truth, sent) = run_case(tmp.path(), "http", &[]);
     assert!(
         sent.iter()
             .all(|s| !s.headers.contains_key("x-amzn-requestid"))

@@ -187,6 +187,8 @@ impl RunDir {
             self.histograms_path(),
             self.metrics_path(),
             self.spans_path(),
+            self.request_ids_path(),
+            self.trace_joins_path(),
         ];
         if let Ok(entries) = fs::read_dir(self.requests_dir()) {
             inputs.extend(entries.filter_map(Result::ok).map(|e| e.path()));

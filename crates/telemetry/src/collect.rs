@@ -197,7 +197,9 @@ pub async fn collect(
                 }
                 let mut lookup = None;
                 let mut cold_tx = Some(cold_tx);
-                if opts.xray {
+                // With requests known by request id the choice waits for every REPORT
+                // line anyway (they carry the cold ones too): no read ahead.
+                if opts.xray && !by_request_id {
                     let (ids, l) = report_lines::cold_trace_ids_ahead(
                         &clients,
                         &stats,
@@ -208,9 +210,7 @@ pub async fn collect(
                     )
                     .await;
                     lookup = Some(l);
-                    if let Some(ids) = ids.filter(|_| !by_request_id)
-                        && let Some(tx) = cold_tx.take()
-                    {
+                    if let (Some(ids), Some(tx)) = (ids, cold_tx.take()) {
                         let _ = tx.send((ids, HashMap::new()));
                     }
                 }

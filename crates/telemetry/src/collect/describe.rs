@@ -216,6 +216,22 @@ impl CollectSummary {
                 );
             }
         }
+        if let Some(j) = &self.trace_joins {
+            let _ = writeln!(
+                s,
+                "request ids: {} imported requests known by request id only: {} joined via API Gateway stage segments, {} via REPORT lines, {} HTTP API ids (no X-Ray trace carries them), {} unresolved{}",
+                j.requests,
+                j.joined_by_apigw_segment,
+                j.joined_by_report_line,
+                j.http_api,
+                j.unresolved,
+                if j.unresolved_examples.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (e.g. {})", j.unresolved_examples.join(", "))
+                }
+            );
+        }
         let u = &self.cost.usage;
         let _ = writeln!(
             s,

@@ -112,6 +112,7 @@ pub(super) async fn fetch(
         .into_iter()
         .filter(|id| !sent.contains_key(id))
         .collect();
+    report.other_traces = others.len();
     if !others.is_empty() {
         // Counted apart: `found`/`not_found` describe our own traces only.
         let mut other_report = XrayReport::default();
