@@ -284,7 +284,7 @@ fn scenario_auth_errors_name_the_line_and_field() {
             "target.auth.sigv4.region",
             "missing",
         ),
-        (r#"auth = { }"#, 3, "target.auth", "sigv4"),
+        ("auth = { }", 3, "target.auth", "sigv4"),
         (
             "auth = { sigv4 = { service = \"lambda\", region = \"us-east-1\" } }\nheaders = { X-Amz-Date = \"x\" }",
             4,
