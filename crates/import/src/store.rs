@@ -90,6 +90,45 @@ fn trace_bytes(root: &str) -> Option<[u8; 16]> {
     Some(out)
 }
 
+/// Request ids packed end to end in one string, with their ends and kinds: a few bytes
+/// beyond the id's own per request, where a `String` each would cost 40 more.
+#[derive(Debug, Default)]
+struct RequestIds {
+    text: String,
+    ends: Vec<u64>,
+    kinds: Vec<RequestIdKind>,
+}
+
+impl RequestIds {
+    fn len(&self) -> u32 {
+        u32::try_from(self.ends.len()).expect("fewer than 4 G request ids")
+    }
+
+    /// Adds one; returns its index.
+    fn push(&mut self, id: &str, kind: RequestIdKind) -> u32 {
+        let i = self.len();
+        self.text.push_str(id);
+        self.ends.push(self.text.len() as u64);
+        self.kinds.push(kind);
+        i
+    }
+
+    fn get(&self, i: usize) -> (&str, RequestIdKind) {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        (&self.text[start..self.ends[i] as usize], self.kinds[i])
+    }
+
+    /// Adds all of `other`'s; returns the index its first now has.
+    fn append(&mut self, other: &Self) -> u32 {
+        let first = self.len();
+        let base = self.text.len() as u64;
+        self.text.push_str(&other.text);
+        self.ends.extend(other.ends.iter().map(|e| e + base));
+        self.kinds.extend_from_slice(&other.kinds);
+        first
+    }
+}
+
 /// Requests as rows, with the table of names their ids point into.
 #[derive(Debug, Default)]
 pub struct Samples {
@@ -97,8 +136,8 @@ pub struct Samples {
     names: Vec<Box<str>>,
     index: HashMap<Box<str>, u32>,
     /// Request ids (`x-amzn-RequestId` / `apigw-requestid`), in the order pushed; rows
-    /// point into it. Only requests with one cost anything.
-    request_ids: Vec<(Box<str>, RequestIdKind)>,
+    /// point into it. Only requests with one cost anything (the id's bytes and 9 more).
+    request_ids: RequestIds,
     /// The last id each of endpoint, flow and group interned (consecutive requests mostly
     /// repeat them, which spares the hash lookup).
     last: [u32; 3],
@@ -148,11 +187,10 @@ impl Samples {
             .as_ref()
             .and_then(|(id, sampled)| Some((if *sampled { 1 } else { 2 }, trace_bytes(id)?)))
             .unwrap_or((0, [0; 16]));
-        let request_id = s.request_id.as_ref().map_or(NONE, |(id, kind)| {
-            let i = u32::try_from(self.request_ids.len()).expect("fewer than 4 G request ids");
-            self.request_ids.push((id.as_str().into(), *kind));
-            i
-        });
+        let request_id = s
+            .request_id
+            .as_ref()
+            .map_or(NONE, |(id, kind)| self.request_ids.push(id, *kind));
         self.rows.push(Row {
             start_ns: s.start_ns,
             end_ns: s.end_ns,
@@ -186,10 +224,7 @@ impl Samples {
 
     /// A row's request id and the header it came from.
     pub fn request_id(&self, r: &Row) -> Option<(&str, RequestIdKind)> {
-        (r.request_id != NONE).then(|| {
-            let (id, kind) = &self.request_ids[r.request_id as usize];
-            (&**id, *kind)
-        })
+        (r.request_id != NONE).then(|| self.request_ids.get(r.request_id as usize))
     }
 
     /// Request `i` as a [`Sample`].
@@ -217,8 +252,7 @@ impl Samples {
     pub fn append(&mut self, other: Self) {
         let map: Vec<u32> = other.names.iter().map(|n| self.intern(n, 0)).collect();
         let remap = |id: u32| if id == NONE { NONE } else { map[id as usize] };
-        let offset = u32::try_from(self.request_ids.len()).expect("fewer than 4 G request ids");
-        self.request_ids.extend(other.request_ids);
+        let offset = self.request_ids.append(&other.request_ids);
         self.rows.reserve(other.rows.len());
         for mut r in other.rows {
             r.endpoint = remap(r.endpoint);
