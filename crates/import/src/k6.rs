@@ -49,14 +49,11 @@ struct Data {
 
 const TRACE_KEYS: [&str; 3] = ["trace_id", "x_amzn_trace_id", "X-Amzn-Trace-Id"];
 
-const REQUEST_ID_KEYS: [(&str, RequestIdKind); 5] = [
+/// Two keys only: each is a hash lookup in the tags and the metadata of every point.
+const REQUEST_ID_KEYS: [(&str, RequestIdKind); 2] = [
     ("request_id", RequestIdKind::Amzn),
-    ("x_amzn_requestid", RequestIdKind::Amzn),
-    ("x-amzn-requestid", RequestIdKind::Amzn),
     ("apigw_requestid", RequestIdKind::HttpApi),
-    ("apigw-requestid", RequestIdKind::HttpApi),
 ];
-
 /// A request from its tags (and metadata), ending at `end_ns` after `duration_ms`.
 fn sample(tags: &dyn Fn(&str) -> Option<String>, end_ns: i64, duration_ms: f64) -> Sample {
     let method = tags("method").unwrap_or_default();

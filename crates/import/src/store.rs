@@ -95,7 +95,8 @@ fn trace_bytes(root: &str) -> Option<[u8; 16]> {
 #[derive(Debug, Default)]
 struct RequestIds {
     text: String,
-    ends: Vec<u64>,
+    /// End of each id in `text` (4 bytes: `text` stays under 4 GiB, ~100 M ids).
+    ends: Vec<u32>,
     kinds: Vec<RequestIdKind>,
 }
 
@@ -108,7 +109,8 @@ impl RequestIds {
     fn push(&mut self, id: &str, kind: RequestIdKind) -> u32 {
         let i = self.len();
         self.text.push_str(id);
-        self.ends.push(self.text.len() as u64);
+        self.ends
+            .push(u32::try_from(self.text.len()).expect("request ids under 4 GiB in all"));
         self.kinds.push(kind);
         i
     }
@@ -121,7 +123,7 @@ impl RequestIds {
     /// Adds all of `other`'s; returns the index its first now has.
     fn append(&mut self, other: &Self) -> u32 {
         let first = self.len();
-        let base = self.text.len() as u64;
+        let base = u32::try_from(self.text.len()).expect("request ids under 4 GiB in all");
         self.text.push_str(&other.text);
         self.ends.extend(other.ends.iter().map(|e| e + base));
         self.kinds.extend_from_slice(&other.kinds);

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
 use stormwatch_model::percentile::percentile_of_sorted;
-use stormwatch_model::request_ids::{RequestIdRecord, write_request_ids};
+use stormwatch_model::request_ids::RequestIdWriter;
 use stormwatch_model::run_dir::write_json_atomic;
 use stormwatch_model::{
     AwsResources, EncodedHistogram, HistogramEntry, HistogramFile, MANIFEST_SCHEMA_VERSION, Phase,
@@ -39,17 +39,19 @@ pub fn write_run(
     let mut log = RequestLogWriter::create(dir.requests_dir())?;
     let mut stats: BTreeMap<(u32, &str), Histogram<u64>> = BTreeMap::new();
     let samples = &imported.samples;
-    let mut request_ids = Vec::new();
+    // Created at the first request with an id: a run without any has no file.
+    let mut request_ids: Option<RequestIdWriter> = None;
     for (i, (s, phase)) in samples.rows().iter().zip(&imported.phase_of).enumerate() {
         let start = UnixNanos(s.start_ns);
         let endpoint = samples.endpoint(s);
         let trace = s.trace();
         if let Some((id, kind)) = samples.request_id(s) {
-            request_ids.push(RequestIdRecord {
-                sequence: i as u64 + 1,
-                request_id: id.to_string(),
-                kind,
-            });
+            if request_ids.is_none() {
+                request_ids = Some(RequestIdWriter::create(&dir.request_ids_path())?);
+            }
+            if let Some(w) = request_ids.as_mut() {
+                w.append(i as u64 + 1, id, kind)?;
+            }
         }
         log.append(&RequestRecord {
             sequence: i as u64 + 1,
@@ -75,8 +77,8 @@ pub fn write_run(
             .saturating_record(micros);
     }
     log.finish()?;
-    if !request_ids.is_empty() {
-        write_request_ids(&dir.request_ids_path(), &request_ids)?;
+    if let Some(w) = request_ids {
+        w.finish()?;
     }
     let mut file = HistogramFile::new();
     for ((phase, endpoint), h) in &stats {

@@ -9,7 +9,8 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::Path;
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
 
 use crate::ModelError;
 
@@ -108,15 +109,56 @@ fn write_text(path: &Path, text: &str) -> Result<(), ModelError> {
     fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
 }
 
+/// Writes `request_ids.csv` a line at a time (millions of imported requests need not be
+/// held twice), into a temporary file renamed by [`RequestIdWriter::finish`].
+pub struct RequestIdWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    out: BufWriter<fs::File>,
+}
+
+impl RequestIdWriter {
+    /// Creates the temporary file and writes the header.
+    pub fn create(path: &Path) -> Result<Self, ModelError> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| ModelError::io(parent, e))?;
+        }
+        let tmp = path.with_extension("csv.tmp");
+        let file = fs::File::create(&tmp).map_err(|e| ModelError::io(&tmp, e))?;
+        let mut out = BufWriter::new(file);
+        writeln!(out, "{REQUEST_IDS_HEADER}").map_err(|e| ModelError::io(&tmp, e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp,
+            out,
+        })
+    }
+
+    /// Adds one line (`request_id` must pass [`valid_request_id`]).
+    pub fn append(
+        &mut self,
+        sequence: u64,
+        request_id: &str,
+        kind: RequestIdKind,
+    ) -> Result<(), ModelError> {
+        writeln!(self.out, "{sequence},{request_id},{}", kind.as_str())
+            .map_err(|e| ModelError::io(&self.tmp, e))
+    }
+
+    /// Flushes and renames the file into place.
+    pub fn finish(mut self) -> Result<(), ModelError> {
+        self.out.flush().map_err(|e| ModelError::io(&self.tmp, e))?;
+        fs::rename(&self.tmp, &self.path).map_err(|e| ModelError::io(&self.path, e))
+    }
+}
+
 /// Writes `request_ids.csv`.
 pub fn write_request_ids(path: &Path, records: &[RequestIdRecord]) -> Result<(), ModelError> {
-    let mut text = String::with_capacity(64 * (records.len() + 1));
-    text.push_str(REQUEST_IDS_HEADER);
-    text.push('\n');
+    let mut w = RequestIdWriter::create(path)?;
     for r in records {
-        let _ = writeln!(text, "{},{},{}", r.sequence, r.request_id, r.kind.as_str());
+        w.append(r.sequence, &r.request_id, r.kind)?;
     }
-    write_text(path, &text)
+    w.finish()
 }
 
 /// Writes `telemetry/trace_joins.csv`.
