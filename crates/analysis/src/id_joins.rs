@@ -134,3 +134,72 @@ impl IdJoins {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_note_says_how_many_joined_and_why_the_others_did_not() {
+        let j = RequestIdJoins {
+            untraced_with_id: 10,
+            http_api: 2,
+            joined: 5,
+            joined_with_spans: 4,
+            collected: true,
+        };
+        assert_eq!(
+            j.note(),
+            "10 imported request(s) had a request id but no trace id: 5 joined their X-Ray trace \
+             by request id; 1 of those traces were not fetched (beyond --max-traces, or expired); \
+             2 are HTTP API ids (apigw-requestid), which no trace carries: X-Ray traces REST APIs \
+             only; 3 could not be joined: their trace was not sampled, or was not among the \
+             traces fetched (--max-other-traces), or lies outside the windows"
+        );
+        let before_collect = RequestIdJoins {
+            untraced_with_id: 3,
+            collected: false,
+            ..RequestIdJoins::default()
+        };
+        assert!(
+            before_collect
+                .note()
+                .ends_with("run `stormwatch collect` to join them to their X-Ray traces"),
+            "{}",
+            before_collect.note()
+        );
+    }
+
+    #[test]
+    fn null_trace_ids_are_filled_from_the_joins_and_counted() {
+        let ids = IdJoins {
+            kinds: [
+                (1, RequestIdKind::Amzn),
+                (2, RequestIdKind::Amzn),
+                (3, RequestIdKind::HttpApi),
+                (4, RequestIdKind::Amzn),
+            ]
+            .into(),
+            traces: [(2, "1-b".to_string()), (4, "1-d".to_string())].into(),
+            collected: true,
+        };
+        let mut df = df!(
+            "sequence" => [1u64, 2, 3, 4, 5],
+            "trace_id" => [Some("1-a"), None, None, Some("1-x"), None],
+        )
+        .unwrap();
+        let (mut out, mut joined) = (RequestIdJoins::default(), Vec::new());
+        ids.fill(&mut df, &mut out, &mut joined).unwrap();
+        let traces: Vec<Option<&str>> = df
+            .column("trace_id")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
+        // 1 and 4 kept the trace id they had; 2 joined; 3 is an HTTP API id; 5 has no id.
+        assert_eq!(traces, [Some("1-a"), Some("1-b"), None, Some("1-x"), None]);
+        assert_eq!(joined, ["1-b"]);
+        assert_eq!((out.untraced_with_id, out.http_api, out.joined), (2, 1, 1));
+    }
+}

@@ -252,6 +252,12 @@ impl Samples {
 
     /// Moves `other`'s requests to the end of these, their names re-interned.
     pub fn append(&mut self, other: Self) {
+        // Into an empty store (a single input file, the common case) the rows move as
+        // they are: copying them would hold every request twice at the peak.
+        if self.rows.is_empty() && self.names.is_empty() && self.request_ids.ends.is_empty() {
+            *self = other;
+            return;
+        }
         let map: Vec<u32> = other.names.iter().map(|n| self.intern(n, 0)).collect();
         let remap = |id: u32| if id == NONE { NONE } else { map[id as usize] };
         let offset = self.request_ids.append(&other.request_ids);
@@ -352,6 +358,10 @@ mod tests {
             ids,
             [Some("b".into()), Some("a".into()), None, Some("c".into())]
         );
+        let mut empty = Samples::default();
+        empty.append(Samples::from(vec![with_id("D", 7, 8, "d")]));
+        assert_eq!(empty.get(0).request_id.map(|r| r.0).as_deref(), Some("d"));
+        assert_eq!(empty.get(0).endpoint, "D");
         let phases = x.retain_phased(&[Some(1), None, Some(0), None]);
         assert_eq!(phases, [1, 0]);
         assert_eq!(x.get(1).endpoint, "B");
