@@ -9,7 +9,11 @@ on 127.0.0.1, each run with the JTL settings of one output, against routes of it
   response's X-Amzn-Trace-Id as a column (`sample_variables=trace_id`, filled by the plan's
   Regular Expression Extractor);
 - `xml`: JTL XML with the response headers (`output_format=xml`, `responseHeaders=true`);
-- `plain`: JTL CSV as JMeter 2.13 writes it by default: no header line.
+- `plain`: JTL CSV as JMeter 2.13 writes it by default: no header line;
+- `ids`: JTL CSV with a header and the response's x-amzn-RequestId as a column
+  (`sample_variables=request_id`) but no trace id: `collect` joins each request to its trace
+  through the stage segment's `aws.api_gateway.request_id`, checked against the ground
+  truth's `response_request_id` → `trace_id`.
 
 The plan's two thread groups, `warm` and `burst` (a Transaction Controller `checkout` around
 two requests), start at absolute times after the sandbox is ready, so JMeter's start-up time
@@ -61,6 +65,7 @@ RUNS = {
     "xml": ("xml.jtl", ["jmeter.save.saveservice.output_format=xml",
                         "jmeter.save.saveservice.responseHeaders=true"]),
     "plain": ("plain.jtl", []),
+    "ids": ("ids.jtl", ["jmeter.save.saveservice.print_field_names=true", "sample_variables=request_id"]),
 }
 # JMeter 2.13's CSV columns with its default jmeter.properties (CSVSaveService's order with
 # the fields saved by default; no failureMessage, sentBytes, URL, IdleTime or Connect).
@@ -165,16 +170,18 @@ def jtl_samples(path, run):
             trace = next((trace_root(line.split(":", 1)[1]) for line in header.splitlines()
                           if line.lower().startswith("x-amzn-trace-id:")), None)
             rows.append(dict(ts=e.get("ts"), elapsed=e.get("t"), label=e.get("lb"), thread=e.get("tn"),
-                             dt=e.get("dt"), message=e.get("rm"), success=e.get("s"), trace=trace))
+                             dt=e.get("dt"), message=e.get("rm"), success=e.get("s"), trace=trace,
+                             request_id=None))
     else:
         with open(path, newline="") as f:
             reader = csv.reader(f)
-            names = next(reader) if run == "csv" else PLAIN_COLUMNS
+            names = next(reader) if run in ("csv", "ids") else PLAIN_COLUMNS
             for r in reader:
                 d = dict(zip(names, r))
                 rows.append(dict(ts=d["timeStamp"], elapsed=d["elapsed"], label=d["label"],
                                  thread=d["threadName"], dt=d["dataType"], message=d["responseMessage"],
-                                 success=d["success"], trace=trace_root(d.get("trace_id"))))
+                                 success=d["success"], trace=trace_root(d.get("trace_id")),
+                                 request_id=d.get("request_id")))
     requests, parents = [], 0
     for r in rows:
         if r["dt"] == "" and r["message"].startswith(TRANSACTION):
@@ -182,7 +189,7 @@ def jtl_samples(path, run):
             continue
         requests.append(dict(ts=int(r["ts"]), elapsed=int(r["elapsed"]), label=r["label"],
                              group=r["thread"].rsplit(" ", 1)[0], failed=r["success"] != "true",
-                             trace=r["trace"]))
+                             trace=r["trace"], request_id=r["request_id"] or None))
     return requests, parents
 
 
@@ -219,13 +226,17 @@ def check_run(stormwatch, tmp, env, run, ready_epoch):
     ic.check(f"{parents} transaction-controller parent" in notes,
              f"JMeter {run}: the manifest notes the {parents} transaction parents left out")
     expected_ids = sorted(r["trace"] for r in requests if r["trace"])
-    if run != "plain":
+    if run in ("csv", "xml"):
         ic.check(len(expected_ids) == len(requests), f"JMeter {run}: every JTL sample has a trace id")
+    if run == "ids":
+        ic.check(all(r["request_id"] for r in requests), f"JMeter {run}: every JTL sample has a request id")
     ids = sorted(r["trace_id"] for r in recs if r["trace_id"])
     ic.check(ids == expected_ids and m["source"]["trace_ids_from_headers"] == len(expected_ids),
              f"JMeter {run}: the import has the JTL's {len(expected_ids)} trace ids")
 
     a = ic.collect_and_analyze(stormwatch, run_dir, env)
+    if run == "ids":
+        recs = joined_records(run, run_dir, recs, a)
     phases = {p["name"]: p for p in a["phases"]}
     warm, burst = phases["warm"], phases["burst"]
     failed = sum(r["failed"] and r["group"] == "burst" for r in requests)
@@ -252,6 +263,12 @@ def check_run(stormwatch, tmp, env, run, ready_epoch):
             check_times_by_order(run, recs, truth)
             return
         by_id = {t["trace_id"]: t for t in truth}
+        if run == "ids":
+            # The independent answer: the trace the sandbox gave the request id it answered.
+            trace_of = {t["response_request_id"]: t["trace_id"] for t in truth}
+            exact = sum(trace_of.get(r["request_id"]) == r["trace_id"] for r in recs)
+            ic.check(exact == imported, f"JMeter {run}: every request joined the trace the sandbox gave its "
+                     f"request id ({exact} of {imported})")
         joined = sum(r["trace_id"] in by_id for r in recs)
         ic.check(joined == imported, f"JMeter {run}: every request has the trace id the sandbox saw ({joined})")
         check_times(run, [(r, by_id[r["trace_id"]]) for r in recs])
@@ -260,6 +277,25 @@ def check_run(stormwatch, tmp, env, run, ready_epoch):
         ic.check(faulted == ["burst"], f"JMeter {run}: the requests in the fault window are all in burst ({faulted})")
 
     return with_truth
+
+
+def joined_records(run, run_dir, recs, analysis):
+    """The records with the trace ids `collect` joined by request id (telemetry/
+    trace_joins.csv), after checking every request was joined through its stage segment and
+    the analysis note says so; each record also gets its `request_id` (request_ids.csv)."""
+    with open(os.path.join(run_dir, "request_ids.csv"), newline="") as f:
+        ids = {r["sequence"]: r["request_id"] for r in csv.DictReader(f)}
+    with open(os.path.join(run_dir, "telemetry", "trace_joins.csv"), newline="") as f:
+        joins = {r["sequence"]: r for r in csv.DictReader(f)}
+    via = {j["via"] for j in joins.values()}
+    print(f"  JMeter {run}: {len(ids)} request ids imported, {len(joins)} joined ({sorted(via)})")
+    ic.check(len(ids) == len(recs) and set(joins) == set(ids) and via == {"apigw-segment"},
+             f"JMeter {run}: every request's x-amzn-RequestId joined a trace through its stage segment")
+    notes = "\n".join(analysis["sources"]["notes"])
+    n = len(recs)
+    ic.check(f"{n} imported request(s) had a request id but no trace id: {n} joined" in notes,
+             f"JMeter {run}: the analysis notes {n} requests joined by request id")
+    return [dict(r, trace_id=joins[r["sequence"]]["trace_id"], request_id=ids[r["sequence"]]) for r in recs]
 
 
 def truths(path, run):
