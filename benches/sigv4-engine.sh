@@ -4,7 +4,8 @@
 # pinned to CPU 1, stormwatch pinned to CPU 0, full recording), run unsigned and signed in
 # alternating rounds; prints requests/s and client CPU µs per request (user+sys / requests)
 # of each, and the difference of the medians. Credentials are dummies from the environment
-# (nginx does not check them); the signed run sends a session token as STS credentials do.
+# (nginx does not check them); the signed run sends a 540-byte session token as STS
+# credentials do (TOKEN_BYTES=N to change it, 0 for none).
 #
 # Usage: benches/sigv4-engine.sh [ROUNDS] [SECONDS]
 set -euo pipefail
@@ -29,8 +30,13 @@ sed 's|^url = .*|&\nauth = { sigv4 = { service = "execute-api", region = "us-eas
 
 export AWS_ACCESS_KEY_ID=ASIABENCHEXAMPLE1234
 export AWS_SECRET_ACCESS_KEY=bench-secret-not-real
-AWS_SESSION_TOKEN=$(head -c 540 /dev/zero | tr '\0' 'x')
-export AWS_SESSION_TOKEN AWS_EC2_METADATA_DISABLED=true
+export AWS_EC2_METADATA_DISABLED=true
+# TOKEN_BYTES=0: long-term access keys, no session token.
+TOKEN_BYTES=${TOKEN_BYTES:-540}
+if [ "$TOKEN_BYTES" -gt 0 ]; then
+  AWS_SESSION_TOKEN=$(head -c "$TOKEN_BYTES" /dev/zero | tr '\0' 'x')
+  export AWS_SESSION_TOKEN
+fi
 
 printf '%-6s %-9s %12s %14s\n' round run 'req/s' 'cpu µs/req'
 : > "$WORK/plain.us"
