@@ -9,7 +9,6 @@ use std::path::Path;
 
 use chrono::DateTime;
 use serde::Deserialize;
-use serde_json::Value;
 use stormwatch_model::request_ids::{RequestIdKind, valid_request_id};
 
 use crate::ImportError;
@@ -25,26 +24,123 @@ struct Head<'a> {
     kind: Cow<'a, str>,
 }
 
+/// An `http_req_duration` line, its strings borrowed from the line where they have no
+/// escapes.
 #[derive(Deserialize)]
-struct Line {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    metric: Option<String>,
-    #[serde(default)]
-    data: Option<Data>,
+struct Line<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    metric: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    data: Option<Data<'a>>,
 }
 
 #[derive(Deserialize)]
-struct Data {
-    #[serde(default)]
-    time: Option<String>,
+struct Data<'a> {
+    #[serde(default, borrow)]
+    time: Option<Cow<'a, str>>,
     #[serde(default)]
     value: Option<f64>,
-    #[serde(default)]
-    tags: Option<HashMap<String, Value>>,
-    #[serde(default)]
-    metadata: Option<HashMap<String, Value>>,
+    #[serde(default, borrow)]
+    tags: Option<Pairs<'a>>,
+    #[serde(default, borrow)]
+    metadata: Option<Pairs<'a>>,
+}
+
+/// A JSON object's entries in order: a dozen tags are searched faster than they are hashed.
+#[derive(Default)]
+struct Pairs<'a>(Vec<(Text<'a>, Text<'a>)>);
+
+impl<'a> Pairs<'a> {
+    fn get(&self, key: &str) -> Option<&Text<'a>> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.0.as_deref() == Some(key))
+            .map(|(_, v)| v)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Pairs<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Entries<'a> {
+            type Value = Pairs<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(a.size_hint().unwrap_or(12));
+                while let Some(entry) = a.next_entry::<Text<'a>, Text<'a>>()? {
+                    out.push(entry);
+                }
+                Ok(Pairs(out))
+            }
+        }
+        d.deserialize_map(Entries(std::marker::PhantomData))
+    }
+}
+
+/// A tag or metadata key or value, borrowed from the line when it has no escapes: k6 writes
+/// strings, but any scalar is read as its text; null (and a nested array or object, which k6
+/// does not write) is none.
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Scalar<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Scalar<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a tag value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v))))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Text(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Self::Value, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Text(None))
+            }
+        }
+        d.deserialize_any(Scalar(std::marker::PhantomData))
+    }
 }
 
 const TRACE_KEYS: [&str; 3] = ["trace_id", "x_amzn_trace_id", "X-Amzn-Trace-Id"];
@@ -55,11 +151,15 @@ const REQUEST_ID_KEYS: [(&str, RequestIdKind); 2] = [
     ("apigw_requestid", RequestIdKind::HttpApi),
 ];
 /// A request from its tags (and metadata), ending at `end_ns` after `duration_ms`.
-fn sample(tags: &dyn Fn(&str) -> Option<String>, end_ns: i64, duration_ms: f64) -> Sample {
+fn sample<'a>(
+    tags: &dyn Fn(&str) -> Option<Cow<'a, str>>,
+    end_ns: i64,
+    duration_ms: f64,
+) -> Sample {
     let method = tags("method").unwrap_or_default();
     let name = tags("name").or_else(|| tags("url")).unwrap_or_default();
     let endpoint = if method.is_empty() {
-        name
+        name.into_owned()
     } else {
         format!("{method} {name}")
     };
@@ -74,7 +174,9 @@ fn sample(tags: &dyn Fn(&str) -> Option<String>, end_ns: i64, duration_ms: f64) 
         .or_else(|| tags("error_code"))
         .unwrap_or_default();
     s.outcome(status, success, &message);
-    s.group = tags("scenario").filter(|v| !v.is_empty());
+    s.group = tags("scenario")
+        .filter(|v| !v.is_empty())
+        .map(Cow::into_owned);
     s.flow = tags("group")
         .map(|g| g.trim_start_matches("::").to_string())
         .unwrap_or_default();
@@ -90,14 +192,6 @@ fn sample(tags: &dyn Fn(&str) -> Option<String>, end_ns: i64, duration_ms: f64) 
         valid_request_id(id).then(|| (id.to_string(), *kind))
     });
     s
-}
-
-fn text_of(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => None,
-        other => Some(other.to_string()),
-    }
 }
 
 /// Reads k6 `--out json` NDJSON.
@@ -162,7 +256,11 @@ pub fn read_json(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead, I
         };
         let tags = data.tags.unwrap_or_default();
         let meta = data.metadata.unwrap_or_default();
-        let get = |k: &str| tags.get(k).or_else(|| meta.get(k)).and_then(text_of);
+        let get = |k: &str| {
+            tags.get(k)
+                .or_else(|| meta.get(k))
+                .and_then(|t| t.0.clone())
+        };
         out.samples.push(&sample(&get, end_ns, value));
         Ok(())
     })?;
@@ -247,8 +345,8 @@ pub fn read_csv(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead, Im
             col.get(k)
                 .and_then(|i| row.get(*i))
                 .filter(|v| !v.is_empty())
-                .map(str::to_string)
-                .or_else(|| extra.get(k).cloned())
+                .or_else(|| extra.get(k).map(String::as_str))
+                .map(Cow::Borrowed)
         };
         out.samples.push(&sample(&get, end_ns, value));
         Ok(())
@@ -291,6 +389,20 @@ mod tests {
             s.request_id,
             Some(("c8ba2a7e-4f0b".into(), RequestIdKind::Amzn))
         );
+    }
+
+    #[test]
+    fn json_tag_values_of_any_scalar_and_escaped_strings() {
+        let point = POINT
+            .replace(
+                "\"scenario\":\"warm\"",
+                "\"scenario\":\"w\\u0061rm\",\"error\":null,\"vu\":7",
+            )
+            .replace("\"status\":\"200\"", "\"status\":503");
+        let r = read_json(Path::new("k.json"), Stream::text(&format!("{point}\n"))).unwrap();
+        let s = r.samples.get(0);
+        assert_eq!(s.group.as_deref(), Some("warm"));
+        assert_eq!((s.status, s.actor), (503, Some(7)));
     }
 
     #[test]
