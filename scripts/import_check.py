@@ -160,10 +160,12 @@ def stop(proc, sig=signal.SIGTERM):
             proc.wait(timeout=10)
 
 
-def start_sandbox(stormwatch, tmp):
+def start_sandbox(stormwatch, tmp, config_text=SANDBOX, who="the sandbox"):
+    """Starts `stormwatch sandbox` with `config_text` on 127.0.0.1; returns (process, API
+    URL, ground-truth path, monotonic time it was ready)."""
     config = os.path.join(tmp, "sandbox.toml")
     with open(config, "w") as f:
-        f.write(SANDBOX)
+        f.write(config_text)
     truth = os.path.join(tmp, "ground-truth.ndjson")
     proc = subprocess.Popen(
         [stormwatch, "sandbox", "--config", config, "--listen", "127.0.0.1:0", "--ground-truth", truth],
@@ -179,7 +181,7 @@ def start_sandbox(stormwatch, tmp):
             break
     if not line:
         stop(proc)
-        check(False, "the sandbox printed its ready line")
+        check(False, f"{who} printed its ready line")
     return proc, json.loads(line)["api"], truth, time.monotonic()
 
 

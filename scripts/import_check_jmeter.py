@@ -32,7 +32,6 @@ import csv
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
@@ -89,19 +88,8 @@ def sandbox_config():
 
 def start_sandbox(stormwatch, tmp):
     """The sandbox of this check; returns (process, API URL, ground-truth path, ready epoch s)."""
-    config = os.path.join(tmp, "sandbox.toml")
-    with open(config, "w") as f:
-        f.write(sandbox_config())
-    truth = os.path.join(tmp, "ground-truth.ndjson")
-    proc = subprocess.Popen(
-        [stormwatch, "sandbox", "--config", config, "--listen", "127.0.0.1:0", "--ground-truth", truth],
-        stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "sandbox.err"), "w"), text=True)
-    ready, _, _ = select.select([proc.stdout], [], [], 30.0)
-    line = proc.stdout.readline() if ready else ""
-    if not line:
-        ic.stop(proc)
-        ic.check(False, "JMeter: the sandbox printed its ready line")
-    return proc, json.loads(line)["api"], truth, time.time()
+    proc, api, truth, _ = ic.start_sandbox(stormwatch, tmp, sandbox_config(), "JMeter: the sandbox")
+    return proc, api, truth, time.time()
 
 
 def launch(tmp, url, ready_epoch):

@@ -18,7 +18,6 @@ that passes `run --dry-run`. Exits (through import_check.check) on the first fai
 
 import json
 import os
-import select
 import signal
 import subprocess
 import time
@@ -82,19 +81,8 @@ def collection():
 
 def start_sandbox(stormwatch, tmp):
     """The sandbox of this check; returns (process, API URL, ground-truth path)."""
-    config = os.path.join(tmp, "sandbox.toml")
-    with open(config, "w") as f:
-        f.write(SANDBOX)
-    truth = os.path.join(tmp, "ground-truth.ndjson")
-    proc = subprocess.Popen(
-        [stormwatch, "sandbox", "--config", config, "--listen", "127.0.0.1:0", "--ground-truth", truth],
-        stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "sandbox.err"), "w"), text=True)
-    ready, _, _ = select.select([proc.stdout], [], [], 30.0)
-    line = proc.stdout.readline() if ready else ""
-    if not line:
-        ic.stop(proc)
-        ic.check(False, "Newman: the sandbox printed its ready line")
-    return proc, json.loads(line)["api"], truth
+    proc, api, truth, _ = ic.start_sandbox(stormwatch, tmp, SANDBOX, "Newman: the sandbox")
+    return proc, api, truth
 
 
 def check_import(stormwatch, tmp, env, report_path):

@@ -10,7 +10,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use stormwatch_model::{RequestLog, RunDir, RunStatus};
 
-use crate::util::start_sandbox_with;
+use crate::util::{files_under, start_sandbox_with};
 
 const SANDBOX: &str = r#"
 [api]
@@ -58,20 +58,6 @@ fn stormwatch() -> Command {
     let mut c = Command::cargo_bin("stormwatch").unwrap();
     c.env_remove("API_KEY").timeout(Duration::from_secs(60));
     c
-}
-
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -213,7 +199,7 @@ fn a_converted_collection_runs_against_the_sandbox_with_its_extracted_token() {
         "{account_tokens} token requests in Account"
     );
     assert_eq!(tokens.len(), login_flow + account_tokens);
-    for f in files(dir.root()) {
+    for f in files_under(dir.root()) {
         let bytes = std::fs::read(&f).unwrap();
         assert!(
             !String::from_utf8_lossy(&bytes).contains(SECRET),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use stormwatch_model::{RequestLog, RunDir, RunStatus};
 
-use crate::util::{http_get, start_sandbox_with, stormwatch_process};
+use crate::util::{files_under, http_get, start_sandbox_with, stormwatch_process};
 
 const SANDBOX: &str = r#"
 [api]
@@ -102,20 +102,6 @@ fn run_dir(out: &std::process::Output) -> RunDir {
         String::from_utf8_lossy(&out.stderr)
     );
     RunDir::new(stdout.lines().last().unwrap().trim())
-}
-
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]
@@ -223,7 +209,7 @@ fn signed_load_passes_iam_routes_and_leaves_no_credential_behind() {
     // No credential in any file of either run, nor in what the command printed.
     let mut checked = 0;
     for dir in [&signed_dir, &plain_dir] {
-        for f in files(dir.root()) {
+        for f in files_under(dir.root()) {
             let bytes = std::fs::read(&f).unwrap();
             let text = String::from_utf8_lossy(&bytes);
             for secret in [AKID, SECRET, TOKEN] {
