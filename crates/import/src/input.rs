@@ -67,19 +67,26 @@ impl Input {
         if head.iter().all(u8::is_ascii_whitespace) && head.len() as u64 == len {
             return Err(ImportError::file(path, "the file is empty"));
         }
-        let prefix = match std::str::from_utf8(head) {
-            Ok(t) => t.to_string(),
-            // A character cut by the end of the prefix is fine; a bad byte is not.
-            Err(e) if e.error_len().is_none() => {
-                String::from_utf8_lossy(&head[..e.valid_up_to()]).into_owned()
-            }
-            Err(e) => {
-                return Err(ImportError::file(
-                    path,
-                    format!("not UTF-8 text (byte {}): a binary file?", e.valid_up_to()),
-                ));
-            }
+        // A NUL or a bad byte in the first line is a binary file; a bad byte further on is
+        // one bad line, which the parser skips and counts like any other.
+        let first_line = head.iter().position(|b| *b == b'\n').unwrap_or(head.len());
+        let bad = match std::str::from_utf8(head) {
+            Ok(_) => None,
+            // A character cut by the end of the prefix is fine.
+            Err(e) if e.error_len().is_none() => None,
+            Err(e) => Some(e.valid_up_to()),
         };
+        if let Some(at) = head
+            .iter()
+            .position(|b| *b == 0)
+            .or(bad.filter(|at| *at <= first_line))
+        {
+            return Err(ImportError::file(
+                path,
+                format!("not UTF-8 text (byte {at}): a binary file?"),
+            ));
+        }
+        let prefix = String::from_utf8_lossy(head).into_owned();
         Ok(Self {
             path: path.to_path_buf(),
             reader,
@@ -278,4 +285,44 @@ pub fn csv_rows<R: std::io::Read>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Format, Options, read};
+
+    fn write(bytes: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jtl");
+        std::fs::write(&path, bytes).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn a_bad_byte_past_the_first_line_is_one_skipped_line_not_a_binary_file() {
+        let (_d, path) = write(
+            b"timeStamp,elapsed,label\n1700000000000,5,L\n1700000000001,5,\xff\xfeL\n1700000000002,5,M\n",
+        );
+        let r = read(Format::Jmeter, &[path], &Options::default()).unwrap();
+        assert_eq!((r.samples.len(), r.source.skipped), (2, 1));
+        assert!(
+            r.source.notes.iter().any(|n| n.contains("t.jtl:3")),
+            "{:?}",
+            r.source.notes
+        );
+    }
+
+    #[test]
+    fn nul_bytes_or_a_bad_first_line_are_a_binary_file() {
+        for bytes in [
+            &b"\x00\x01\x02binary"[..],
+            &b"time\xffStamp,elapsed\n1,2\n"[..],
+        ] {
+            let (_d, path) = write(bytes);
+            let e = read(Format::Jmeter, &[path], &Options::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("t.jtl: not UTF-8 text (byte"), "{e}");
+        }
+    }
 }
