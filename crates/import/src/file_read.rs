@@ -91,3 +91,39 @@ impl FileRead {
         Err(ImportError::file(path, format!("holds no {what}")))
     }
 }
+
+/// The time base of a file's first timestamp (epoch milliseconds, a date format...), which
+/// every later line must share.
+#[derive(Debug, Default)]
+pub struct TimeBase(Option<&'static str>);
+
+impl TimeBase {
+    /// Records line `line`'s base; an error naming the file, line and `field` when it is not
+    /// the first line's.
+    pub fn check(
+        &mut self,
+        this: &'static str,
+        path: &Path,
+        line: u64,
+        field: &str,
+    ) -> Result<(), ImportError> {
+        match self.0 {
+            None => self.0 = Some(this),
+            Some(first) if first != this => {
+                return Err(ImportError::at(
+                    path,
+                    line,
+                    field,
+                    format!("mixed time bases: this line is in {this}, earlier lines in {first}"),
+                ));
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// The base, once a line had one.
+    pub fn get(&self) -> Option<&'static str> {
+        self.0
+    }
+}

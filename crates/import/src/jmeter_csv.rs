@@ -8,7 +8,7 @@ use std::path::Path;
 use chrono::NaiveDateTime;
 use stormwatch_model::request_ids::{RequestIdKind, valid_request_id};
 
-use crate::file_read::FileRead;
+use crate::file_read::{FileRead, TimeBase};
 use crate::input::Stream;
 use crate::sample::{Sample, transport_error};
 use crate::{ImportError, JtlTimestamp};
@@ -34,40 +34,29 @@ const DEFAULT_COLUMNS: [&str; 17] = [
     "Connect",
 ];
 
-/// JMeter 2.13's default columns (its shipped `jmeter.properties`, no `failureMessage`,
-/// `sentBytes`, `URL`, `IdleTime` or `Connect`).
-const COLUMNS_2_13: [&str; 12] = [
-    "timeStamp",
-    "elapsed",
-    "label",
-    "responseCode",
-    "responseMessage",
-    "threadName",
-    "dataType",
-    "success",
-    "bytes",
-    "grpThreads",
-    "allThreads",
-    "Latency",
-];
-
-/// The default layout a header-less line's fields fit: JMeter 3.1+'s 17 columns (16 without
-/// `URL`), or 2.13's 12 (13 with `failureMessage` after `success`, told by the text where
-/// `bytes`, a number, would be).
+/// The default layout a header-less line's fields fit, JMeter's column order less what the
+/// version does not write: 3.1+'s 17 columns (16 without `URL`), or 2.13's 12 (no
+/// `failureMessage`, `sentBytes`, `URL`, `IdleTime`, `Connect`; 13 with `failureMessage`,
+/// told by the text where `bytes`, a number, would be).
 fn default_layout(fields: &[&str]) -> Option<Vec<&'static str>> {
+    let without = |left_out: &[&str]| {
+        DEFAULT_COLUMNS
+            .into_iter()
+            .filter(|c| !left_out.contains(c))
+            .collect()
+    };
     match fields.len() {
-        17 => Some(DEFAULT_COLUMNS.to_vec()),
-        16 => Some(
-            DEFAULT_COLUMNS
-                .into_iter()
-                .filter(|c| *c != "URL")
-                .collect(),
-        ),
-        12 => Some(COLUMNS_2_13.to_vec()),
+        17 => Some(without(&[])),
+        16 => Some(without(&["URL"])),
+        12 => Some(without(&[
+            "failureMessage",
+            "sentBytes",
+            "URL",
+            "IdleTime",
+            "Connect",
+        ])),
         13 if fields[8].trim().parse::<u64>().is_err() => {
-            let mut layout = COLUMNS_2_13.to_vec();
-            layout.insert(8, "failureMessage");
-            Some(layout)
+            Some(without(&["sentBytes", "URL", "IdleTime", "Connect"]))
         }
         _ => None,
     }
@@ -229,7 +218,7 @@ pub fn read(
         JtlTimestamp::End => "timeStamp = sample end (start = timeStamp - elapsed)",
     };
     let mut out = FileRead::new("jtl-csv", String::new());
-    let mut base: Option<&'static str> = None;
+    let mut base = TimeBase::default();
     let mut parents = 0u64;
     let ends_with_newline = input.ends_with_newline;
     let (message_i, data_type_i, code_i, success_i, failure_i, thread_i, bytes_i) = (
@@ -278,18 +267,7 @@ pub fn read(
             );
             continue;
         };
-        match base {
-            None => base = Some(this_base),
-            Some(b) if b != this_base => {
-                return Err(ImportError::at(
-                    path,
-                    line,
-                    "timeStamp",
-                    format!("mixed time bases: this line is a {this_base}, earlier lines a {b}"),
-                ));
-            }
-            Some(_) => {}
-        }
+        base.check(this_base, path, line, "timeStamp")?;
         let Ok(elapsed) = get(Some(el_i)).trim().parse::<i64>() else {
             out.skip(path, line, "elapsed", "not a whole number of milliseconds");
             continue;
@@ -341,7 +319,7 @@ pub fn read(
     }
     out.time_basis = format!(
         "JMeter JTL CSV: {basis_text}, {}",
-        base.unwrap_or("epoch milliseconds")
+        base.get().unwrap_or("epoch milliseconds")
     );
     out.require_some(path, "JTL samples")
 }

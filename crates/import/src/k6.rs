@@ -12,7 +12,7 @@ use serde::Deserialize;
 use stormwatch_model::request_ids::{RequestIdKind, valid_request_id};
 
 use crate::ImportError;
-use crate::file_read::FileRead;
+use crate::file_read::{FileRead, TimeBase};
 use crate::input::{Stream, csv_rows, csv_table};
 use crate::sample::{Sample, ms_to_ns, trace_from_header};
 
@@ -292,7 +292,7 @@ pub fn read_csv(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead, Im
         "`k6 run --out csv`",
     )?;
     let mut out = FileRead::new("k6-csv", String::new());
-    let mut base: Option<&'static str> = None;
+    let mut base = TimeBase::default();
     let table = (header.as_slice(), reader, ends_with_newline);
     csv_rows(path, table, &mut out, |out, line, row| {
         let field = |n: &str| col.get(n).and_then(|i| row.get(*i)).unwrap_or("");
@@ -312,18 +312,7 @@ pub fn read_csv(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead, Im
             out.skip(path, line, "timestamp", "not a unix time or RFC 3339");
             return Ok(());
         };
-        match base {
-            None => base = Some(this_base),
-            Some(b) if b != this_base => {
-                return Err(ImportError::at(
-                    path,
-                    line,
-                    "timestamp",
-                    format!("mixed time bases: this line is in {this_base}, earlier lines in {b}"),
-                ));
-            }
-            Some(_) => {}
-        }
+        base.check(this_base, path, line, "timestamp")?;
         let Some(value) = field("metric_value")
             .trim()
             .parse::<f64>()
@@ -351,7 +340,7 @@ pub fn read_csv(path: &Path, input: Stream<impl BufRead>) -> Result<FileRead, Im
         out.samples.push(&sample(&get, end_ns, value));
         Ok(())
     })?;
-    let base = base.unwrap_or("unix seconds");
+    let base = base.get().unwrap_or("unix seconds");
     out.time_basis = format!(
         "k6 CSV: timestamp = response end in {base}; start = timestamp - http_req_duration"
     );

@@ -285,16 +285,16 @@ fn iam_denial(req: &Incoming<'_>, kind: ApiKind) -> Option<Served> {
         service,
     );
     let (error_type, body) = verdict.answer()?;
-    let mut s = if kind == ApiKind::FunctionUrl {
-        Served::plain(403, r#"{"Message":"Forbidden"}"#)
+    let (error_type, body) = if kind == ApiKind::FunctionUrl {
+        (
+            "AccessDeniedException",
+            r#"{"Message":"Forbidden"}"#.to_string(),
+        )
     } else {
-        Served::plain(403, &body)
+        (error_type, body)
     };
-    s.error_type = Some(if kind == ApiKind::FunctionUrl {
-        "AccessDeniedException"
-    } else {
-        error_type
-    });
+    let mut s = Served::plain(403, &body);
+    s.error_type = Some(error_type);
     Some(s)
 }
 
